@@ -1,0 +1,66 @@
+/* json.c: small JSON helpers on top of cJSON. */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include <cJSON.h>
+
+#include "json.h"
+
+/* Returns a malloc'd string owned by the caller (cJSON uses malloc by default). */
+char *
+json_error_body(const char *msg, const char *type)
+{
+	cJSON	*o;
+	char	*s = NULL;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return (NULL);
+	if (cJSON_AddStringToObject(o, "error", msg != NULL ? msg : "") == NULL ||
+	    cJSON_AddStringToObject(o, "error_type",
+	    type != NULL ? type : "") == NULL)
+		goto fail;
+	s = cJSON_PrintUnformatted(o);
+ fail:
+	cJSON_Delete(o);
+	return (s);
+}
+
+int
+json_looks_like(const char *body, size_t len)
+{
+	size_t	 i;
+
+	if (body == NULL)
+		return (0);
+	for (i = 0; i < len; i++) {
+		switch (body[i]) {
+		case ' ':
+		case '\t':
+		case '\r':
+		case '\n':
+			continue;
+		case '{':
+		case '[':
+			return (1);
+		default:
+			return (0);
+		}
+	}
+	return (0);
+}
+
+int
+json_body_stream(const char *body, size_t len)
+{
+	cJSON	*o;
+	int	 stream;
+
+	if (body == NULL || !json_looks_like(body, len))
+		return (0);
+	if ((o = cJSON_ParseWithLength(body, len)) == NULL)
+		return (0);
+	stream = cJSON_IsObject(o) &&
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "stream"));
+	cJSON_Delete(o);
+	return (stream);
+}

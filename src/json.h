@@ -1,0 +1,15 @@
+/* json.c: small JSON helpers on top of cJSON. */
+#ifndef HFGATE_JSON_H
+#define HFGATE_JSON_H
+
+#include <stddef.h>
+
+/* {"error": msg, "error_type": type}, properly escaped; malloc'd, NULL on failure. */
+char	*json_error_body(const char *msg, const char *type);
+/* 1 if the first non-whitespace byte of body is '{' or '['; cheap pre-check. */
+int	 json_looks_like(const char *body, size_t len);
+/* Value of a boolean-ish field "stream" at the top level of a JSON object body:
+   1 if true, 0 otherwise (absent, false, not JSON). */
+int	 json_body_stream(const char *body, size_t len);
+
+#endif
