@@ -1,0 +1,910 @@
+/* config.c: the configuration, from defaults, the INI file (libinih) and the command line. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "route.h"
+#include "task.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR	"/var"
+#endif
+
+#define CFG_DEFAULT_MODELS_FILE	SYSCONFDIR "/hfgate/default-models.tsv"
+#define CFG_DEFAULT_CACHE_DB	LOCALSTATEDIR "/lib/hfgate/cache.db"
+#define CFG_MSG_MAX		512
+
+enum cfg_section {
+	SECT_NONE,		/* before the first [section] */
+	SECT_SERVER,
+	SECT_UPSTREAM,
+	SECT_CACHE,
+	SECT_DEFAULT_MODELS,
+	SECT_ENDPOINT
+};
+
+enum cfg_type {
+	CFG_STR,		/* non-empty string */
+	CFG_STR_OR_UNSET,	/* string, empty = NULL */
+	CFG_HEADER,		/* string usable as an HTTP header value */
+	CFG_PATH,		/* relative to the config file's directory */
+	CFG_URL,
+	CFG_LISTEN,
+	CFG_UINT,
+	CFG_LONG,
+	CFG_SIZE,		/* unsigned with k/M/G suffixes */
+	CFG_BOOL
+};
+
+struct cfg_key {
+	enum cfg_section	 sect;
+	const char		*name;
+	enum cfg_type		 type;
+	size_t			 off;	/* offset of the field in struct config */
+	unsigned long long	 min, max;
+};
+
+#define F(f)	offsetof(struct config, f)
+static const struct cfg_key cfg_keys[] = {
+	{ SECT_SERVER, "listen", CFG_LISTEN, 0, 0, 0 },
+	{ SECT_SERVER, "workers", CFG_UINT, F(workers), 0, 64 },
+	{ SECT_SERVER, "max_connections", CFG_UINT, F(max_connections), 1, 1000000 },
+	{ SECT_SERVER, "max_body_bytes", CFG_SIZE, F(max_body_bytes), 1, SIZE_MAX },
+	{ SECT_SERVER, "connection_timeout", CFG_UINT, F(connection_timeout), 0, 86400 },
+	{ SECT_SERVER, "grace_seconds", CFG_UINT, F(grace_seconds), 0, 3600 },
+	{ SECT_SERVER, "cors_origin", CFG_HEADER, F(cors_origin), 0, 0 },
+	{ SECT_SERVER, "default_models_file", CFG_PATH, F(default_models_file), 0, 0 },
+	{ SECT_UPSTREAM, "url", CFG_URL, F(upstream_url), 0, 0 },
+	{ SECT_UPSTREAM, "hub_url", CFG_URL, F(hub_url), 0, 0 },
+	{ SECT_UPSTREAM, "token_file", CFG_STR_OR_UNSET, F(token_file), 0, 0 },
+	{ SECT_UPSTREAM, "connect_timeout_ms", CFG_LONG, F(connect_timeout_ms), 1, 3600000 },
+	{ SECT_UPSTREAM, "deadline_ms", CFG_LONG, F(deadline_ms), 1, 86400000 },
+	{ SECT_UPSTREAM, "max_attempts", CFG_UINT, F(max_attempts), 1, 20 },
+	{ SECT_UPSTREAM, "backoff_base_ms", CFG_LONG, F(backoff_base_ms), 0, 3600000 },
+	{ SECT_UPSTREAM, "backoff_max_ms", CFG_LONG, F(backoff_max_ms), 0, 3600000 },
+	{ SECT_UPSTREAM, "max_response_bytes", CFG_SIZE, F(max_response_bytes), 1, SIZE_MAX },
+	{ SECT_UPSTREAM, "max_connections_per_host", CFG_UINT,
+	    F(max_upstream_connections), 0, 1000000 },
+	{ SECT_CACHE, "enabled", CFG_BOOL, F(cache_enabled), 0, 0 },
+	{ SECT_CACHE, "db", CFG_STR, F(cache_db), 0, 0 },
+};
+#undef F
+
+/* State shared by the line reader and the key handler during one cfg_load. */
+struct cfg_parse {
+	struct config		*c;
+	const char		*path;
+	char			*dir;		/* directory of path, NULL for "." */
+	FILE			*f;
+	char			*line;		/* getline buffer */
+	size_t			 linecap;
+	int			 lineno;
+	enum cfg_section	 sect;
+	char			 sectname[64];
+	size_t			 ep;		/* index of the current endpoint */
+	int			 sectline;	/* line of the current [endpoint] header */
+	int			 errline;	/* line of the first error, 0 if none */
+	int			 failed;
+	char			*err;
+	size_t			 errlen;
+};
+
+static void	 cfg_error(struct cfg_parse *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+/* Records the first error only: later ones are usually consequences. */
+static void
+cfg_error(struct cfg_parse *p, int line, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[CFG_MSG_MAX];
+
+	if (p->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(p->err, p->errlen, "%s:%d: %s", p->path, line, msg);
+	p->errline = line;
+	p->failed = 1;
+}
+
+int
+cfg_set_string(char **field, const char *value)
+{
+	char	*s = NULL;
+
+	if (value != NULL && (s = strdup(value)) == NULL)
+		return (-1);
+	free(*field);
+	*field = s;
+	return (0);
+}
+
+int
+cfg_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen_port = 8080;
+	c->max_connections = 10000;
+	c->max_body_bytes = 16 * 1024 * 1024;
+	c->connection_timeout = 60;
+	c->grace_seconds = 10;
+	c->connect_timeout_ms = 10000;
+	c->deadline_ms = 120000;
+	c->max_attempts = 5;
+	c->backoff_base_ms = 200;
+	c->backoff_max_ms = 10000;
+	c->max_response_bytes = 64 * 1024 * 1024;
+	c->max_upstream_connections = 0;
+	c->cache_enabled = 1;
+	if (cfg_set_string(&c->listen_host, "127.0.0.1") == -1 ||
+	    cfg_set_string(&c->cors_origin, "*") == -1 ||
+	    cfg_set_string(&c->default_models_file, CFG_DEFAULT_MODELS_FILE) == -1 ||
+	    cfg_set_string(&c->upstream_url, "https://api-inference.huggingface.co") == -1 ||
+	    cfg_set_string(&c->hub_url, "https://huggingface.co") == -1 ||
+	    cfg_set_string(&c->cache_db, CFG_DEFAULT_CACHE_DB) == -1) {
+		cfg_free(c);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+cfg_endpoint_clear(struct cfg_endpoint *ep)
+{
+	size_t	 i;
+
+	free(ep->name);
+	free(ep->url);
+	for (i = 0; i < ep->nmodels; i++)
+		free(ep->models[i]);
+	free(ep->models);
+	free(ep->task);
+}
+
+void
+cfg_free(struct config *c)
+{
+	size_t	 i;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->listen_host);
+	free(c->cors_origin);
+	free(c->default_models_file);
+	free(c->upstream_url);
+	free(c->hub_url);
+	free(c->token_file);
+	free(c->cache_db);
+	if (c->token != NULL) {
+		explicit_bzero(c->token, strlen(c->token));
+		free(c->token);
+	}
+	for (i = 0; i < TASK_COUNT; i++)
+		free(c->default_model[i]);
+	for (i = 0; i < c->nendpoints; i++)
+		cfg_endpoint_clear(&c->endpoints[i]);
+	free(c->endpoints);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Digits only, 1..5 of them, at most 65535. */
+static int
+cfg_parse_port(const char *s, unsigned *port)
+{
+	unsigned long	 v = 0;
+	size_t		 n;
+
+	for (n = 0; s[n] != '\0'; n++) {
+		if (!isdigit((unsigned char)s[n]) || n >= 5)
+			return (-1);
+		v = v * 10 + (unsigned long)(s[n] - '0');
+	}
+	if (n == 0 || v > 65535)
+		return (-1);
+	*port = (unsigned)v;
+	return (0);
+}
+
+int
+cfg_set_listen(struct config *c, const char *hostport, char *err, size_t errlen)
+{
+	const char	*host, *end, *portstr;
+	size_t		 hostlen, i;
+	unsigned	 port;
+	char		*h;
+
+	if (hostport[0] == '[') {
+		host = hostport + 1;
+		if ((end = strchr(host, ']')) == NULL || end[1] != ':') {
+			snprintf(err, errlen, "invalid listen address '%s': "
+			    "expected [IPv6]:PORT", hostport);
+			return (-1);
+		}
+		hostlen = (size_t)(end - host);
+		portstr = end + 2;
+	} else {
+		host = hostport;
+		if ((end = strrchr(hostport, ':')) == NULL) {
+			snprintf(err, errlen, "invalid listen address '%s': "
+			    "expected HOST:PORT", hostport);
+			return (-1);
+		}
+		hostlen = (size_t)(end - host);
+		if (memchr(host, ':', hostlen) != NULL) {
+			snprintf(err, errlen, "invalid listen address '%s': "
+			    "write an IPv6 address in brackets, [::1]:PORT", hostport);
+			return (-1);
+		}
+		portstr = end + 1;
+	}
+	if (hostlen == 0) {
+		snprintf(err, errlen, "invalid listen address '%s': empty host",
+		    hostport);
+		return (-1);
+	}
+	for (i = 0; i < hostlen; i++) {
+		if (isspace((unsigned char)host[i]) || host[i] == '[' ||
+		    host[i] == ']' || iscntrl((unsigned char)host[i])) {
+			snprintf(err, errlen, "invalid listen address '%s': "
+			    "bad character in host", hostport);
+			return (-1);
+		}
+	}
+	if (cfg_parse_port(portstr, &port) == -1) {
+		snprintf(err, errlen, "invalid listen address '%s': port must be "
+		    "a number from 0 to 65535", hostport);
+		return (-1);
+	}
+	if ((h = strndup(host, hostlen)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	free(c->listen_host);
+	c->listen_host = h;
+	c->listen_port = port;
+	return (0);
+}
+
+/*
+ * A decimal number, with a k/M/G (binary) suffix when suffixes is set, within
+ * [min, max]. Signs and blanks are refused: strtoull would accept "-1".
+ */
+static int
+cfg_parse_number(const char *s, int suffixes, unsigned long long min,
+    unsigned long long max, unsigned long long *out, char *msg, size_t msglen)
+{
+	unsigned long long	 v, mult = 1;
+	char			*end;
+
+	if (!isdigit((unsigned char)s[0]))
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		goto range;
+	if (suffixes && *end != '\0' && end[1] == '\0') {
+		switch (*end) {
+		case 'k': case 'K':
+			mult = 1024ULL;
+			break;
+		case 'm': case 'M':
+			mult = 1024ULL * 1024;
+			break;
+		case 'g': case 'G':
+			mult = 1024ULL * 1024 * 1024;
+			break;
+		default:
+			goto bad;
+		}
+		end++;
+	}
+	if (*end != '\0')
+		goto bad;
+	if (v > ULLONG_MAX / mult)
+		goto range;
+	v *= mult;
+	if (v < min || v > max)
+		goto range;
+	*out = v;
+	return (0);
+bad:
+	snprintf(msg, msglen, "'%s' is not a %snumber", s,
+	    suffixes ? "size (digits with an optional k, M or G suffix) or " : "");
+	return (-1);
+range:
+	snprintf(msg, msglen, "'%s' is out of range (%llu to %llu)", s, min, max);
+	return (-1);
+}
+
+static int
+cfg_parse_bool(const char *s, int *out)
+{
+	static const char	*yes[] = { "yes", "true", "on", "1" };
+	static const char	*no[] = { "no", "false", "off", "0" };
+	size_t			 i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return (0);
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+/*
+ * Checks an http(s) base URL and returns a copy without trailing '/', since
+ * callers append "/models/..." to it. NULL with msg on error.
+ */
+static char *
+cfg_parse_url(const char *s, char *msg, size_t msglen)
+{
+	const char	*host, *p;
+	size_t		 len;
+
+	if (strncasecmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else if (strncasecmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else {
+		snprintf(msg, msglen, "URL '%s' must start with http:// or https://", s);
+		return (NULL);
+	}
+	for (p = s; *p != '\0'; p++) {
+		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
+			snprintf(msg, msglen, "URL '%s' contains a blank or "
+			    "control character", s);
+			return (NULL);
+		}
+	}
+	if (*host == '\0' || *host == '/') {
+		snprintf(msg, msglen, "URL '%s' has no host", s);
+		return (NULL);
+	}
+	len = strlen(s);
+	while (len > 0 && s[len - 1] == '/')
+		len--;
+	return (strndup(s, len));
+}
+
+/* path resolved against the config file's directory unless absolute. */
+static char *
+cfg_resolve_path(const struct cfg_parse *p, const char *value)
+{
+	char	*s;
+
+	if (value[0] == '/' || p->dir == NULL)
+		return (strdup(value));
+	if (asprintf(&s, "%s/%s", p->dir, value) == -1)
+		return (NULL);
+	return (s);
+}
+
+static int
+cfg_oom(struct cfg_parse *p)
+{
+	cfg_error(p, p->lineno, "out of memory");
+	return (0);
+}
+
+/* The [server], [upstream] and [cache] keys. Returns 1, or 0 on error. */
+static int
+cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
+{
+	char			 msg[CFG_MSG_MAX], *s;
+	char			*base = (char *)p->c;
+	unsigned long long	 v;
+	const char		*q;
+
+	if (*value == '\0' && k->type != CFG_STR_OR_UNSET) {
+		cfg_error(p, p->lineno, "missing value for '%s'", k->name);
+		return (0);
+	}
+	switch (k->type) {
+	case CFG_STR:
+	case CFG_STR_OR_UNSET:
+		if (cfg_set_string((char **)(base + k->off),
+		    *value == '\0' ? NULL : value) == -1)
+			return (cfg_oom(p));
+		break;
+	case CFG_HEADER:
+		/* Sent in a response header: no CR/LF smuggling. */
+		for (q = value; *q != '\0'; q++) {
+			if (iscntrl((unsigned char)*q)) {
+				cfg_error(p, p->lineno, "control character in '%s'",
+				    k->name);
+				return (0);
+			}
+		}
+		if (cfg_set_string((char **)(base + k->off), value) == -1)
+			return (cfg_oom(p));
+		break;
+	case CFG_PATH:
+		if ((s = cfg_resolve_path(p, value)) == NULL)
+			return (cfg_oom(p));
+		free(*(char **)(base + k->off));
+		*(char **)(base + k->off) = s;
+		break;
+	case CFG_URL:
+		if ((s = cfg_parse_url(value, msg, sizeof(msg))) == NULL) {
+			cfg_error(p, p->lineno, "%s: %s", k->name, msg);
+			return (0);
+		}
+		free(*(char **)(base + k->off));
+		*(char **)(base + k->off) = s;
+		break;
+	case CFG_LISTEN:
+		if (cfg_set_listen(p->c, value, msg, sizeof(msg)) == -1) {
+			cfg_error(p, p->lineno, "%s", msg);
+			return (0);
+		}
+		break;
+	case CFG_UINT:
+	case CFG_LONG:
+	case CFG_SIZE:
+		if (cfg_parse_number(value, k->type == CFG_SIZE, k->min, k->max,
+		    &v, msg, sizeof(msg)) == -1) {
+			cfg_error(p, p->lineno, "%s: %s", k->name, msg);
+			return (0);
+		}
+		if (k->type == CFG_UINT)
+			*(unsigned *)(base + k->off) = (unsigned)v;
+		else if (k->type == CFG_LONG)
+			*(long *)(base + k->off) = (long)v;
+		else
+			*(size_t *)(base + k->off) = (size_t)v;
+		break;
+	case CFG_BOOL:
+		if (cfg_parse_bool(value, (int *)(base + k->off)) == -1) {
+			cfg_error(p, p->lineno, "%s: '%s' is not yes or no",
+			    k->name, value);
+			return (0);
+		}
+		break;
+	}
+	return (1);
+}
+
+static int
+cfg_default_model(struct cfg_parse *p, const char *name, const char *value)
+{
+	const struct task_info	*t;
+	char			**slot;
+
+	if ((t = task_find(name)) == NULL) {
+		cfg_error(p, p->lineno, "unknown task '%s'", name);
+		return (0);
+	}
+	if (!route_valid_model_id(value)) {
+		cfg_error(p, p->lineno, "invalid model id '%s'", value);
+		return (0);
+	}
+	slot = &p->c->default_model[task_index(t)];
+	if (cfg_set_string(slot, value) == -1)
+		return (cfg_oom(p));
+	return (1);
+}
+
+/* Appends the space-separated models of value; repeating "models" adds more. */
+static int
+cfg_endpoint_models(struct cfg_parse *p, struct cfg_endpoint *ep, const char *value)
+{
+	const struct cfg_endpoint	*other;
+	const char			*s = value, *start;
+	char				*m, **nm;
+	size_t				 len;
+
+	if (*value == '\0') {
+		cfg_error(p, p->lineno, "missing value for 'models'");
+		return (0);
+	}
+	for (;;) {
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			break;
+		start = s;
+		while (*s != '\0' && !isspace((unsigned char)*s))
+			s++;
+		len = (size_t)(s - start);
+		if ((m = strndup(start, len)) == NULL)
+			return (cfg_oom(p));
+		if (!route_valid_model_id(m)) {
+			cfg_error(p, p->lineno, "invalid model id '%s'", m);
+			free(m);
+			return (0);
+		}
+		if ((other = cfg_endpoint_for_model(p->c, m)) != NULL) {
+			cfg_error(p, p->lineno, "model '%s' is already served by "
+			    "endpoint '%s'", m, other->name);
+			free(m);
+			return (0);
+		}
+		nm = reallocarray(ep->models, ep->nmodels + 1, sizeof(*nm));
+		if (nm == NULL) {
+			free(m);
+			return (cfg_oom(p));
+		}
+		ep->models = nm;
+		ep->models[ep->nmodels++] = m;
+	}
+	return (1);
+}
+
+static int
+cfg_endpoint_key(struct cfg_parse *p, const char *name, const char *value)
+{
+	struct cfg_endpoint	*ep = &p->c->endpoints[p->ep];
+	char			 msg[CFG_MSG_MAX], *s;
+
+	if (strcmp(name, "url") == 0) {
+		if ((s = cfg_parse_url(value, msg, sizeof(msg))) == NULL) {
+			cfg_error(p, p->lineno, "url: %s", msg);
+			return (0);
+		}
+		free(ep->url);
+		ep->url = s;
+		return (1);
+	}
+	if (strcmp(name, "models") == 0)
+		return (cfg_endpoint_models(p, ep, value));
+	if (strcmp(name, "task") == 0) {
+		if (task_find(value) == NULL) {
+			cfg_error(p, p->lineno, "unknown task '%s'", value);
+			return (0);
+		}
+		if (cfg_set_string(&ep->task, value) == -1)
+			return (cfg_oom(p));
+		return (1);
+	}
+	cfg_error(p, p->lineno, "unknown key '%s' in [%s]", name, p->sectname);
+	return (0);
+}
+
+/* libinih callback; the section comes from cfg_reader, which saw the header. */
+static int
+cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg_parse	*p = user;
+	size_t			 i;
+
+	(void)section;
+	if (p->failed)
+		return (0);
+	switch (p->sect) {
+	case SECT_NONE:
+		cfg_error(p, p->lineno, "key '%s' outside any section", name);
+		return (0);
+	case SECT_DEFAULT_MODELS:
+		return (cfg_default_model(p, name, value));
+	case SECT_ENDPOINT:
+		return (cfg_endpoint_key(p, name, value));
+	default:
+		break;
+	}
+	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
+		if (cfg_keys[i].sect == p->sect &&
+		    strcmp(cfg_keys[i].name, name) == 0)
+			return (cfg_set_key(p, &cfg_keys[i], value));
+	}
+	cfg_error(p, p->lineno, "unknown key '%s' in [%s]", name, p->sectname);
+	return (0);
+}
+
+/* Called when a section ends: an endpoint needs a url. */
+static void
+cfg_section_end(struct cfg_parse *p)
+{
+	const struct cfg_endpoint	*ep;
+
+	if (p->sect != SECT_ENDPOINT)
+		return;
+	ep = &p->c->endpoints[p->ep];
+	if (ep->url == NULL)
+		cfg_error(p, p->sectline, "endpoint '%s' has no url", ep->name);
+}
+
+static int
+cfg_valid_endpoint_name(const char *s)
+{
+	if (*s == '\0')
+		return (0);
+	for (; *s != '\0'; s++) {
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' &&
+		    *s != '-')
+			return (0);
+	}
+	return (1);
+}
+
+static int
+cfg_new_endpoint(struct cfg_parse *p, const char *name)
+{
+	struct config		*c = p->c;
+	struct cfg_endpoint	*eps;
+
+	if (!cfg_valid_endpoint_name(name)) {
+		cfg_error(p, p->lineno, "invalid endpoint name '%s' (letters, "
+		    "digits, '.', '_' and '-' only)", name);
+		return (-1);
+	}
+	if (cfg_endpoint_by_name(c, name) != NULL) {
+		cfg_error(p, p->lineno, "duplicate endpoint '%s'", name);
+		return (-1);
+	}
+	eps = reallocarray(c->endpoints, c->nendpoints + 1, sizeof(*eps));
+	if (eps == NULL) {
+		cfg_oom(p);
+		return (-1);
+	}
+	c->endpoints = eps;
+	memset(&eps[c->nendpoints], 0, sizeof(eps[0]));
+	if ((eps[c->nendpoints].name = strdup(name)) == NULL) {
+		cfg_oom(p);
+		return (-1);
+	}
+	p->ep = c->nendpoints++;
+	p->sectline = p->lineno;
+	return (0);
+}
+
+/*
+ * A "[name]" line (s starts at '['). Sections are tracked here rather than in
+ * the handler because libinih does not call it for a section without keys, and
+ * an empty [endpoint] must still be reported.
+ */
+static int
+cfg_section_line(struct cfg_parse *p, const char *s)
+{
+	const char	*close, *q;
+	char		 name[sizeof(p->sectname)];
+	char		*word2;
+	size_t		 len;
+
+	cfg_section_end(p);
+	if (p->failed)
+		return (-1);
+	if ((close = strchr(s, ']')) == NULL) {
+		cfg_error(p, p->lineno, "missing ']' in section header");
+		return (-1);
+	}
+	for (q = close + 1; isspace((unsigned char)*q); q++)
+		;
+	if (*q != '\0' && *q != '#' && *q != ';') {
+		cfg_error(p, p->lineno, "unexpected text after section header");
+		return (-1);
+	}
+	s++;
+	while (isspace((unsigned char)*s))
+		s++;
+	len = (size_t)(close - s);
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (len >= sizeof(name)) {
+		cfg_error(p, p->lineno, "section name too long");
+		return (-1);
+	}
+	memcpy(name, s, len);
+	name[len] = '\0';
+	memcpy(p->sectname, name, len + 1);
+
+	if (strcmp(name, "server") == 0)
+		p->sect = SECT_SERVER;
+	else if (strcmp(name, "upstream") == 0)
+		p->sect = SECT_UPSTREAM;
+	else if (strcmp(name, "cache") == 0)
+		p->sect = SECT_CACHE;
+	else if (strcmp(name, "default-models") == 0)
+		p->sect = SECT_DEFAULT_MODELS;
+	else if (strncmp(name, "endpoint", 8) == 0 &&
+	    (name[8] == '\0' || isspace((unsigned char)name[8]))) {
+		for (word2 = name + 8; isspace((unsigned char)*word2); word2++)
+			;
+		if (*word2 == '\0') {
+			cfg_error(p, p->lineno, "[endpoint] needs a name: "
+			    "[endpoint NAME]");
+			return (-1);
+		}
+		p->sect = SECT_ENDPOINT;
+		return (cfg_new_endpoint(p, word2));
+	} else {
+		cfg_error(p, p->lineno, "unknown section [%s]", name);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * libinih reader: one whole line per call, so its line count and ours agree,
+ * and ours is known when the handler runs. Leading blanks are dropped so that
+ * libinih never treats an indented line as a continuation of the previous
+ * value. Returns NULL at the end or to stop at the first error.
+ */
+static char *
+cfg_reader(char *str, int num, void *user)
+{
+	struct cfg_parse	*p = user;
+	ssize_t			 n;
+	char			*s;
+	size_t			 len;
+
+	if (p->failed)
+		return (NULL);
+	if ((n = getline(&p->line, &p->linecap, p->f)) == -1) {
+		if (ferror(p->f))
+			cfg_error(p, p->lineno + 1, "read error: %s",
+			    strerror(errno));
+		else
+			cfg_section_end(p);
+		return (NULL);
+	}
+	p->lineno++;
+	s = p->line;
+	len = (size_t)n;
+	if (memchr(s, '\0', len) != NULL) {
+		cfg_error(p, p->lineno, "NUL byte in line");
+		return (NULL);
+	}
+	if (p->lineno == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+		s += 3;
+		len -= 3;
+	}
+	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+		s[--len] = '\0';
+	while (isspace((unsigned char)*s)) {
+		s++;
+		len--;
+	}
+	if (num < 1 || len > (size_t)num - 1) {
+		cfg_error(p, p->lineno, "line too long (more than %d characters;"
+		    " repeat the key to list more models)", num - 1);
+		return (NULL);
+	}
+	if (*s == '[') {
+		if (cfg_section_line(p, s) == -1)
+			return (NULL);
+	} else if (*s != '\0' && *s != '#' && *s != ';' &&
+	    strpbrk(s, "=:") == NULL) {
+		cfg_error(p, p->lineno, "expected 'key = value' or '[section]'");
+		return (NULL);
+	}
+	memcpy(str, s, len + 1);
+	return (str);
+}
+
+/*
+ * Stops at the first error. On failure c may hold part of the file: a reload
+ * (SIGHUP) should load into a fresh struct and swap it in only on success.
+ */
+int
+cfg_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct cfg_parse	 p;
+	const char		*slash;
+	int			 rv;
+
+	memset(&p, 0, sizeof(p));
+	p.c = c;
+	p.path = path;
+	p.err = err;
+	p.errlen = errlen;
+	p.sect = SECT_NONE;
+	if ((slash = strrchr(path, '/')) != NULL) {
+		/* "/x.conf" lives in "/": keep the slash as the directory. */
+		p.dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+		if (p.dir == NULL) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			return (-1);
+		}
+	}
+	if ((p.f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(p.dir);
+		return (-1);
+	}
+	if (cfg_set_string(&c->path, path) == -1) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	rv = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
+	if (rv == -2) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	/* A line libinih rejected that cfg_reader let through. */
+	if (rv > 0 && (!p.failed || rv < p.errline)) {
+		p.failed = 0;
+		cfg_error(&p, rv, "syntax error");
+	}
+	if (p.failed)
+		goto fail;
+	fclose(p.f);
+	free(p.line);
+	free(p.dir);
+	return (cfg_load_defaults(c, err, errlen));
+fail:
+	fclose(p.f);
+	free(p.line);
+	free(p.dir);
+	return (-1);
+}
+
+int
+cfg_load_defaults(struct config *c, char *err, size_t errlen)
+{
+	char	*models[TASK_COUNT];
+	size_t	 i;
+
+	if (task_defaults_load(c->default_models_file, models, err, errlen) == -1)
+		return (-1);
+	for (i = 0; i < TASK_COUNT; i++) {
+		if (c->default_model[i] == NULL) {
+			c->default_model[i] = models[i];
+			models[i] = NULL;
+		}
+	}
+	task_defaults_free(models);
+	return (0);
+}
+
+const struct cfg_endpoint *
+cfg_endpoint_for_model(const struct config *c, const char *model)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < c->nendpoints; i++) {
+		for (j = 0; j < c->endpoints[i].nmodels; j++) {
+			if (strcmp(c->endpoints[i].models[j], model) == 0)
+				return (&c->endpoints[i]);
+		}
+	}
+	return (NULL);
+}
+
+const struct cfg_endpoint *
+cfg_endpoint_by_name(const struct config *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nendpoints; i++) {
+		if (strcmp(c->endpoints[i].name, name) == 0)
+			return (&c->endpoints[i]);
+	}
+	return (NULL);
+}
+
+void
+cfg_ref(struct config *c)
+{
+	if (c != NULL)
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+cfg_unref(struct config *c)
+{
+	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	cfg_free(c);
+	free(c);
+}

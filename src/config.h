@@ -1,0 +1,88 @@
+/* config.c: the configuration, from defaults, the INI file (libinih) and the command line. */
+#ifndef HFGATE_CONFIG_H
+#define HFGATE_CONFIG_H
+
+#include <stddef.h>
+
+#include "task.h"
+
+#define CFG_MAX_LISTEN	8
+
+struct cfg_endpoint {
+	char	 *name;		/* [endpoint NAME] */
+	char	 *url;		/* base URL of the dedicated Inference Endpoint */
+	char	**models;	/* models routed to it (the "models" key, space-separated) */
+	size_t	  nmodels;
+	char	 *task;		/* task of the endpoint's model, NULL if unknown */
+};
+
+struct config {
+	char	*path;			/* file read, NULL when none */
+
+	/* [server] */
+	char	*listen_host;		/* listen = HOST:PORT, default 127.0.0.1:8080 */
+	unsigned listen_port;
+	unsigned workers;		/* event-loop threads, 0 = one per CPU (default) */
+	unsigned max_connections;	/* default 10000 */
+	size_t	 max_body_bytes;	/* default 16 MiB (413 above) */
+	unsigned connection_timeout;	/* idle seconds, default 60 */
+	unsigned grace_seconds;		/* shutdown grace, default 10 */
+	char	*cors_origin;		/* default "*" */
+	char	*default_models_file;	/* default $(sysconfdir)/hfgate/default-models.tsv;
+					   relative paths are relative to the config file's dir */
+
+	/* [upstream] */
+	char	*upstream_url;		/* default https://api-inference.huggingface.co */
+	char	*hub_url;		/* default https://huggingface.co (model look-ups) */
+	char	*token_file;		/* default NULL */
+	long	 connect_timeout_ms;	/* default 10000 */
+	long	 deadline_ms;		/* per-request deadline, default 120000 */
+	unsigned max_attempts;		/* default 5 (1 = no retry) */
+	long	 backoff_base_ms;	/* default 200 */
+	long	 backoff_max_ms;	/* default 10000 */
+	size_t	 max_response_bytes;	/* default 64 MiB (502 above) */
+	unsigned max_upstream_connections; /* per host, 0 = unlimited (default) */
+
+	/* [cache] (used by the cache issue) */
+	char	*cache_db;		/* default $(localstatedir)/lib/hfgate/cache.db */
+	int	 cache_enabled;		/* default 1 */
+
+	/* [default-models]: task = model overrides, merged over the data file */
+	char	*default_model[TASK_COUNT];
+
+	/* [endpoint NAME] sections */
+	struct cfg_endpoint *endpoints;
+	size_t	 nendpoints;
+
+	int	 verbose;		/* -v, not in the file */
+	char	*token;			/* the HF token found for this configuration (a
+					   secret, not from the file), NULL: anonymous */
+	int	 refs;			/* threads using it: see cfg_ref/cfg_unref */
+};
+
+/* Fills c with the defaults. Returns 0, -1 on allocation failure. */
+int	 cfg_init(struct config *c);
+/*
+ * Reads path over the current values. Unknown sections or keys, bad values (numbers out
+ * of range, malformed URL or HOST:PORT, unknown task in [default-models], invalid model
+ * id) fail with "path:line: reason" in err. Then loads default_models_file for tasks
+ * that [default-models] did not set. Returns 0 or -1.
+ */
+int	 cfg_load(struct config *c, const char *path, char *err, size_t errlen);
+/* Loads the default-models data file into the tasks not overridden. 0 or -1 + err. */
+int	 cfg_load_defaults(struct config *c, char *err, size_t errlen);
+/* Parses "HOST:PORT" ("[v6]:PORT" too) into listen_host/listen_port. 0 or -1 + err. */
+int	 cfg_set_listen(struct config *c, const char *hostport, char *err, size_t errlen);
+/* Replaces a string field (strdup). 0 or -1. */
+int	 cfg_set_string(char **field, const char *value);
+/* The endpoint serving model, or NULL for the serverless API. Borrows. */
+const struct cfg_endpoint *cfg_endpoint_for_model(const struct config *c, const char *model);
+/* The endpoint called name, or NULL. */
+const struct cfg_endpoint *cfg_endpoint_by_name(const struct config *c, const char *name);
+void	 cfg_free(struct config *c);	/* accepts NULL and a zeroed struct */
+/* A heap configuration shared by the loop threads: cfg_ref takes a reference,
+   cfg_unref drops one and frees the struct with the last. Both accept NULL. */
+void	 cfg_ref(struct config *c);
+void	 cfg_unref(struct config *c);
+
+#endif

@@ -1,0 +1,677 @@
+/* check_config.c: unit tests of config.c. */
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "task.h"
+
+#ifndef TOP_SRCDIR
+#error "TOP_SRCDIR must be defined"
+#endif
+/* Same fallbacks as config.c. */
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR	"/var"
+#endif
+
+static char	 tmpdir[64];
+static int	 nfile;
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return (remove(path));
+}
+
+/* Unchecked fixtures run in the parent, around all forked tests. */
+static void
+tmp_setup(void)
+{
+	strcpy(tmpdir, "/tmp/check_config.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		exit(EXIT_FAILURE);
+	}
+}
+
+static void
+tmp_teardown(void)
+{
+	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Writes content to a new file in tmpdir; returns its path (malloc'd). */
+static char *
+write_file(const char *name, const char *content)
+{
+	char	*path;
+	FILE	*f;
+
+	if (name != NULL)
+		ck_assert_int_ne(asprintf(&path, "%s/%s", tmpdir, name), -1);
+	else
+		ck_assert_int_ne(asprintf(&path, "%s/f%d.conf", tmpdir, nfile++),
+		    -1);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(content, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+	return (path);
+}
+
+/* A data file for [server] default_models_file, so loads do not need /etc. */
+static const char *DATA =
+    "# test data\n"
+    "text-classification\tdata/tc-model\n"
+    "summarization\tdata/sum-model\n"
+    "audio-to-audio\tskipped/model\n";
+
+/* Loads content (after a [server] section naming the data file) into c. */
+static int
+load(struct config *c, const char *content, char *err, size_t errlen,
+    char **pathp)
+{
+	char	*path, *data, *full;
+	int	 rv;
+
+	data = write_file("data.tsv", DATA);
+	ck_assert_int_ne(asprintf(&full, "[server]\ndefault_models_file = %s\n%s",
+	    data, content), -1);
+	path = write_file(NULL, full);
+	ck_assert_int_eq(cfg_init(c), 0);
+	rv = cfg_load(c, path, err, errlen);
+	free(full);
+	free(data);
+	if (pathp != NULL)
+		*pathp = path;
+	else
+		free(path);
+	return (rv);
+}
+
+static size_t
+tidx(const char *name)
+{
+	const struct task_info	*t = task_find(name);
+
+	ck_assert_ptr_nonnull(t);
+	return (task_index(t));
+}
+
+START_TEST(test_defaults)
+{
+	struct config	 c;
+	size_t		 i;
+
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_ptr_null(c.path);
+	ck_assert_str_eq(c.listen_host, "127.0.0.1");
+	ck_assert_uint_eq(c.listen_port, 8080);
+	ck_assert_uint_eq(c.max_connections, 10000);
+	ck_assert_uint_eq(c.max_body_bytes, 16777216);
+	ck_assert_uint_eq(c.connection_timeout, 60);
+	ck_assert_uint_eq(c.grace_seconds, 10);
+	ck_assert_str_eq(c.cors_origin, "*");
+	ck_assert_str_eq(c.default_models_file, SYSCONFDIR "/hfgate/default-models.tsv");
+	ck_assert_str_eq(c.upstream_url, "https://api-inference.huggingface.co");
+	ck_assert_str_eq(c.hub_url, "https://huggingface.co");
+	ck_assert_ptr_null(c.token_file);
+	ck_assert_int_eq(c.connect_timeout_ms, 10000);
+	ck_assert_int_eq(c.deadline_ms, 120000);
+	ck_assert_uint_eq(c.max_attempts, 5);
+	ck_assert_int_eq(c.backoff_base_ms, 200);
+	ck_assert_int_eq(c.backoff_max_ms, 10000);
+	ck_assert_uint_eq(c.max_response_bytes, 67108864);
+	ck_assert_uint_eq(c.max_upstream_connections, 0);
+	ck_assert_int_eq(c.cache_enabled, 1);
+	ck_assert_str_eq(c.cache_db, LOCALSTATEDIR "/lib/hfgate/cache.db");
+	for (i = 0; i < TASK_COUNT; i++)
+		ck_assert_ptr_null(c.default_model[i]);
+	ck_assert_uint_eq(c.nendpoints, 0);
+	cfg_free(&c);
+	/* A freed (zeroed) struct and NULL are accepted. */
+	cfg_free(&c);
+	cfg_free(NULL);
+}
+END_TEST
+
+START_TEST(test_full_file)
+{
+	struct config	 c;
+	char		 err[512] = "";
+	const char	*conf =
+	    "# comment\n"
+	    "; another comment\n"
+	    "listen = [::1]:9090\n"
+	    "max_connections = 42\n"
+	    "max_body_bytes = 1048576\n"
+	    "connection_timeout = 5\n"
+	    "grace_seconds = 0\n"
+	    "cors_origin = https://app.example\n"
+	    "\n"
+	    "[upstream]\n"
+	    "url = http://127.0.0.1:9999/prefix/\n"
+	    "hub_url = http://127.0.0.1:9998\n"
+	    "token_file = /run/secret/token\n"
+	    "connect_timeout_ms = 1500\n"
+	    "deadline_ms = 30000   ; inline comment\n"
+	    "max_attempts = 1\n"
+	    "backoff_base_ms = 0\n"
+	    "backoff_max_ms = 50\n"
+	    "max_response_bytes = 2k\n"
+	    "max_connections_per_host = 8\n"
+	    "[cache]\n"
+	    "enabled = off\n"
+	    "db = /tmp/x.db\n";
+
+	ck_assert_msg(load(&c, conf, err, sizeof(err), NULL) == 0, "%s", err);
+	ck_assert_ptr_nonnull(c.path);
+	ck_assert_str_eq(c.listen_host, "::1");
+	ck_assert_uint_eq(c.listen_port, 9090);
+	ck_assert_uint_eq(c.max_connections, 42);
+	ck_assert_uint_eq(c.max_body_bytes, 1048576);
+	ck_assert_uint_eq(c.connection_timeout, 5);
+	ck_assert_uint_eq(c.grace_seconds, 0);
+	ck_assert_str_eq(c.cors_origin, "https://app.example");
+	ck_assert_str_eq(c.upstream_url, "http://127.0.0.1:9999/prefix");
+	ck_assert_str_eq(c.hub_url, "http://127.0.0.1:9998");
+	ck_assert_str_eq(c.token_file, "/run/secret/token");
+	ck_assert_int_eq(c.connect_timeout_ms, 1500);
+	ck_assert_int_eq(c.deadline_ms, 30000);
+	ck_assert_uint_eq(c.max_attempts, 1);
+	ck_assert_int_eq(c.backoff_base_ms, 0);
+	ck_assert_int_eq(c.backoff_max_ms, 50);
+	ck_assert_uint_eq(c.max_response_bytes, 2048);
+	ck_assert_uint_eq(c.max_upstream_connections, 8);
+	ck_assert_int_eq(c.cache_enabled, 0);
+	ck_assert_str_eq(c.cache_db, "/tmp/x.db");
+	/* From the data file. */
+	ck_assert_str_eq(c.default_model[tidx("text-classification")], "data/tc-model");
+	ck_assert_ptr_null(c.default_model[tidx("fill-mask")]);
+	cfg_free(&c);
+}
+END_TEST
+
+START_TEST(test_bools_and_unset)
+{
+	static const struct { const char *v; int want; } cases[] = {
+		{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
+		{ "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 }, { "YES", 1 },
+	};
+	struct config	 c;
+	char		 err[512], *conf;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_ne(asprintf(&conf, "[cache]\nenabled = %s\n",
+		    cases[i].v), -1);
+		ck_assert_msg(load(&c, conf, err, sizeof(err), NULL) == 0, "%s", err);
+		ck_assert_msg(c.cache_enabled == cases[i].want, "%s", cases[i].v);
+		cfg_free(&c);
+		free(conf);
+	}
+	/* An empty token_file means "none". */
+	ck_assert_msg(load(&c, "[upstream]\ntoken_file = /a\ntoken_file =\n",
+	    err, sizeof(err), NULL) == 0, "%s", err);
+	ck_assert_ptr_null(c.token_file);
+	cfg_free(&c);
+}
+END_TEST
+
+START_TEST(test_suffixes)
+{
+	static const struct { const char *v; size_t want; } cases[] = {
+		{ "123", 123 }, { "1k", 1024 }, { "1K", 1024 },
+		{ "16M", 16777216 }, { "3m", 3145728 }, { "2G", 2147483648UL },
+		{ "1g", 1073741824 },
+	};
+	struct config	 c;
+	char		 err[512], *conf;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_ne(asprintf(&conf, "max_body_bytes = %s\n"
+		    "[upstream]\nmax_response_bytes = %s\n", cases[i].v,
+		    cases[i].v), -1);
+		ck_assert_msg(load(&c, conf, err, sizeof(err), NULL) == 0, "%s", err);
+		ck_assert_uint_eq(c.max_body_bytes, cases[i].want);
+		ck_assert_uint_eq(c.max_response_bytes, cases[i].want);
+		cfg_free(&c);
+		free(conf);
+	}
+}
+END_TEST
+
+/*
+ * Each case: the text after the 2-line prefix written by load() (so the
+ * content's first line is line 3) and the exact error after "path:".
+ */
+static const struct {
+	const char	*content;
+	const char	*want;
+} errcases[] = {
+	{ "bogus = 1\n", "3: unknown key 'bogus' in [server]" },
+	{ "[upstream]\n\nretries = 3\n", "5: unknown key 'retries' in [upstream]" },
+	{ "[cache]\nsize = 3\n", "4: unknown key 'size' in [cache]" },
+	{ "[nonsense]\nx = 1\n", "3: unknown section [nonsense]" },
+	{ "max_connections = abc\n",
+	  "3: max_connections: 'abc' is not a number" },
+	{ "max_connections = 0\n",
+	  "3: max_connections: '0' is out of range (1 to 1000000)" },
+	{ "max_connections = 1000001\n",
+	  "3: max_connections: '1000001' is out of range (1 to 1000000)" },
+	{ "max_connections = -1\n",
+	  "3: max_connections: '-1' is not a number" },
+	{ "max_connections = 12x\n",
+	  "3: max_connections: '12x' is not a number" },
+	{ "max_connections = 1k\n",
+	  "3: max_connections: '1k' is not a number" },
+	{ "grace_seconds = 99999999999999999999999\n",
+	  "3: grace_seconds: '99999999999999999999999' is out of range (0 to 3600)" },
+	{ "max_body_bytes = 16X\n",
+	  "3: max_body_bytes: '16X' is not a size (digits with an optional k, M or G "
+	  "suffix) or number" },
+	{ "max_body_bytes = 0\n",
+	  "3: max_body_bytes: '0' is out of range (1 to 18446744073709551615)" },
+	{ "max_body_bytes = 17179869184G\n",
+	  "3: max_body_bytes: '17179869184G' is out of range (1 to 18446744073709551615)" },
+	{ "[upstream]\nmax_attempts = 21\n",
+	  "4: max_attempts: '21' is out of range (1 to 20)" },
+	{ "[upstream]\nmax_attempts = 0\n",
+	  "4: max_attempts: '0' is out of range (1 to 20)" },
+	{ "[upstream]\nurl = ftp://example.com\n",
+	  "4: url: URL 'ftp://example.com' must start with http:// or https://" },
+	{ "[upstream]\nurl = api-inference.huggingface.co\n",
+	  "4: url: URL 'api-inference.huggingface.co' must start with http:// or https://" },
+	{ "[upstream]\nhub_url = https://\n", "4: hub_url: URL 'https://' has no host" },
+	{ "[cache]\nenabled = maybe\n", "4: enabled: 'maybe' is not yes or no" },
+	{ "[cache]\ndb =\n", "4: missing value for 'db'" },
+	{ "listen = localhost\n",
+	  "3: invalid listen address 'localhost': expected HOST:PORT" },
+	{ "listen = 127.0.0.1:65536\n",
+	  "3: invalid listen address '127.0.0.1:65536': port must be a number from 0 to 65535" },
+	{ "listen = ::1:80\n",
+	  "3: invalid listen address '::1:80': write an IPv6 address in brackets, [::1]:PORT" },
+	{ "[default-models]\ntext-clasification = a/b\n",
+	  "4: unknown task 'text-clasification'" },
+	{ "[default-models]\nfill-mask = a/b/c\n", "4: invalid model id 'a/b/c'" },
+	{ "[endpoint bad name!]\nurl = https://e\n",
+	  "3: invalid endpoint name 'bad name!' (letters, digits, '.', '_' and '-' only)" },
+	{ "[endpoint]\n", "3: [endpoint] needs a name: [endpoint NAME]" },
+	{ "[endpoint a]\nurl = https://a\nmodels = m/one\n"
+	  "[endpoint a]\nurl = https://b\n", "6: duplicate endpoint 'a'" },
+	{ "[endpoint a]\nurl = https://a\nmodels = m/one m/two\n"
+	  "[endpoint b]\nurl = https://b\nmodels = m/three m/two\n",
+	  "8: model 'm/two' is already served by endpoint 'a'" },
+	{ "[endpoint a]\nurl = https://a\nmodels = m/one m/one\n",
+	  "5: model 'm/one' is already served by endpoint 'a'" },
+	{ "[endpoint a]\nmodels = m/one\n[cache]\nenabled = yes\n",
+	  "3: endpoint 'a' has no url" },
+	{ "[endpoint a]\nurl = https://a\n\n[endpoint b]\n# nothing\n",
+	  "6: endpoint 'b' has no url" },
+	{ "[endpoint a]\nurl = https://a\nmodels = bad//id\n",
+	  "5: invalid model id 'bad//id'" },
+	{ "[endpoint a]\nurl = https://a\ntask = chat\n", "5: unknown task 'chat'" },
+	{ "[endpoint a]\nurl = https://a\nweight = 2\n",
+	  "5: unknown key 'weight' in [endpoint a]" },
+	{ "[endpoint a]\nurl = mailto:x\n",
+	  "4: url: URL 'mailto:x' must start with http:// or https://" },
+	{ "this line has no equals sign\n",
+	  "3: expected 'key = value' or '[section]'" },
+	{ "[server\n", "3: missing ']' in section header" },
+	{ "[server] junk\n", "3: unexpected text after section header" },
+	{ "max_connections =\n", "3: missing value for 'max_connections'" },
+};
+
+START_TEST(test_errors)
+{
+	struct config	 c;
+	char		 err[1024] = "", *path, *want;
+
+	ck_assert_int_eq(load(&c, errcases[_i].content, err, sizeof(err), &path), -1);
+	ck_assert_int_ne(asprintf(&want, "%s:%s", path, errcases[_i].want), -1);
+	ck_assert_str_eq(err, want);
+	cfg_free(&c);
+	free(want);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_key_outside_section)
+{
+	struct config	 c;
+	char		 err[512], *path, *want;
+
+	path = write_file(NULL, "# header\nlisten = 1.2.3.4:1\n");
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_int_eq(cfg_load(&c, path, err, sizeof(err)), -1);
+	ck_assert_int_ne(asprintf(&want, "%s:2: key 'listen' outside any section",
+	    path), -1);
+	ck_assert_str_eq(err, want);
+	cfg_free(&c);
+	free(want);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_long_line)
+{
+	struct config	 c;
+	char		 err[512], line[10000], *conf;
+
+	memset(line, 'a', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	ck_assert_int_ne(asprintf(&conf, "cors_origin = %s\n", line), -1);
+	ck_assert_int_eq(load(&c, conf, err, sizeof(err), NULL), -1);
+	ck_assert_msg(strstr(err, ":3: line too long") != NULL, "%s", err);
+	cfg_free(&c);
+	free(conf);
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+	struct config	 c;
+	char		 err[512], *path;
+
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_int_eq(cfg_load(&c, "/nonexistent/hfgate.conf", err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "/nonexistent/hfgate.conf: No such file or directory");
+	cfg_free(&c);
+
+	/* A missing data file fails the load, naming the data file. */
+	path = write_file(NULL, "[server]\ndefault_models_file = /nonexistent/d.tsv\n");
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_int_eq(cfg_load(&c, path, err, sizeof(err)), -1);
+	ck_assert_msg(strncmp(err, "/nonexistent/d.tsv:", 19) == 0, "%s", err);
+	cfg_free(&c);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_indented_lines)
+{
+	struct config	 c;
+	char		 err[512] = "";
+
+	/* Not continuation lines (libinih's multi-line values). */
+	ck_assert_msg(load(&c, "  max_connections = 7\n"
+	    "\tgrace_seconds = 3\n", err, sizeof(err), NULL) == 0, "%s", err);
+	ck_assert_uint_eq(c.max_connections, 7);
+	ck_assert_uint_eq(c.grace_seconds, 3);
+	cfg_free(&c);
+}
+END_TEST
+
+START_TEST(test_endpoints)
+{
+	struct config			 c;
+	char				 err[512] = "";
+	const struct cfg_endpoint	*ep;
+
+	ck_assert_msg(load(&c,
+	    "[endpoint my-llama]\n"
+	    "url = https://xyz.endpoints.huggingface.cloud/\n"
+	    "models = meta-llama/Llama-2-7b-chat-hf   acme/other\n"
+	    "models = acme/third\n"
+	    "task = text-generation\n"
+	    "[endpoint embed.v2_x]\n"
+	    "url = http://127.0.0.1:7000\n"
+	    "models = BAAI/bge-small-en\n",
+	    err, sizeof(err), NULL) == 0, "%s", err);
+	ck_assert_uint_eq(c.nendpoints, 2);
+
+	ep = cfg_endpoint_by_name(&c, "my-llama");
+	ck_assert_ptr_nonnull(ep);
+	ck_assert_str_eq(ep->url, "https://xyz.endpoints.huggingface.cloud");
+	ck_assert_uint_eq(ep->nmodels, 3);
+	ck_assert_str_eq(ep->models[0], "meta-llama/Llama-2-7b-chat-hf");
+	ck_assert_str_eq(ep->models[1], "acme/other");
+	ck_assert_str_eq(ep->models[2], "acme/third");
+	ck_assert_str_eq(ep->task, "text-generation");
+
+	ep = cfg_endpoint_by_name(&c, "embed.v2_x");
+	ck_assert_ptr_nonnull(ep);
+	ck_assert_ptr_null(ep->task);
+	ck_assert_ptr_eq(cfg_endpoint_for_model(&c, "BAAI/bge-small-en"), ep);
+	ck_assert_ptr_eq(cfg_endpoint_for_model(&c, "acme/third"),
+	    cfg_endpoint_by_name(&c, "my-llama"));
+	ck_assert_ptr_null(cfg_endpoint_for_model(&c, "gpt2"));
+	ck_assert_ptr_null(cfg_endpoint_for_model(&c, "acme/Third"));
+	ck_assert_ptr_null(cfg_endpoint_by_name(&c, "nope"));
+	cfg_free(&c);
+}
+END_TEST
+
+START_TEST(test_override_beats_data_file)
+{
+	struct config	 c;
+	char		 err[512] = "";
+	size_t		 i;
+
+	ck_assert_msg(load(&c,
+	    "[default-models]\n"
+	    "text-classification = mine/classifier\n"
+	    "fill-mask = bert-base-uncased\n",
+	    err, sizeof(err), NULL) == 0, "%s", err);
+	ck_assert_str_eq(c.default_model[tidx("text-classification")], "mine/classifier");
+	ck_assert_str_eq(c.default_model[tidx("fill-mask")], "bert-base-uncased");
+	ck_assert_str_eq(c.default_model[tidx("summarization")], "data/sum-model");
+	for (i = 0; i < TASK_COUNT; i++) {
+		if (i != tidx("text-classification") && i != tidx("fill-mask") &&
+		    i != tidx("summarization"))
+			ck_assert_ptr_null(c.default_model[i]);
+	}
+	/* A second pass over the data file keeps the overrides. */
+	ck_assert_int_eq(cfg_load_defaults(&c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.default_model[tidx("text-classification")], "mine/classifier");
+	cfg_free(&c);
+}
+END_TEST
+
+START_TEST(test_relative_data_file)
+{
+	struct config	 c;
+	char		 err[512] = "", *path, *data, *want, *sub;
+
+	ck_assert_int_ne(asprintf(&sub, "%s/sub", tmpdir), -1);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	data = write_file("sub/models.tsv", "fill-mask\trel/model\n");
+	path = write_file("sub/rel.conf", "[server]\ndefault_models_file = models.tsv\n");
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_msg(cfg_load(&c, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.default_models_file, data);
+	ck_assert_str_eq(c.default_model[tidx("fill-mask")], "rel/model");
+	cfg_free(&c);
+
+	/* An absolute path stays as it is. */
+	ck_assert_int_ne(asprintf(&want, "[server]\ndefault_models_file = %s\n",
+	    data), -1);
+	free(path);
+	path = write_file("sub/abs.conf", want);
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_msg(cfg_load(&c, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.default_models_file, data);
+	cfg_free(&c);
+	free(want);
+	free(path);
+	free(data);
+	free(sub);
+}
+END_TEST
+
+START_TEST(test_shipped_config)
+{
+	struct config	 c;
+	char		 err[512] = "";
+
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_msg(cfg_load(&c, TOP_SRCDIR "/etc/hfgate.conf", err,
+	    sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.listen_host, "127.0.0.1");
+	ck_assert_uint_eq(c.listen_port, 8080);
+	ck_assert_str_eq(c.default_models_file, TOP_SRCDIR "/etc/default-models.tsv");
+	ck_assert_str_eq(c.upstream_url, "https://api-inference.huggingface.co");
+	ck_assert_str_eq(c.cache_db, LOCALSTATEDIR "/lib/hfgate/cache.db");
+	ck_assert_uint_eq(c.nendpoints, 0);
+	ck_assert_ptr_nonnull(c.default_model[tidx("text-classification")]);
+	ck_assert_ptr_nonnull(c.default_model[tidx("question-answering")]);
+	cfg_free(&c);
+}
+END_TEST
+
+/*
+ * The shipped file with its commented-out keys and examples enabled must load
+ * too, and name every key: it doubles as the reference.
+ */
+START_TEST(test_shipped_config_uncommented)
+{
+	static const char *keys[] = { "listen", "workers", "max_connections",
+	    "max_body_bytes", "connection_timeout", "grace_seconds",
+	    "cors_origin", "default_models_file", "url", "hub_url",
+	    "token_file", "connect_timeout_ms", "deadline_ms", "max_attempts",
+	    "backoff_base_ms", "backoff_max_ms", "max_response_bytes",
+	    "max_connections_per_host", "enabled", "db", "[default-models]",
+	    "[endpoint my-llama]", "models", "task" };
+	struct config	 c;
+	char		 err[512] = "", *line = NULL, *path, *data;
+	char		 text[16384] = "";
+	size_t		 cap = 0, i, n;
+	FILE		*f;
+
+	f = fopen(TOP_SRCDIR "/etc/hfgate.conf", "r");
+	ck_assert_ptr_nonnull(f);
+	while (getline(&line, &cap, f) != -1) {
+		/* "#key = value" and "#[section]" lines, not prose comments. */
+		n = strspn(line + 1, "abcdefghijklmnopqrstuvwxyz_-");
+		if (line[0] == '#' && (line[1] == '[' ||
+		    (n > 0 && strncmp(line + 1 + n, " = ", 3) == 0)))
+			strcat(text, line + 1);
+		else
+			strcat(text, line);
+		ck_assert_uint_lt(strlen(text), sizeof(text) - 256);
+	}
+	free(line);
+	fclose(f);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		ck_assert_msg(strstr(text, keys[i]) != NULL, "%s missing", keys[i]);
+	}
+
+	data = write_file("default-models.tsv", DATA);
+	path = write_file("uncommented.conf", text);
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_msg(cfg_load(&c, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(c.nendpoints, 1);
+	ck_assert_ptr_nonnull(cfg_endpoint_by_name(&c, "my-llama"));
+	ck_assert_str_eq(c.default_models_file, data);
+	ck_assert_str_eq(c.token_file, "/etc/hfgate/hf_token");
+	cfg_free(&c);
+	free(path);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_set_listen)
+{
+	static const struct { const char *in, *host; unsigned port; } ok[] = {
+		{ "127.0.0.1:8080", "127.0.0.1", 8080 },
+		{ "0.0.0.0:0", "0.0.0.0", 0 },
+		{ "localhost:65535", "localhost", 65535 },
+		{ "[::1]:9000", "::1", 9000 },
+		{ "[fe80::1%eth0]:1", "fe80::1%eth0", 1 },
+	};
+	static const char *bad[] = {
+		"", ":8080", "host", "host:", "host:-1", "host:65536",
+		"host:123456", "host:8o", "[::1]", "[::1]8080", "[]:80",
+		"::1:80", "a b:80", "host: 80",
+	};
+	struct config	 c;
+	char		 err[256];
+	size_t		 i;
+
+	ck_assert_int_eq(cfg_init(&c), 0);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_msg(cfg_set_listen(&c, ok[i].in, err, sizeof(err)) == 0,
+		    "%s: %s", ok[i].in, err);
+		ck_assert_str_eq(c.listen_host, ok[i].host);
+		ck_assert_uint_eq(c.listen_port, ok[i].port);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		ck_assert_msg(cfg_set_listen(&c, bad[i], err, sizeof(err)) == -1,
+		    "accepted '%s'", bad[i]);
+		ck_assert_msg(strstr(err, "invalid listen address") != NULL, "%s",
+		    err);
+		/* The last good value is kept. */
+		ck_assert_str_eq(c.listen_host, "fe80::1%eth0");
+		ck_assert_uint_eq(c.listen_port, 1);
+	}
+	cfg_free(&c);
+}
+END_TEST
+
+START_TEST(test_set_string)
+{
+	char	*s = NULL;
+
+	ck_assert_int_eq(cfg_set_string(&s, "a"), 0);
+	ck_assert_str_eq(s, "a");
+	ck_assert_int_eq(cfg_set_string(&s, "bc"), 0);
+	ck_assert_str_eq(s, "bc");
+	ck_assert_int_eq(cfg_set_string(&s, NULL), 0);
+	ck_assert_ptr_null(s);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite	*s = suite_create("config");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_full_file);
+	tcase_add_test(tc, test_bools_and_unset);
+	tcase_add_test(tc, test_suffixes);
+	tcase_add_loop_test(tc, test_errors, 0,
+	    (int)(sizeof(errcases) / sizeof(errcases[0])));
+	tcase_add_test(tc, test_key_outside_section);
+	tcase_add_test(tc, test_long_line);
+	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_indented_lines);
+	tcase_add_test(tc, test_endpoints);
+	tcase_add_test(tc, test_override_beats_data_file);
+	tcase_add_test(tc, test_relative_data_file);
+	tcase_add_test(tc, test_shipped_config);
+	tcase_add_test(tc, test_shipped_config_uncommented);
+	tcase_add_test(tc, test_set_listen);
+	tcase_add_test(tc, test_set_string);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 nfailed;
+
+	sr = srunner_create(config_suite());
+	srunner_run_all(sr, CK_ENV);
+	nfailed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
