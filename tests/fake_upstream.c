@@ -1,0 +1,2209 @@
+/*
+ * fake_upstream.c: a fake Hugging Face Inference API on 127.0.0.1, for the tests, the
+ * benchmarks and for trying hfgate without internet.
+ *
+ * It replays the recorded production answers of tests/data/cassettes.json, answers
+ * "mock/<task>" and the default model of each task in the real shape, and offers
+ * "fake/..." models with scripted behaviour (loading, 429, 5xx, connection resets, slow
+ * answers, timed SSE streams). Plain answers are MHD responses built once at start-up.
+ * A slow answer or a gap in a stream suspends the MHD connection and the timer thread
+ * resumes it when due, so no worker thread ever waits.
+ *
+ * Usage: fake_upstream [--port N] [--data DIR] [--threads N]; prints "PORT <n>" once
+ * listening, runs until SIGTERM/SIGINT.
+ */
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <microhttpd.h>
+
+#ifndef FAKE_DATA_DIR
+#define FAKE_DATA_DIR	"tests/data"
+#endif
+
+#define NTASKS		26
+#define LOG_MAX		1000
+#define LOG_BODY_MAX	(64 * 1024)
+#define BODY_MAX	(256 * 1024 * 1024)
+#define REQ_INLINE	1024
+#define CONN_LIMIT	20000
+#define CONN_TIMEOUT	30
+#ifndef CONN_MEMORY
+#define CONN_MEMORY	(16 * 1024)	/* MHD clears it per request: keep it small */
+#endif
+#define MOCK_STREAM_MS	10	/* gap between mock/text-generation SSE events */
+#define MAX_HDRS	8
+#define DEFAULT_SHA	"0123456789abcdef0123456789abcdef01234567"
+#define OK_BODY		"[[{\"label\":\"POSITIVE\",\"score\":0.99}]]"
+
+static const char *const tasks[NTASKS] = {
+	"audio-classification", "automatic-speech-recognition", "conversational",
+	"document-question-answering", "feature-extraction", "fill-mask",
+	"image-classification", "image-segmentation", "image-to-image", "image-to-text",
+	"object-detection", "question-answering", "sentence-similarity", "summarization",
+	"table-question-answering", "tabular-classification", "tabular-regression",
+	"text-classification", "text-generation", "text-to-image", "text-to-speech",
+	"token-classification", "translation", "visual-question-answering",
+	"zero-shot-classification", "zero-shot-image-classification"
+};
+
+/* The Hub's widgetModels of June 2023 (PROTOCOL.md §6); etc/default-models.tsv adds more. */
+static const char *const builtin_defaults[][2] = {
+	{ "audio-classification", "facebook/mms-lid-126" },
+	{ "automatic-speech-recognition", "openai/whisper-large-v2" },
+	{ "conversational", "facebook/blenderbot-400M-distill" },
+	{ "document-question-answering", "impira/layoutlm-document-qa" },
+	{ "feature-extraction", "facebook/bart-base" },
+	{ "fill-mask", "distilroberta-base" },
+	{ "image-classification", "google/vit-base-patch16-224" },
+	{ "image-segmentation", "facebook/detr-resnet-50-panoptic" },
+	{ "image-to-image", "lllyasviel/sd-controlnet-canny" },
+	{ "image-to-text", "Salesforce/blip-image-captioning-base" },
+	{ "object-detection", "facebook/detr-resnet-50" },
+	{ "question-answering", "deepset/roberta-base-squad2" },
+	{ "sentence-similarity", "sentence-transformers/all-MiniLM-L6-v2" },
+	{ "summarization", "sshleifer/distilbart-cnn-12-6" },
+	{ "table-question-answering", "google/tapas-base-finetuned-wtq" },
+	{ "tabular-classification", "scikit-learn/tabular-playground" },
+	{ "tabular-regression", "scikit-learn/Fish-Weight" },
+	{ "text-classification", "distilbert-base-uncased-finetuned-sst-2-english" },
+	{ "text-generation", "tiiuae/falcon-7b-instruct" },
+	{ "text-to-image", "CompVis/stable-diffusion-v1-4" },
+	{ "text-to-speech", "microsoft/speecht5_tts" },
+	{ "token-classification", "dslim/bert-base-NER" },
+	{ "translation", "t5-small" },
+	{ "visual-question-answering", "dandelin/vilt-b32-finetuned-vqa" },
+	{ "zero-shot-classification", "facebook/bart-large-mnli" },
+	{ "zero-shot-image-classification", "openai/clip-vit-large-patch14-336" }
+};
+
+/* GET /framework/<fw> lists these. */
+static const char *const framework_models[][3] = {
+	{ "transformers", "distilbert-base-uncased-finetuned-sst-2-english", "text-classification" },
+	{ "transformers", "distilroberta-base", "fill-mask" },
+	{ "transformers", "deepset/roberta-base-squad2", "question-answering" },
+	{ "transformers", "gpt2", "text-generation" },
+	{ "text-generation-inference", "google/flan-t5-xxl", "text-generation" },
+	{ "text-generation-inference", "tiiuae/falcon-7b-instruct", "text-generation" },
+	{ "sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2", "sentence-similarity" },
+	{ "diffusers", "CompVis/stable-diffusion-v1-4", "text-to-image" },
+	{ "espnet", "espnet/kan-bayashi_ljspeech_vits", "text-to-speech" },
+	{ "speechbrain", "speechbrain/google_speech_command_xvector", "audio-classification" }
+};
+
+/* Tokens of the synthesized TGI streams; the EOS token "</s>" follows. */
+static const char *const words[] = {
+	" The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", "."
+};
+#define NWORDS	(sizeof(words) / sizeof(words[0]))
+
+struct sbuf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+
+struct hdr {
+	char	*name;
+	char	*value;
+};
+
+/* One prepared answer. All strings are owned. */
+struct answer {
+	unsigned int		 status;
+	char			*ctype;
+	char			*body;
+	size_t			 len;
+	struct hdr		 hdrs[MAX_HDRS];	/* besides Content-Type, x-request-id */
+	size_t			 nhdrs;
+	size_t			*evoff;		/* SSE: nev + 1 event offsets in body */
+	size_t			 nev;
+	struct MHD_Response	*shared;	/* with a generated x-request-id */
+	struct answer		*next;		/* list of all answers, for freeing */
+};
+
+/* Text-generation variants of the recorded answers. */
+enum tg_variant {
+	TG_NONE, TG_PLAIN, TG_DETAILS, TG_BEST_OF, TG_STREAM, TG_STREAM_DETAILS,
+	TG_VALIDATION, TG_NON_TGI
+};
+
+struct cassette {
+	char		*model;
+	char		 task[64];
+	char		*reqbody;	/* NULL when not recorded */
+	size_t		 reqlen;
+	enum tg_variant	 variant;
+	struct answer	*a;		/* borrowed from the answer list */
+};
+
+enum model_kind { MODEL_CASSETTE, MODEL_MOCK, MODEL_DEFAULT };
+
+struct model {
+	enum model_kind	 kind;
+	size_t		 task;		/* MODEL_MOCK, MODEL_DEFAULT */
+	size_t		*cas;		/* MODEL_CASSETTE: indices into data.cas */
+	size_t		 ncas;
+};
+
+/* String-keyed open-addressing hash map entry. */
+struct sent {
+	char		*key;		/* owned; NULL marks a free slot */
+	size_t		 klen;
+	uint64_t	 hash;
+	uint64_t	 n;		/* stats: requests; behaviour: requests so far */
+	uint64_t	 t0;		/* behaviour: monotonic ms of the first request */
+	void		*ptr;		/* models: struct model, owned */
+};
+
+struct smap {
+	struct sent	*v;
+	size_t		 cap;
+	size_t		 len;
+};
+
+struct logent {
+	uint64_t	 seq;		/* 0: empty */
+	struct sbuf	 method;
+	struct sbuf	 path;
+	struct sbuf	 query;
+	struct sbuf	 hdrs;		/* "name\0value\0" pairs, names lowercased */
+	struct sbuf	 body;		/* at most LOG_BODY_MAX bytes */
+	size_t		 bodylen;
+	int		 aborted;
+	int		 reset;
+};
+
+/* An SSE response in progress (synthesized, or a recorded one replayed event by event). */
+struct stream {
+	const struct answer	*rec;
+	size_t			 next;
+	size_t			 count;
+	uint64_t		 t0;
+	uint64_t		 interval;
+	int			 stamp;
+	int			 details;
+	int			 waited;	/* resumed after a gap */
+	struct sbuf		 ev;
+	size_t			 evoff;
+};
+
+struct req {
+	struct MHD_Connection	*conn;
+	char			*uri;		/* raw request-target */
+	size_t			 pathlen;	/* bytes of uri before '?' */
+	char			 method[16];
+	const char		*reqid;		/* client's x-request-id, borrowed from MHD */
+	int			 started;
+	int			 control;
+	int			 dispatched;
+	int			 logged;
+	int			 reset;
+	uint64_t		 logseq;
+	const struct answer	*later;		/* queued when a suspended request resumes */
+	char			*body;
+	size_t			 len;
+	size_t			 cap;
+	struct stream		 st;
+	char			 uri_inl[256];
+	char			 body_inl[REQ_INLINE];
+};
+
+struct timer {
+	uint64_t		 due;
+	struct MHD_Connection	*conn;
+};
+
+enum behave {
+	B_ECHO, B_LOADING, B_ALWAYS_LOADING, B_429, B_429DATE, B_5XX, B_ALWAYS500,
+	B_SLOW, B_RESET, B_STREAM
+};
+
+/* Read-only after start-up. */
+static struct {
+	struct answer	*answers;
+	struct cassette	*cas;
+	size_t		 ncas;
+	struct smap	 models;
+	const struct answer *mock[NTASKS];
+	size_t		 tg;		/* index of text-generation */
+	struct answer	*tg_plain;
+	struct answer	*tg_details;
+	struct answer	*api_tasks;
+	struct answer	*status_ok;
+	struct answer	*ok;
+	struct answer	*r429;
+	struct answer	*always_loading;
+	struct answer	*always500;
+	struct answer	*e5xx[4];
+} data;
+
+/* Mutable state, under mu. */
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	uint64_t	 total;
+	struct smap	 paths;
+	struct smap	 state;
+	struct logent	 log[LOG_MAX];
+	uint64_t	 logseq;	/* next sequence number */
+	uint64_t	 logbase;	/* first sequence number after the last reset */
+	struct timer	*heap;
+	size_t		 nheap;
+	size_t		 capheap;
+} g;
+
+static atomic_int	 stopping;
+static atomic_uint_fast64_t ids;
+
+static void
+fatal(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	fputs("fake_upstream: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+/* A test tool: running out of memory is fatal. */
+static void *
+xmalloc(size_t n)
+{
+	void	*p;
+
+	if ((p = malloc(n == 0 ? 1 : n)) == NULL)
+		fatal("out of memory");
+	return (p);
+}
+
+static void *
+xrealloc(void *p, size_t n)
+{
+	if ((p = realloc(p, n == 0 ? 1 : n)) == NULL)
+		fatal("out of memory");
+	return (p);
+}
+
+static char *
+xstrndup(const char *s, size_t n)
+{
+	char	*p;
+
+	p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return (p);
+}
+
+static char *
+xstrdup(const char *s)
+{
+	return (xstrndup(s, strlen(s)));
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+static uint64_t
+real_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+static void
+sbuf_reserve(struct sbuf *b, size_t more)
+{
+	size_t	cap;
+
+	if (b->len + more + 1 <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 64;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	b->p = xrealloc(b->p, cap);
+	b->p[b->len] = '\0';
+	b->cap = cap;
+}
+
+static void
+sbuf_add(struct sbuf *b, const void *s, size_t n)
+{
+	sbuf_reserve(b, n);
+	if (n > 0)
+		memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+sbuf_str(struct sbuf *b, const char *s)
+{
+	sbuf_add(b, s, strlen(s));
+}
+
+static void __attribute__((format(printf, 2, 3)))
+sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list	ap;
+	char	tmp[256];
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatal("vsnprintf failed");
+	if ((size_t)n < sizeof(tmp)) {
+		sbuf_add(b, tmp, (size_t)n);
+		return;
+	}
+	sbuf_reserve(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+static void
+sbuf_reset(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->p != NULL)
+		b->p[0] = '\0';
+}
+
+static void
+sbuf_free(struct sbuf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void
+b64_encode(struct sbuf *out, const unsigned char *in, size_t len)
+{
+	size_t		i;
+	uint32_t	n;
+	char		q[4];
+
+	sbuf_reserve(out, (len + 2) / 3 * 4);
+	for (i = 0; i + 2 < len; i += 3) {
+		n = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		q[0] = b64chars[n >> 18];
+		q[1] = b64chars[n >> 12 & 63];
+		q[2] = b64chars[n >> 6 & 63];
+		q[3] = b64chars[n & 63];
+		sbuf_add(out, q, 4);
+	}
+	if (i < len) {
+		n = (uint32_t)in[i] << 16;
+		if (i + 1 < len)
+			n |= (uint32_t)in[i + 1] << 8;
+		q[0] = b64chars[n >> 18];
+		q[1] = b64chars[n >> 12 & 63];
+		q[2] = i + 1 < len ? b64chars[n >> 6 & 63] : '=';
+		q[3] = '=';
+		sbuf_add(out, q, 4);
+	}
+}
+
+static int
+b64_value(int c)
+{
+	const char	*p;
+
+	if (c == '\0' || (p = strchr(b64chars, c)) == NULL)
+		return (-1);
+	return ((int)(p - b64chars));
+}
+
+/* Strict standard base64 with padding. Returns 0 or -1; *out is malloc'd. */
+static int
+b64_decode(const char *in, size_t len, char **out, size_t *outlen)
+{
+	unsigned char	*p;
+	size_t		 i, o = 0;
+	int		 k, v, pad;
+	uint32_t	 n;
+
+	if (len % 4 != 0)
+		return (-1);
+	p = xmalloc(len / 4 * 3 + 1);
+	for (i = 0; i < len; i += 4) {
+		n = 0;
+		pad = 0;
+		for (k = 0; k < 4; k++) {
+			if (in[i + k] == '=' && i + 4 == len && k >= 2) {
+				pad++;
+				v = 0;
+			} else if (pad > 0 || (v = b64_value(in[i + k])) < 0) {
+				free(p);
+				return (-1);
+			}
+			n = n << 6 | (uint32_t)v;
+		}
+		p[o++] = (unsigned char)(n >> 16);
+		if (pad < 2)
+			p[o++] = (unsigned char)(n >> 8);
+		if (pad < 1)
+			p[o++] = (unsigned char)n;
+	}
+	*out = (char *)p;
+	*outlen = o;
+	return (0);
+}
+
+static uint64_t
+hash_bytes(const char *s, size_t n)
+{
+	uint64_t	h = 1469598103934665603ULL;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return (h);
+}
+
+static void
+smap_grow(struct smap *m)
+{
+	struct sent	*old = m->v;
+	size_t		 oldcap = m->cap, i, j;
+
+	m->cap = oldcap ? oldcap * 2 : 64;
+	m->v = xmalloc(m->cap * sizeof(*m->v));
+	memset(m->v, 0, m->cap * sizeof(*m->v));
+	for (i = 0; i < oldcap; i++) {
+		if (old[i].key == NULL)
+			continue;
+		j = old[i].hash & (m->cap - 1);
+		while (m->v[j].key != NULL)
+			j = (j + 1) & (m->cap - 1);
+		m->v[j] = old[i];
+	}
+	free(old);
+}
+
+/* Returns the entry for key, creating an empty one if asked, or NULL. */
+static struct sent *
+smap_find(struct smap *m, const char *key, size_t klen, int create)
+{
+	struct sent	*e;
+	uint64_t	 h;
+	size_t		 i;
+
+	if (create && (m->len + 1) * 2 > m->cap)
+		smap_grow(m);
+	if (m->cap == 0)
+		return (NULL);
+	h = hash_bytes(key, klen);
+	for (i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		e = &m->v[i];
+		if (e->key == NULL) {
+			if (!create)
+				return (NULL);
+			e->key = xstrndup(key, klen);
+			e->klen = klen;
+			e->hash = h;
+			m->len++;
+			return (e);
+		}
+		if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+			return (e);
+	}
+}
+
+/* Empties the map; the ptr values are the caller's to free first. */
+static void
+smap_clear(struct smap *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->cap; i++)
+		free(m->v[i].key);
+	if (m->cap > 0)
+		memset(m->v, 0, m->cap * sizeof(*m->v));
+	m->len = 0;
+}
+
+static void
+smap_free(struct smap *m)
+{
+	smap_clear(m);
+	free(m->v);
+	m->v = NULL;
+	m->cap = 0;
+}
+
+static int
+task_lookup(const char *name, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < NTASKS; i++)
+		if (strlen(tasks[i]) == len && memcmp(tasks[i], name, len) == 0)
+			return ((int)i);
+	return (-1);
+}
+
+static const char *
+answer_hdr_get(const struct answer *a, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < a->nhdrs; i++)
+		if (strcasecmp(a->hdrs[i].name, name) == 0)
+			return (a->hdrs[i].value);
+	return (NULL);
+}
+
+static void
+answer_hdr(struct answer *a, const char *name, const char *value)
+{
+	if (a->nhdrs == MAX_HDRS)
+		fatal("too many headers for one answer");
+	a->hdrs[a->nhdrs].name = xstrdup(name);
+	a->hdrs[a->nhdrs].value = xstrdup(value);
+	a->nhdrs++;
+}
+
+/* Takes body. */
+static struct answer *
+answer_new(unsigned int status, const char *ctype, char *body, size_t len)
+{
+	struct answer	*a;
+
+	a = xmalloc(sizeof(*a));
+	memset(a, 0, sizeof(*a));
+	a->status = status;
+	a->ctype = xstrdup(ctype);
+	a->body = body;
+	a->len = len;
+	a->next = data.answers;
+	data.answers = a;
+	return (a);
+}
+
+static struct answer *
+answer_json(unsigned int status, const char *json)
+{
+	return (answer_new(status, "application/json", xstrdup(json), strlen(json)));
+}
+
+static void
+answer_free(struct answer *a)
+{
+	size_t	i;
+
+	if (a == NULL)
+		return;
+	if (a->shared != NULL)
+		MHD_destroy_response(a->shared);
+	for (i = 0; i < a->nhdrs; i++) {
+		free(a->hdrs[i].name);
+		free(a->hdrs[i].value);
+	}
+	free(a->ctype);
+	free(a->body);
+	free(a->evoff);
+	free(a);
+}
+
+/* "fake-" and 16 hex digits: 21 characters like the API's own ids. */
+static void
+id_make(char *buf, size_t size, const char *reqid)
+{
+	if (reqid != NULL)
+		snprintf(buf, size, "%s", reqid);
+	else
+		snprintf(buf, size, "fake-%016" PRIxFAST64, atomic_fetch_add(&ids, 1));
+}
+
+/*
+ * Adds the headers every answer carries: Content-Type, the answer's own (or the
+ * default x-compute-*), x-request-id (echoed, else generated) and one optional extra.
+ */
+static int
+resp_headers(struct MHD_Response *resp, const struct answer *a, const char *ctype,
+    const char *reqid, const char *xname, const char *xval)
+{
+	char	id[128];
+	size_t	i;
+
+	id_make(id, sizeof(id), reqid);
+	if (MHD_add_response_header(resp, "Content-Type", ctype) != MHD_YES ||
+	    MHD_add_response_header(resp, "x-request-id", id) != MHD_YES)
+		return (-1);
+	if (a == NULL) {
+		if (MHD_add_response_header(resp, "x-compute-type", "cpu") != MHD_YES ||
+		    MHD_add_response_header(resp, "x-compute-time", "0.012") != MHD_YES)
+			return (-1);
+	} else {
+		for (i = 0; i < a->nhdrs; i++)
+			if (MHD_add_response_header(resp, a->hdrs[i].name,
+			    a->hdrs[i].value) != MHD_YES)
+				return (-1);
+	}
+	if (xname != NULL && MHD_add_response_header(resp, xname, xval) != MHD_YES)
+		return (-1);
+	return (0);
+}
+
+static struct MHD_Response *
+answer_response(const struct answer *a, const char *reqid, const char *xname,
+    const char *xval)
+{
+	struct MHD_Response	*resp;
+
+	resp = MHD_create_response_from_buffer(a->len, a->body, MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return (NULL);
+	if (resp_headers(resp, a, a->ctype, reqid, xname, xval) == -1) {
+		MHD_destroy_response(resp);
+		return (NULL);
+	}
+	return (resp);
+}
+
+/* Fills in the default headers and builds the shared response. */
+static void
+answer_finish(struct answer *a)
+{
+	size_t	i, start;
+
+	if (answer_hdr_get(a, "x-compute-type") == NULL)
+		answer_hdr(a, "x-compute-type", "cpu");
+	if (answer_hdr_get(a, "x-compute-time") == NULL)
+		answer_hdr(a, "x-compute-time", "0.012");
+	if (strncmp(a->ctype, "text/event-stream", 17) == 0) {
+		/* Split the recorded stream into its events ("\n\n" terminated). */
+		a->evoff = xmalloc((a->len / 2 + 2) * sizeof(*a->evoff));
+		a->evoff[0] = 0;
+		for (i = 0, start = 0; i + 1 < a->len; i++)
+			if (a->body[i] == '\n' && a->body[i + 1] == '\n') {
+				a->evoff[++a->nev] = i + 2;
+				start = ++i + 1;
+			}
+		if (start < a->len)
+			a->evoff[++a->nev] = a->len;
+		if (a->nev > 0)
+			return;
+	}
+	if ((a->shared = answer_response(a, NULL, NULL, NULL)) == NULL)
+		fatal("cannot build a response");
+}
+
+static int
+file_read(const char *path, char **out, size_t *outlen)
+{
+	struct sbuf	 b = { NULL, 0, 0 };
+	FILE		*f;
+	char		 buf[65536];
+	size_t		 n;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return (-1);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		sbuf_add(&b, buf, n);
+	if (ferror(f)) {
+		fclose(f);
+		sbuf_free(&b);
+		return (-1);
+	}
+	fclose(f);
+	if (b.p == NULL)
+		sbuf_add(&b, "", 0);
+	*out = b.p;
+	*outlen = b.len;
+	return (0);
+}
+
+static const char *
+json_str(const cJSON *o, const char *key)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return (cJSON_IsString(v) ? v->valuestring : NULL);
+}
+
+/* A recorded body (string, maybe base64, or null) as malloc'd bytes. */
+static int
+body_decode(const cJSON *msg, char **out, size_t *outlen)
+{
+	const char	*s = json_str(msg, "body");
+
+	if (s == NULL) {
+		*out = NULL;
+		*outlen = 0;
+		return (0);
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "body_is_base64")))
+		return (b64_decode(s, strlen(s), out, outlen));
+	*outlen = strlen(s);
+	*out = xstrndup(s, *outlen);
+	return (0);
+}
+
+static enum tg_variant
+tg_classify(const struct answer *a)
+{
+	if (a->status == 422)
+		return (TG_VALIDATION);
+	if (a->status == 400)
+		return (TG_NON_TGI);
+	if (a->status != 200)
+		return (TG_NONE);
+	if (strncmp(a->ctype, "text/event-stream", 17) == 0)
+		return (memmem(a->body, a->len, "\"details\":null", 14) != NULL ?
+		    TG_STREAM : TG_STREAM_DETAILS);
+	if (memmem(a->body, a->len, "\"best_of_sequences\"", 19) != NULL)
+		return (TG_BEST_OF);
+	if (memmem(a->body, a->len, "\"details\"", 9) != NULL)
+		return (TG_DETAILS);
+	return (TG_PLAIN);
+}
+
+/* Keeps the recorded headers a client may look at. */
+static const char *const kept_headers[] = {
+	"x-compute-type", "x-compute-time", "x-compute-characters", "x-sha"
+};
+
+static int
+cassette_load(const cJSON *item, char *err, size_t errlen)
+{
+	const cJSON	*req, *resp, *hdrs, *h, *st;
+	const char	*uri, *path, *task, *ctype = "application/json";
+	struct cassette	*c;
+	struct answer	*a;
+	char		*body;
+	size_t		 len, i, tl;
+
+	req = cJSON_GetObjectItemCaseSensitive(item, "request");
+	resp = cJSON_GetObjectItemCaseSensitive(item, "response");
+	st = cJSON_GetObjectItemCaseSensitive(resp, "status");
+	if ((uri = json_str(req, "uri")) == NULL || !cJSON_IsNumber(st) ||
+	    (task = json_str(item, "task")) == NULL) {
+		snprintf(err, errlen, "cassette without uri, status or task");
+		return (-1);
+	}
+	/* "https://api-inference.huggingface.co/models/x" -> "/models/x" */
+	if ((path = strstr(uri, "://")) != NULL)
+		path = strchr(path + 3, '/');
+	else
+		path = uri;
+	if (path == NULL)
+		path = "/";
+	hdrs = cJSON_GetObjectItemCaseSensitive(resp, "headers");
+	cJSON_ArrayForEach(h, hdrs)
+		if (strcasecmp(h->string, "Content-Type") == 0 &&
+		    cJSON_IsString(cJSON_GetArrayItem(h, 0)))
+			ctype = cJSON_GetArrayItem(h, 0)->valuestring;
+	if (body_decode(resp, &body, &len) == -1) {
+		snprintf(err, errlen, "bad base64 body in %s", uri);
+		return (-1);
+	}
+	a = answer_new((unsigned int)st->valueint, ctype, body, len);
+	cJSON_ArrayForEach(h, hdrs)
+		for (i = 0; i < sizeof(kept_headers) / sizeof(kept_headers[0]); i++)
+			if (strcasecmp(h->string, kept_headers[i]) == 0 &&
+			    cJSON_IsString(cJSON_GetArrayItem(h, 0)))
+				answer_hdr(a, kept_headers[i],
+				    cJSON_GetArrayItem(h, 0)->valuestring);
+	answer_finish(a);
+
+	if (strcmp(path, "/api/tasks") == 0) {
+		data.api_tasks = a;
+		return (0);
+	}
+	data.cas = xrealloc(data.cas, (data.ncas + 1) * sizeof(*data.cas));
+	c = &data.cas[data.ncas];
+	memset(c, 0, sizeof(*c));
+	c->a = a;
+	if (strncmp(path, "/models/", 8) == 0)
+		c->model = xstrdup(path + 8);
+	else if (strncmp(path, "/pipeline/", 10) == 0 && strchr(path + 10, '/'))
+		c->model = xstrdup(strchr(path + 10, '/') + 1);
+	else
+		return (0);	/* not a model route: nothing to replay */
+	tl = strcspn(task, " ");
+	if (tl >= sizeof(c->task))
+		tl = sizeof(c->task) - 1;
+	memcpy(c->task, task, tl);
+	c->task[tl] = '\0';
+	if (body_decode(req, &c->reqbody, &c->reqlen) == -1) {
+		free(c->model);
+		snprintf(err, errlen, "bad base64 request body in %s", uri);
+		return (-1);
+	}
+	if (strcmp(c->task, "text-generation") == 0)
+		c->variant = tg_classify(a);
+	data.ncas++;
+	return (0);
+}
+
+static int
+cassettes_load(const char *dir, char *err, size_t errlen)
+{
+	cJSON		*root, *item;
+	char		 path[4096], *text;
+	size_t		 len;
+	int		 rc = 0;
+
+	snprintf(path, sizeof(path), "%s/cassettes.json", dir);
+	if (file_read(path, &text, &len) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	root = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (!cJSON_IsArray(root)) {
+		cJSON_Delete(root);
+		snprintf(err, errlen, "%s: not a JSON list", path);
+		return (-1);
+	}
+	cJSON_ArrayForEach(item, root)
+		if ((rc = cassette_load(item, err, errlen)) == -1)
+			break;
+	cJSON_Delete(root);
+	return (rc);
+}
+
+static struct model *
+model_add(const char *id, enum model_kind kind, size_t task)
+{
+	struct sent	*e;
+	struct model	*m;
+
+	e = smap_find(&data.models, id, strlen(id), 1);
+	if (e->ptr != NULL)
+		return (e->ptr);
+	m = xmalloc(sizeof(*m));
+	memset(m, 0, sizeof(*m));
+	m->kind = kind;
+	m->task = task;
+	e->ptr = m;
+	return (m);
+}
+
+/* Reads "task<whitespace>model" lines; a missing file is fine. */
+static int
+defaults_load(const char *path, char *err, size_t errlen)
+{
+	FILE	*f;
+	char	 line[1024], *p, *task, *model, *save;
+	int	 t, lineno = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (errno == ENOENT ? 0 : -1);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		if ((task = strtok_r(line, " \t\r\n", &save)) == NULL)
+			continue;
+		if ((model = strtok_r(NULL, " \t\r\n", &save)) == NULL) {
+			snprintf(err, errlen, "%s:%d: no model", path, lineno);
+			fclose(f);
+			return (-1);
+		}
+		if ((t = task_lookup(task, strlen(task))) >= 0)
+			model_add(model, MODEL_DEFAULT, (size_t)t);
+	}
+	fclose(f);
+	return (0);
+}
+
+static void
+tg_build(void)
+{
+	struct sbuf	text = { NULL, 0, 0 }, b = { NULL, 0, 0 };
+	size_t		i;
+
+	for (i = 0; i < NWORDS; i++)
+		sbuf_str(&text, words[i]);
+	sbuf_printf(&b, "[{\"generated_text\":\"%s\"}]", text.p);
+	data.tg_plain = answer_new(200, "application/json", b.p, b.len);
+	memset(&b, 0, sizeof(b));
+	sbuf_printf(&b, "[{\"generated_text\":\"%s\",\"details\":{\"finish_reason\":"
+	    "\"eos_token\",\"generated_tokens\":%zu,\"seed\":null,\"prefill\":[],"
+	    "\"tokens\":[", text.p, NWORDS + 1);
+	for (i = 0; i < NWORDS; i++)
+		sbuf_printf(&b, "{\"id\":%zu,\"text\":\"%s\",\"logprob\":-0.5,"
+		    "\"special\":false},", 100 + i, words[i]);
+	sbuf_str(&b, "{\"id\":2,\"text\":\"</s>\",\"logprob\":-0.25,\"special\":true}]}}]");
+	data.tg_details = answer_new(200, "application/json", b.p, b.len);
+	answer_finish(data.tg_plain);
+	answer_finish(data.tg_details);
+	sbuf_free(&text);
+}
+
+/* The answer of mock/<task>: a recording of that task where one exists. */
+static int
+mocks_build(char *err, size_t errlen)
+{
+	const struct answer	*jpeg = NULL;
+	struct cassette		*c;
+	struct answer		*a;
+	size_t			 i;
+	int			 t;
+
+	data.tg = (size_t)task_lookup("text-generation", 15);
+	tg_build();
+	for (i = 0; i < data.ncas; i++) {
+		c = &data.cas[i];
+		if (c->a->status != 200 || c->a->nev > 0 ||
+		    (t = task_lookup(c->task, strlen(c->task))) < 0)
+			continue;
+		if (data.mock[t] == NULL)
+			data.mock[t] = c->a;
+		if (strcmp(c->a->ctype, "image/jpeg") == 0 &&
+		    (jpeg == NULL || c->a->len < jpeg->len))
+			jpeg = c->a;
+	}
+	data.mock[data.tg] = data.tg_plain;
+	if (jpeg != NULL) {
+		a = answer_new(200, "image/jpeg", xmalloc(jpeg->len), jpeg->len);
+		memcpy(a->body, jpeg->body, jpeg->len);
+		answer_finish(a);
+		data.mock[task_lookup("image-to-image", 14)] = a;
+	}
+	a = answer_json(200, "[{\"generated_text\":\"a cat sitting on a couch\"}]");
+	answer_finish(a);
+	data.mock[task_lookup("image-to-text", 13)] = a;
+	a = answer_json(200, "[\"1\",\"0\",\"1\"]");
+	answer_finish(a);
+	data.mock[task_lookup("tabular-classification", 22)] = a;
+	a = answer_json(200, "[110.0,250.5]");
+	answer_finish(a);
+	data.mock[task_lookup("tabular-regression", 18)] = a;
+	for (i = 0; i < NTASKS; i++)
+		if (data.mock[i] == NULL) {
+			snprintf(err, errlen, "no recorded answer for task %s", tasks[i]);
+			return (-1);
+		}
+	return (0);
+}
+
+static void
+statics_build(void)
+{
+	static const char *const e5xx[4] = {
+		"{\"error\":\"Internal Server Error\"}", "{\"error\":\"Bad Gateway\"}",
+		"{\"error\":\"Service Unavailable\"}", "{\"error\":\"Gateway Timeout\"}"
+	};
+	static const unsigned int codes[4] = { 500, 502, 503, 504 };
+	size_t	i;
+
+	data.ok = answer_json(200, OK_BODY);
+	data.status_ok = answer_json(200, "{\"loaded\":true,\"state\":\"Loaded\","
+	    "\"compute_type\":\"gpu\",\"framework\":\"transformers\"}");
+	data.r429 = answer_json(429, "{\"error\":\"Rate limit reached. You reached free "
+	    "usage limit (reset hourly).\"}");
+	answer_hdr(data.r429, "Retry-After", "1");
+	data.always_loading = answer_json(503, "{\"error\":\"Model fake/always-loading is "
+	    "currently loading\",\"estimated_time\":20.0}");
+	data.always500 = answer_json(500, "{\"error\":\"unknown error\"}");
+	answer_finish(data.ok);
+	answer_finish(data.status_ok);
+	answer_finish(data.r429);
+	answer_finish(data.always_loading);
+	answer_finish(data.always500);
+	for (i = 0; i < 4; i++) {
+		data.e5xx[i] = answer_json(codes[i], e5xx[i]);
+		answer_finish(data.e5xx[i]);
+	}
+}
+
+static int
+data_load(const char *dir, char *err, size_t errlen)
+{
+	struct model	*m;
+	char		 path[4096], name[128];
+	size_t		 i, j;
+	int		 t;
+
+	if (cassettes_load(dir, err, errlen) == -1 || mocks_build(err, errlen) == -1)
+		return (-1);
+	statics_build();
+	for (i = 0; i < data.ncas; i++) {
+		m = model_add(data.cas[i].model, MODEL_CASSETTE, 0);
+		m->cas = xrealloc(m->cas, (m->ncas + 1) * sizeof(*m->cas));
+		m->cas[m->ncas++] = i;
+	}
+	for (i = 0; i < NTASKS; i++) {
+		snprintf(name, sizeof(name), "mock/%s", tasks[i]);
+		model_add(name, MODEL_MOCK, i);
+	}
+	for (j = 0; j < sizeof(builtin_defaults) / sizeof(builtin_defaults[0]); j++)
+		if ((t = task_lookup(builtin_defaults[j][0],
+		    strlen(builtin_defaults[j][0]))) >= 0)
+			model_add(builtin_defaults[j][1], MODEL_DEFAULT, (size_t)t);
+	/* The repository's etc/ (data dir tests/data), or an etc/ beside the data dir. */
+	for (j = 0; j < 2; j++) {
+		snprintf(path, sizeof(path), "%s/%setc/default-models.tsv", dir,
+		    j == 0 ? "../../" : "../");
+		if (defaults_load(path, err, errlen) == -1) {
+			if (err[0] == '\0')
+				snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static void
+data_free(void)
+{
+	struct answer	*a, *next;
+	size_t		 i;
+
+	for (i = 0; i < data.models.cap; i++)
+		if (data.models.v[i].ptr != NULL) {
+			free(((struct model *)data.models.v[i].ptr)->cas);
+			free(data.models.v[i].ptr);
+		}
+	smap_free(&data.models);
+	for (i = 0; i < data.ncas; i++) {
+		free(data.cas[i].model);
+		free(data.cas[i].reqbody);
+	}
+	free(data.cas);
+	for (a = data.answers; a != NULL; a = next) {
+		next = a->next;
+		answer_free(a);
+	}
+}
+
+/* Timer thread: resumes suspended connections when due (min-heap on due). */
+
+static void
+heap_push(uint64_t due, struct MHD_Connection *c)
+{
+	struct timer	t;
+	size_t		i, p;
+
+	if (g.nheap == g.capheap) {
+		g.capheap = g.capheap ? g.capheap * 2 : 256;
+		g.heap = xrealloc(g.heap, g.capheap * sizeof(*g.heap));
+	}
+	i = g.nheap++;
+	g.heap[i].due = due;
+	g.heap[i].conn = c;
+	while (i > 0 && g.heap[p = (i - 1) / 2].due > g.heap[i].due) {
+		t = g.heap[p];
+		g.heap[p] = g.heap[i];
+		g.heap[i] = t;
+		i = p;
+	}
+}
+
+static struct MHD_Connection *
+heap_pop(void)
+{
+	struct MHD_Connection	*c = g.heap[0].conn;
+	struct timer		 t;
+	size_t			 i = 0, l, m;
+
+	g.heap[0] = g.heap[--g.nheap];
+	for (;;) {
+		l = 2 * i + 1;
+		m = i;
+		if (l < g.nheap && g.heap[l].due < g.heap[m].due)
+			m = l;
+		if (l + 1 < g.nheap && g.heap[l + 1].due < g.heap[m].due)
+			m = l + 1;
+		if (m == i)
+			break;
+		t = g.heap[m];
+		g.heap[m] = g.heap[i];
+		g.heap[i] = t;
+		i = m;
+	}
+	return (c);
+}
+
+/* The caller has just suspended c; it is resumed at due (at once when stopping). */
+static void
+timer_add(struct MHD_Connection *c, uint64_t due)
+{
+	int	now;
+
+	pthread_mutex_lock(&g.mu);
+	if ((now = atomic_load(&stopping)) == 0) {
+		heap_push(due, c);
+		if (g.heap[0].conn == c)
+			pthread_cond_signal(&g.cv);
+	}
+	pthread_mutex_unlock(&g.mu);
+	if (now)
+		MHD_resume_connection(c);
+}
+
+static void *
+timer_main(void *arg)
+{
+	struct MHD_Connection	*c;
+	struct timespec		 ts;
+	uint64_t		 due;
+
+	(void)arg;
+	pthread_mutex_lock(&g.mu);
+	for (;;) {
+		if (g.nheap > 0 && (atomic_load(&stopping) ||
+		    g.heap[0].due <= mono_ms())) {
+			c = heap_pop();
+			/* Unlocked: MHD takes its own locks and may call back into us. */
+			pthread_mutex_unlock(&g.mu);
+			MHD_resume_connection(c);
+			pthread_mutex_lock(&g.mu);
+			continue;
+		}
+		if (atomic_load(&stopping))
+			break;
+		if (g.nheap == 0)
+			pthread_cond_wait(&g.cv, &g.mu);
+		else {
+			due = g.heap[0].due;
+			ts.tv_sec = (time_t)(due / 1000);
+			ts.tv_nsec = (long)(due % 1000) * 1000000;
+			pthread_cond_timedwait(&g.cv, &g.mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&g.mu);
+	return (NULL);
+}
+
+/* Request log and stats. */
+
+static enum MHD_Result
+hdr_collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct sbuf	*b = cls;
+	size_t		 i, start = b->len;
+
+	(void)kind;
+	sbuf_add(b, key, strlen(key) + 1);
+	for (i = start; b->p[i] != '\0'; i++)
+		if (b->p[i] >= 'A' && b->p[i] <= 'Z')
+			b->p[i] += 'a' - 'A';
+	sbuf_add(b, value ? value : "", value ? strlen(value) + 1 : 1);
+	return (MHD_YES);
+}
+
+static void
+logent_fill(struct logent *e, const struct req *r, size_t bodymax)
+{
+	const char	*q = r->uri + r->pathlen;
+
+	sbuf_reset(&e->method);
+	sbuf_reset(&e->path);
+	sbuf_reset(&e->query);
+	sbuf_reset(&e->hdrs);
+	sbuf_reset(&e->body);
+	sbuf_str(&e->method, r->method);
+	sbuf_add(&e->path, r->uri, r->pathlen);
+	sbuf_str(&e->query, *q == '?' ? q + 1 : "");
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, hdr_collect, &e->hdrs);
+	sbuf_add(&e->body, r->body, r->len < bodymax ? r->len : bodymax);
+	e->bodylen = r->len;
+	e->aborted = 0;
+	e->reset = 0;
+}
+
+static void
+logent_free(struct logent *e)
+{
+	sbuf_free(&e->method);
+	sbuf_free(&e->path);
+	sbuf_free(&e->query);
+	sbuf_free(&e->hdrs);
+	sbuf_free(&e->body);
+}
+
+static cJSON *
+logent_json(const struct logent *e)
+{
+	struct sbuf	 b64 = { NULL, 0, 0 }, joined = { NULL, 0, 0 };
+	cJSON		*o, *h, *old;
+	const char	*p, *end, *name, *value;
+
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "method", e->method.p ? e->method.p : "");
+	cJSON_AddStringToObject(o, "path", e->path.p ? e->path.p : "");
+	cJSON_AddStringToObject(o, "query", e->query.p ? e->query.p : "");
+	h = cJSON_AddObjectToObject(o, "headers");
+	for (p = e->hdrs.p, end = p + e->hdrs.len; p != NULL && p < end;) {
+		name = p;
+		value = name + strlen(name) + 1;
+		p = value + strlen(value) + 1;
+		if ((old = cJSON_GetObjectItemCaseSensitive(h, name)) != NULL) {
+			/* A repeated header: join as HTTP does. */
+			sbuf_reset(&joined);
+			sbuf_printf(&joined, "%s, %s", old->valuestring, value);
+			cJSON_ReplaceItemInObjectCaseSensitive(h, name,
+			    cJSON_CreateString(joined.p));
+		} else
+			cJSON_AddStringToObject(h, name, value);
+	}
+	cJSON_AddNumberToObject(o, "body_len", (double)e->bodylen);
+	b64_encode(&b64, (const unsigned char *)e->body.p, e->body.len);
+	cJSON_AddStringToObject(o, "body_b64", b64.p ? b64.p : "");
+	if (e->aborted)
+		cJSON_AddTrueToObject(o, "aborted");
+	if (e->reset)
+		cJSON_AddTrueToObject(o, "reset");
+	sbuf_free(&b64);
+	sbuf_free(&joined);
+	return (o);
+}
+
+static void
+req_log_locked(struct req *r)
+{
+	struct logent	*e;
+
+	r->logseq = ++g.logseq;
+	e = &g.log[r->logseq % LOG_MAX];
+	logent_fill(e, r, LOG_BODY_MAX);
+	e->seq = r->logseq;
+	r->logged = 1;
+}
+
+static struct logent *
+log_find_locked(uint64_t seq)
+{
+	struct logent	*e = &g.log[seq % LOG_MAX];
+
+	return (seq > g.logbase && e->seq == seq ? e : NULL);
+}
+
+static void
+stats_count(const struct req *r)
+{
+	struct sent	*e;
+
+	pthread_mutex_lock(&g.mu);
+	g.total++;
+	e = smap_find(&g.paths, r->uri, r->pathlen, 1);
+	e->n++;
+	pthread_mutex_unlock(&g.mu);
+}
+
+/* Counts a request for a behaviour model: returns how many came before it. */
+static uint64_t
+behave_count(const char *id, uint64_t *t0)
+{
+	struct sent	*e;
+	uint64_t	 n;
+
+	pthread_mutex_lock(&g.mu);
+	e = smap_find(&g.state, id, strlen(id), 1);
+	if (e->n == 0)
+		e->t0 = mono_ms();
+	n = e->n++;
+	*t0 = e->t0;
+	pthread_mutex_unlock(&g.mu);
+	return (n);
+}
+
+/* Replies. */
+
+/* Takes body (malloc'd). */
+static enum MHD_Result
+reply(struct req *r, unsigned int status, const char *ctype, char *body, size_t len,
+    const char *xname, const char *xval)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(body);
+		return (MHD_NO);
+	}
+	if (resp_headers(resp, NULL, ctype, r->reqid, xname, xval) == -1) {
+		MHD_destroy_response(resp);
+		return (MHD_NO);
+	}
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return (ret);
+}
+
+/* Takes o. */
+static enum MHD_Result
+reply_json(struct req *r, unsigned int status, cJSON *o, const char *xname,
+    const char *xval)
+{
+	char	*s;
+
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (s == NULL)
+		return (MHD_NO);
+	return (reply(r, status, "application/json", s, strlen(s), xname, xval));
+}
+
+static enum MHD_Result
+reply_error(struct req *r, unsigned int status, const char *msg)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "error", msg);
+	return (reply_json(r, status, o, NULL, NULL));
+}
+
+static enum MHD_Result
+reply_no_model(struct req *r, const char *id)
+{
+	struct sbuf		b = { NULL, 0, 0 };
+	enum MHD_Result		ret;
+
+	sbuf_printf(&b, "Model %s does not exist", id);
+	ret = reply_error(r, 404, b.p);
+	sbuf_free(&b);
+	return (ret);
+}
+
+/*
+ * After a wait: did the client hang up meanwhile? Writing into a half-closed socket
+ * often still succeeds, which would hide the abort from the request log.
+ */
+static int
+peer_closed(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo	*ci;
+	char				 b;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return (ci != NULL && recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0);
+}
+
+/* SSE: one event per reader call, each sent as its own chunk when due. */
+
+static void
+stream_event(struct stream *s, size_t i)
+{
+	size_t	j;
+
+	sbuf_reset(&s->ev);
+	s->evoff = 0;
+	if (s->rec != NULL) {
+		sbuf_add(&s->ev, s->rec->body + s->rec->evoff[i],
+		    s->rec->evoff[i + 1] - s->rec->evoff[i]);
+		return;
+	}
+	if (s->stamp)
+		sbuf_printf(&s->ev, ":t=%" PRIu64 "\n", real_ms());
+	if (i + 1 < s->count) {
+		sbuf_printf(&s->ev, "data:{\"token\":{\"id\":%zu,\"text\":\"%s\","
+		    "\"logprob\":-0.5,\"special\":false},\"generated_text\":null,"
+		    "\"details\":null}\n\n", 100 + i % NWORDS, words[i % NWORDS]);
+		return;
+	}
+	sbuf_str(&s->ev, "data:{\"token\":{\"id\":2,\"text\":\"</s>\",\"logprob\":-0.25,"
+	    "\"special\":true},\"generated_text\":\"");
+	for (j = 0; j + 1 < s->count; j++)
+		sbuf_str(&s->ev, words[j % NWORDS]);
+	if (s->details)
+		sbuf_printf(&s->ev, "\",\"details\":{\"finish_reason\":\"eos_token\","
+		    "\"generated_tokens\":%zu,\"seed\":null}}\n\n", s->count);
+	else
+		sbuf_str(&s->ev, "\",\"details\":null}\n\n");
+}
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct req	*r = cls;
+	struct stream	*s = &r->st;
+	uint64_t	 due;
+	size_t		 n;
+
+	(void)pos;
+	if (s->evoff == s->ev.len) {
+		if (s->next >= s->count)
+			return (MHD_CONTENT_READER_END_OF_STREAM);
+		if (atomic_load(&stopping))
+			return (MHD_CONTENT_READER_END_WITH_ERROR);
+		due = s->t0 + (s->next + 1) * s->interval;
+		if (mono_ms() < due) {
+			/* Not due: park the connection, the timer thread resumes it. */
+			MHD_suspend_connection(r->conn);
+			timer_add(r->conn, due);
+			s->waited = 1;
+			return (0);
+		}
+		if (s->waited && peer_closed(r->conn))
+			return (MHD_CONTENT_READER_END_WITH_ERROR);
+		s->waited = 0;
+		stream_event(s, s->next++);
+	}
+	n = s->ev.len - s->evoff;
+	if (n > max)
+		n = max;
+	memcpy(buf, s->ev.p + s->evoff, n);
+	s->evoff += n;
+	return ((ssize_t)n);
+}
+
+static enum MHD_Result
+stream_queue(struct req *r, const struct answer *rec, size_t count, uint64_t interval,
+    int stamp, int details, const char *xname, const char *xval)
+{
+	struct MHD_Response	*resp;
+	struct stream		*s = &r->st;
+	enum MHD_Result		 ret;
+
+	s->rec = rec;
+	s->count = rec != NULL ? rec->nev : (count > 0 ? count : 1);
+	s->interval = rec != NULL ? 0 : interval;
+	s->stamp = stamp;
+	s->details = details;
+	s->next = 0;
+	s->waited = 0;
+	s->t0 = mono_ms();
+	sbuf_reset(&s->ev);
+	s->evoff = 0;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read,
+	    r, NULL);
+	if (resp == NULL)
+		return (MHD_NO);
+	if (resp_headers(resp, rec, rec != NULL ? rec->ctype : "text/event-stream",
+	    r->reqid, xname, xval) == -1 ||
+	    MHD_add_response_header(resp, "Cache-Control", "no-cache") != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return (MHD_NO);
+	}
+	ret = MHD_queue_response(r->conn, rec != NULL ? rec->status : 200, resp);
+	MHD_destroy_response(resp);
+	return (ret);
+}
+
+static enum MHD_Result
+answer_queue(struct req *r, const struct answer *a, const char *xname, const char *xval)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+
+	if (a->nev > 0)
+		return (stream_queue(r, a, 0, 0, 0, 0, xname, xval));
+	if (r->reqid == NULL && xname == NULL)
+		return (MHD_queue_response(r->conn, a->status, a->shared));
+	if ((resp = answer_response(a, r->reqid, xname, xval)) == NULL)
+		return (MHD_NO);
+	ret = MHD_queue_response(r->conn, a->status, resp);
+	MHD_destroy_response(resp);
+	return (ret);
+}
+
+/* Routes. */
+
+struct tgreq {
+	int	stream;
+	int	details;
+	int	best_of;
+	int	watermark;
+	double	max_new_tokens;
+};
+
+static void
+tgreq_parse(const struct req *r, struct tgreq *t)
+{
+	cJSON	*o, *p, *v;
+
+	memset(t, 0, sizeof(*t));
+	t->watermark = r->len > 0 && memmem(r->body, r->len, "watermark", 9) != NULL;
+	if ((o = cJSON_ParseWithLength(r->body, r->len)) == NULL)
+		return;
+	t->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "stream"));
+	p = cJSON_GetObjectItemCaseSensitive(o, "parameters");
+	t->details = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "details"));
+	t->best_of = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(p, "best_of"));
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(p, "max_new_tokens")))
+		t->max_new_tokens = v->valuedouble;
+	cJSON_Delete(o);
+}
+
+static enum MHD_Result
+mock_route(struct req *r, size_t task, const char *xname, const char *xval)
+{
+	struct tgreq	t;
+
+	if (task != data.tg)
+		return (answer_queue(r, data.mock[task], xname, xval));
+	tgreq_parse(r, &t);
+	if (t.stream)
+		return (stream_queue(r, NULL, NWORDS + 1, MOCK_STREAM_MS, 0, t.details,
+		    xname, xval));
+	return (answer_queue(r, t.details ? data.tg_details : data.tg_plain, xname, xval));
+}
+
+static const struct answer *
+cassette_variant(const struct model *m, enum tg_variant v)
+{
+	size_t	i;
+
+	for (i = 0; i < m->ncas; i++)
+		if (data.cas[m->cas[i]].variant == v)
+			return (data.cas[m->cas[i]].a);
+	return (NULL);
+}
+
+/* A recorded text-generation model: the variant the request asks for. */
+static const struct answer *
+cassette_tg(const struct model *m, const struct req *r)
+{
+	const struct answer	*a = NULL;
+	struct tgreq		 t;
+
+	tgreq_parse(r, &t);
+	if (cassette_variant(m, TG_NON_TGI) != NULL)
+		/* gpt2: the transformers backend rejects TGI-only parameters. */
+		return (cassette_variant(m, t.watermark ? TG_NON_TGI : TG_PLAIN));
+	if (t.max_new_tokens > 1500)
+		a = cassette_variant(m, TG_VALIDATION);
+	else if (t.stream)
+		a = cassette_variant(m, t.details ? TG_STREAM_DETAILS : TG_STREAM);
+	else if (t.best_of)
+		a = cassette_variant(m, TG_BEST_OF);
+	else if (t.details)
+		a = cassette_variant(m, TG_DETAILS);
+	if (a == NULL)
+		a = cassette_variant(m, TG_PLAIN);
+	return (a);
+}
+
+static enum MHD_Result
+cassette_route(struct req *r, const struct model *m, int ptask)
+{
+	const struct cassette	*c, *pick = NULL, *first = NULL;
+	const struct answer	*a;
+	const char		*want = NULL;
+	size_t			 i;
+
+	if (ptask >= 0)
+		want = tasks[ptask];
+	else if (r->len > 0 && memmem(r->body, r->len, "source_sentence", 15) != NULL)
+		want = "sentence-similarity";
+	for (i = 0; i < m->ncas; i++) {
+		c = &data.cas[m->cas[i]];
+		if (want != NULL && strcmp(c->task, want) != 0)
+			continue;
+		if (first == NULL)
+			first = c;
+		if (c->reqbody != NULL && c->reqlen == r->len &&
+		    memcmp(c->reqbody, r->body, r->len) == 0) {
+			pick = c;
+			break;
+		}
+	}
+	if (first == NULL) {
+		if (ptask >= 0)
+			return (mock_route(r, (size_t)ptask, NULL, NULL));
+		first = &data.cas[m->cas[0]];
+	}
+	if (pick == NULL && strcmp(first->task, "text-generation") == 0 &&
+	    (a = cassette_tg(m, r)) != NULL)
+		return (answer_queue(r, a, NULL, NULL));
+	return (answer_queue(r, (pick != NULL ? pick : first)->a, NULL, NULL));
+}
+
+static int
+parse_num(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t	n = 0;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (n > 100000000)	/* keeps (count + 1) * interval far from overflow */
+			return (-1);
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*end = s;
+	*out = n;
+	return (0);
+}
+
+/* name is the part after "fake/". Returns 0 or -1 (not a behaviour). */
+static int
+behave_parse(const char *name, enum behave *b, uint64_t *n, uint64_t *m)
+{
+	static const struct {
+		const char	*prefix;
+		enum behave	 b;
+		int		 nums;
+	} tab[] = {
+		{ "echo", B_ECHO, 0 }, { "always-loading", B_ALWAYS_LOADING, 0 },
+		{ "always500", B_ALWAYS500, 0 }, { "loading-", B_LOADING, 1 },
+		{ "429date-", B_429DATE, 1 }, { "429-", B_429, 1 }, { "5xx-", B_5XX, 1 },
+		{ "slow-", B_SLOW, 1 }, { "reset-", B_RESET, 1 }, { "stream-", B_STREAM, 2 }
+	};
+	const char	*p;
+	size_t		 i, l;
+
+	*n = *m = 0;
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		l = strlen(tab[i].prefix);
+		if (strncmp(name, tab[i].prefix, l) != 0)
+			continue;
+		p = name + l;
+		*b = tab[i].b;
+		if (tab[i].nums == 0)
+			return (*p == '\0' ? 0 : -1);
+		if (parse_num(p, &p, n) == -1)
+			return (-1);
+		if (tab[i].nums == 2 && (*p++ != '-' || parse_num(p, &p, m) == -1))
+			return (-1);
+		return (*p == '\0' ? 0 : -1);
+	}
+	return (-1);
+}
+
+static enum MHD_Result
+echo_route(struct req *r)
+{
+	struct logent	e;
+	enum MHD_Result	ret;
+
+	memset(&e, 0, sizeof(e));
+	logent_fill(&e, r, SIZE_MAX);
+	ret = reply_json(r, 200, logent_json(&e), NULL, NULL);
+	logent_free(&e);
+	return (ret);
+}
+
+static enum MHD_Result
+behave_route(struct req *r, const char *id)
+{
+	struct sbuf	b = { NULL, 0, 0 };
+	enum behave	bh;
+	uint64_t	n, m, i, t0, el;
+	double		rem;
+	char		date[64];
+	struct tm	tm;
+	time_t		when;
+
+	if (behave_parse(id + 5, &bh, &n, &m) == -1)
+		return (reply_no_model(r, id));
+	switch (bh) {
+	case B_ECHO:
+		return (echo_route(r));
+	case B_ALWAYS_LOADING:
+		return (answer_queue(r, data.always_loading, NULL, NULL));
+	case B_ALWAYS500:
+		return (answer_queue(r, data.always500, NULL, NULL));
+	case B_STREAM:
+		return (stream_queue(r, NULL, n, m, 1, 0, NULL, NULL));
+	default:
+		break;
+	}
+	i = behave_count(id, &t0);
+	switch (bh) {
+	case B_LOADING:
+		if ((el = mono_ms() - t0) >= n)
+			break;
+		rem = (double)(n - el) / 1000.0;
+		sbuf_printf(&b, "{\"error\":\"Model %s is currently loading\","
+		    "\"estimated_time\":%.3f}", id, rem < 0.1 ? 0.1 : rem);
+		return (reply(r, 503, "application/json", b.p, b.len, NULL, NULL));
+	case B_429:
+		if (i < n)
+			return (answer_queue(r, data.r429, NULL, NULL));
+		break;
+	case B_429DATE:
+		if (i >= n)
+			break;
+		/* At least 1 s ahead despite the second resolution: 1-2 s. */
+		when = time(NULL) + 2;
+		gmtime_r(&when, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		sbuf_str(&b, "{\"error\":\"Rate limit reached. You reached free usage "
+		    "limit (reset hourly).\"}");
+		return (reply(r, 429, "application/json", b.p, b.len, "Retry-After", date));
+	case B_5XX:
+		if (i < n)
+			return (answer_queue(r, data.e5xx[i % 4], NULL, NULL));
+		break;
+	case B_SLOW:
+		if (n == 0 || atomic_load(&stopping))
+			break;
+		r->later = data.ok;
+		MHD_suspend_connection(r->conn);
+		timer_add(r->conn, mono_ms() + n);
+		return (MHD_YES);
+	case B_RESET:
+		if (i >= n)
+			break;
+		r->reset = 1;
+		return (MHD_NO);	/* MHD closes the connection, no response */
+	default:
+		break;
+	}
+	return (answer_queue(r, data.ok, NULL, NULL));
+}
+
+static enum MHD_Result
+model_route(struct req *r, const char *id, const char *ptask, size_t ptasklen)
+{
+	const struct sent	*e;
+	const struct model	*m;
+	int			 t = -1;
+
+	if (strncmp(id, "fake/", 5) == 0)
+		return (behave_route(r, id));
+	if ((e = smap_find(&data.models, id, strlen(id), 0)) == NULL)
+		return (reply_no_model(r, id));
+	m = e->ptr;
+	if (ptask != NULL)
+		t = task_lookup(ptask, ptasklen);
+	switch (m->kind) {
+	case MODEL_CASSETTE:
+		return (cassette_route(r, m, t));
+	case MODEL_DEFAULT:
+		return (mock_route(r, t >= 0 ? (size_t)t : m->task, NULL, NULL));
+	default:
+		return (mock_route(r, m->task, NULL, NULL));
+	}
+}
+
+static enum MHD_Result
+status_route(struct req *r, const char *id)
+{
+	enum behave	b;
+	uint64_t	n, m;
+
+	if (smap_find(&data.models, id, strlen(id), 0) != NULL ||
+	    (strncmp(id, "fake/", 5) == 0 && behave_parse(id + 5, &b, &n, &m) == 0))
+		return (answer_queue(r, data.status_ok, NULL, NULL));
+	return (reply_no_model(r, id));
+}
+
+static enum MHD_Result
+framework_route(struct req *r, const char *fw)
+{
+	const struct sent	*e;
+	const struct model	*m;
+	const char		*sha;
+	cJSON			*list, *o;
+	size_t			 i;
+
+	list = cJSON_CreateArray();
+	for (i = 0; i < sizeof(framework_models) / sizeof(framework_models[0]); i++) {
+		if (strcmp(framework_models[i][0], fw) != 0)
+			continue;
+		sha = NULL;
+		e = smap_find(&data.models, framework_models[i][1],
+		    strlen(framework_models[i][1]), 0);
+		if (e != NULL && (m = e->ptr)->kind == MODEL_CASSETTE)
+			sha = answer_hdr_get(data.cas[m->cas[0]].a, "x-sha");
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "model_id", framework_models[i][1]);
+		cJSON_AddStringToObject(o, "sha", sha != NULL ? sha : DEFAULT_SHA);
+		cJSON_AddStringToObject(o, "compute_type", "cpu");
+		cJSON_AddStringToObject(o, "framework", fw);
+		cJSON_AddStringToObject(o, "task", framework_models[i][2]);
+		cJSON_AddItemToArray(list, o);
+	}
+	return (reply_json(r, 200, list, NULL, NULL));
+}
+
+static enum MHD_Result
+endpoint_route(struct req *r, const char *name, size_t len)
+{
+	char	ep[512];
+
+	snprintf(ep, sizeof(ep), "%.*s", (int)(len < 511 ? len : 511), name);
+	return (mock_route(r, data.tg, "x-fake-endpoint", ep));
+}
+
+static enum MHD_Result
+control_route(struct req *r, const char *url, const char *method)
+{
+	cJSON		*o, *p;
+	uint64_t	 seq;
+	size_t		 i;
+
+	if (strcmp(url, "/__fake/stats") == 0) {
+		o = cJSON_CreateObject();
+		pthread_mutex_lock(&g.mu);
+		cJSON_AddNumberToObject(o, "total", (double)g.total);
+		p = cJSON_AddObjectToObject(o, "paths");
+		for (i = 0; i < g.paths.cap; i++)
+			if (g.paths.v[i].key != NULL)
+				cJSON_AddNumberToObject(p, g.paths.v[i].key,
+				    (double)g.paths.v[i].n);
+		pthread_mutex_unlock(&g.mu);
+		return (reply_json(r, 200, o, NULL, NULL));
+	}
+	if (strcmp(url, "/__fake/requests") == 0) {
+		o = cJSON_CreateArray();
+		pthread_mutex_lock(&g.mu);
+		seq = g.logseq >= LOG_MAX ? g.logseq - LOG_MAX + 1 : 1;
+		for (; seq <= g.logseq; seq++)
+			if (log_find_locked(seq) != NULL)
+				cJSON_AddItemToArray(o, logent_json(&g.log[seq % LOG_MAX]));
+		pthread_mutex_unlock(&g.mu);
+		return (reply_json(r, 200, o, NULL, NULL));
+	}
+	if (strcmp(url, "/__fake/reset") == 0) {
+		if (strcmp(method, "POST") != 0)
+			return (reply_error(r, 405, "Method Not Allowed"));
+		pthread_mutex_lock(&g.mu);
+		g.total = 0;
+		smap_clear(&g.paths);
+		smap_clear(&g.state);
+		g.logbase = g.logseq;
+		pthread_mutex_unlock(&g.mu);
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		return (reply_json(r, 200, o, NULL, NULL));
+	}
+	return (reply_error(r, 404, "Not Found"));
+}
+
+static enum MHD_Result
+route(struct req *r, const char *url, const char *method)
+{
+	const char	*p;
+
+	if (r->control)
+		return (control_route(r, url, method));
+	if (strncmp(url, "/models/", 8) == 0 && url[8] != '\0')
+		return (model_route(r, url + 8, NULL, 0));
+	if (strncmp(url, "/pipeline/", 10) == 0 && (p = strchr(url + 10, '/')) != NULL &&
+	    p[1] != '\0')
+		return (model_route(r, p + 1, url + 10, (size_t)(p - (url + 10))));
+	if (strncmp(url, "/status/", 8) == 0 && url[8] != '\0')
+		return (status_route(r, url + 8));
+	if (strncmp(url, "/framework/", 11) == 0 && url[11] != '\0')
+		return (framework_route(r, url + 11));
+	if (strcmp(url, "/api/tasks") == 0 && data.api_tasks != NULL)
+		return (answer_queue(r, data.api_tasks, NULL, NULL));
+	if (strncmp(url, "/endpoints/", 11) == 0 && url[11] != '\0' && url[11] != '/')
+		return (endpoint_route(r, url + 11, strcspn(url + 11, "/")));
+	return (reply_error(r, 404, "Not Found"));
+}
+
+/* MHD callbacks. */
+
+static void
+req_free(struct req *r)
+{
+	if (r == NULL)
+		return;
+	if (r->uri != r->uri_inl)
+		free(r->uri);
+	if (r->body != r->body_inl)
+		free(r->body);
+	sbuf_free(&r->st.ev);
+	free(r);
+}
+
+/* Called once per request with the raw request-target: allocates the request. */
+static void *
+fake_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct req	*r;
+	size_t		 len = strlen(uri);
+
+	(void)cls;
+	if ((r = malloc(sizeof(*r))) == NULL)
+		return (NULL);
+	/* Only the header part: the inline buffers need no clearing. */
+	memset(r, 0, offsetof(struct req, uri_inl));
+	r->conn = c;
+	if (len < sizeof(r->uri_inl))
+		r->uri = r->uri_inl;
+	else if ((r->uri = malloc(len + 1)) == NULL) {
+		free(r);
+		return (NULL);
+	}
+	memcpy(r->uri, uri, len + 1);
+	r->pathlen = strcspn(r->uri, "?");
+	r->body = r->body_inl;
+	r->cap = sizeof(r->body_inl);
+	return (r);
+}
+
+static int
+req_body_add(struct req *r, const char *data_in, size_t n)
+{
+	char	*p;
+	size_t	 cap;
+
+	if (r->len + n > BODY_MAX)
+		return (-1);
+	if (r->len + n > r->cap) {
+		for (cap = r->cap * 2; cap < r->len + n; cap *= 2)
+			;
+		if (r->body == r->body_inl) {
+			if ((p = malloc(cap)) != NULL)
+				memcpy(p, r->body, r->len);
+		} else
+			p = realloc(r->body, cap);
+		if (p == NULL)
+			return (-1);
+		r->body = p;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, data_in, n);
+	r->len += n;
+	return (0);
+}
+
+static enum MHD_Result
+fake_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload, size_t *upsize, void **ctx)
+{
+	struct req	*r = *ctx;
+
+	(void)cls;
+	(void)version;
+	if (r == NULL)
+		return (MHD_NO);
+	if (!r->started) {
+		r->started = 1;
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		r->control = strncmp(url, "/__fake/", 8) == 0;
+		r->reqid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-request-id");
+		if (!r->control)
+			stats_count(r);
+		return (MHD_YES);
+	}
+	if (*upsize > 0) {
+		if (req_body_add(r, upload, *upsize) == -1)
+			return (MHD_NO);
+		*upsize = 0;
+		return (MHD_YES);
+	}
+	if (r->dispatched) {	/* resumed after a delay */
+		if (r->later == NULL || peer_closed(c))
+			return (MHD_NO);
+		return (answer_queue(r, r->later, NULL, NULL));
+	}
+	r->dispatched = 1;
+	if (!r->control) {
+		pthread_mutex_lock(&g.mu);
+		req_log_locked(r);
+		pthread_mutex_unlock(&g.mu);
+	}
+	return (route(r, url, method));
+}
+
+static void
+fake_completed(void *cls, struct MHD_Connection *c, void **ctx,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct req	*r = *ctx;
+	struct logent	*e;
+
+	(void)cls;
+	(void)c;
+	if (r == NULL)
+		return;
+	*ctx = NULL;
+	if (r->started && !r->control) {
+		pthread_mutex_lock(&g.mu);
+		if (!r->logged)		/* the client gave up during the upload */
+			req_log_locked(r);
+		if ((e = log_find_locked(r->logseq)) != NULL) {
+			if (r->reset)
+				e->reset = 1;
+			else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+				e->aborted = 1;
+		}
+		pthread_mutex_unlock(&g.mu);
+	}
+	req_free(r);
+}
+
+static void
+fake_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char	msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* Our own doing (fake/reset-<n>, clients gone during a wait): no line each time. */
+	if (strstr(msg, "Application reported internal error") != NULL ||
+	    strstr(msg, "application error generating response") != NULL ||
+	    strstr(msg, "Failed to send the chunked response body") != NULL)
+		return;
+	fprintf(stderr, "fake_upstream: mhd: %s%s", msg,
+	    msg[0] != '\0' && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: fake_upstream [--port N] [--data DIR] [--threads N]\n");
+	exit(2);
+}
+
+static unsigned long
+arg_num(const char *s, unsigned long max)
+{
+	char		*end;
+	unsigned long	 n;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno != 0 || *s == '\0' || *end != '\0' || n > max)
+		usage();
+	return (n);
+}
+
+static void
+nofile_raise(void)
+{
+	struct rlimit	rl;
+
+	/* 20000 connections need as many descriptors. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct MHD_Daemon		*d = NULL;
+	const union MHD_DaemonInfo	*info;
+	struct MHD_OptionItem		 pool[2] = {
+		{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL }
+	};
+	struct sockaddr_in		 sin;
+	pthread_condattr_t		 ca;
+	pthread_t			 timer;
+	sigset_t			 set;
+	const char			*dir;
+	char				 err[8192] = "";
+	unsigned long			 port = 0, threads = 2;
+	size_t				 i;
+	int				 sig, a;
+
+	if ((dir = getenv("FAKE_DATA_DIR")) == NULL || *dir == '\0')
+		dir = FAKE_DATA_DIR;
+	for (a = 1; a < argc; a++) {
+		if (a + 1 >= argc)
+			usage();
+		if (strcmp(argv[a], "--port") == 0)
+			port = arg_num(argv[++a], 65535);
+		else if (strcmp(argv[a], "--data") == 0)
+			dir = argv[++a];
+		else if (strcmp(argv[a], "--threads") == 0) {
+			if ((threads = arg_num(argv[++a], 256)) == 0)
+				usage();
+		} else
+			usage();
+	}
+	if (data_load(dir, err, sizeof(err)) == -1)
+		fatal("%s", err);
+
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g.cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* Every thread inherits this mask; main takes the signals with sigwait. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	nofile_raise();
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* MHD warns about a pool of one: no pool option then. */
+	if (threads > 1) {
+		pool[0].option = MHD_OPTION_THREAD_POOL_SIZE;
+		pool[0].value = (intptr_t)threads;
+	}
+	if (pthread_create(&timer, NULL, timer_main, NULL) != 0)
+		fatal("pthread_create failed");
+	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, fake_access, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, fake_mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+	    MHD_OPTION_ARRAY, pool,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+	    MHD_OPTION_URI_LOG_CALLBACK, fake_uri, NULL,
+	    MHD_OPTION_NOTIFY_COMPLETED, fake_completed, NULL,
+	    MHD_OPTION_END);
+	if (d == NULL)
+		fatal("cannot start the HTTP daemon on 127.0.0.1:%lu", port);
+	if ((info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)) == NULL)
+		fatal("cannot get the listening port");
+	printf("PORT %u\n", (unsigned int)info->port);
+	fflush(stdout);
+
+	while (sigwait(&set, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+		;
+
+	/* Resume every parked connection so that MHD can close them all. */
+	pthread_mutex_lock(&g.mu);
+	atomic_store(&stopping, 1);
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
+	pthread_join(timer, NULL);
+	MHD_stop_daemon(d);
+
+	for (i = 0; i < LOG_MAX; i++)
+		logent_free(&g.log[i]);
+	smap_free(&g.paths);
+	smap_free(&g.state);
+	free(g.heap);
+	pthread_cond_destroy(&g.cv);
+	pthread_mutex_destroy(&g.mu);
+	data_free();
+	return (0);
+}
