@@ -1,0 +1,100 @@
+/* gw.c: what the gateway does with a request: routes, upstream calls, retries, replies. */
+#ifndef HFGATE_GW_H
+#define HFGATE_GW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "loop.h"
+#include "route.h"
+#include "task.h"
+#include "upstream.h"
+
+enum gw_state {
+	GW_READING,		/* headers seen, body arriving */
+	GW_UPSTREAM,		/* an upstream attempt is running */
+	GW_RETRY_WAIT,		/* waiting before the next attempt */
+	GW_REPLIED,		/* a response is queued or waiting to be queued */
+	GW_STREAMING		/* relaying an event stream */
+};
+
+/*
+ * One client request. Owned by its MHD connection: created on the first call of the
+ * access handler, freed only by http's completed callback (gw_req_free).
+ */
+struct gw_req {
+	struct MHD_Connection	*conn;
+	struct gw_req		*prev, *next;	/* live requests, for shutdown */
+	const char		*method;	/* static string */
+	char			*path;		/* copy, for the log */
+	struct route		 route;
+	uint64_t		 start_ms;
+	char			 request_id[72];
+
+	/* body */
+	struct buf		 in;
+	size_t			 in_total;	/* bytes received, even past the cap */
+
+	/* http.c state */
+	enum gw_state		 state;
+	int			 in_handler;	/* inside the access handler */
+	int			 suspended;
+	int			 client_gone;
+	struct loop_watch	 hup;		/* client fd while suspended */
+	struct MHD_Response	*resp;		/* to queue once resumed */
+	unsigned		 status;	/* for the log */
+	uint64_t		 bytes_out;
+
+	/* resolution */
+	char			 model[ROUTE_MODEL_MAX];
+	const struct task_info	*task;
+	char			*url;
+	struct buf		 body;		/* the body sent upstream when not `in` */
+	int			 use_body;
+	int			 wait_for_model;
+	uint64_t		 deadline;	/* loop ms */
+	size_t			 max_response;
+
+	/* upstream */
+	struct up_call		 up;
+	struct curl_slist	*up_headers;
+	struct buf		 out;		/* response body being received */
+	int			 too_large;
+	unsigned		 attempts;	/* upstream calls made */
+	unsigned		 failures;	/* counted against max_attempts */
+	struct loop_timer	 retry_timer;
+	struct loop_timer	 deadline_timer;
+	/* last answer kept while retrying, relayed if the deadline ends the wait */
+	long			 last_status;
+	double			 last_loading;	/* estimated_time of the last 503, -1 if none */
+	struct buf		 last_body;
+	char			 last_ctype[128];
+	struct buf		 last_relay;
+
+	/* stream relay */
+	size_t			 out_off;	/* bytes of `out` already sent */
+	int			 up_done;
+	CURLcode		 up_result;
+};
+
+/* Makes cfg (with its token) this thread's configuration: takes a reference to it and
+   drops the one to the previous configuration. NULL drops it. Returns 0 or -1. */
+int	 gw_configure(struct config *cfg);
+const struct config *gw_config(void);
+
+/* Access-handler steps (http.c). Each may reply through http_reply*. */
+void	 gw_begin(struct gw_req *);	/* headers complete */
+void	 gw_handle(struct gw_req *);	/* body complete */
+void	 gw_client_gone(struct gw_req *);
+void	 gw_req_free(struct gw_req *);	/* the only place a request is freed */
+
+/* Shutdown: stop retries and end every request still running. */
+void	 gw_cancel_all(const char *why);
+size_t	 gw_live(void);
+void	 gw_link(struct gw_req *);
+
+#endif

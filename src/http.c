@@ -1,0 +1,410 @@
+/*
+ * The client side: libmicrohttpd in external epoll mode, driven by the loop
+ * (ARCHITECTURE.md §0, §1). A connection waiting on the upstream is suspended; while
+ * suspended, MHD neither reads its socket nor notices a hang-up, so its fd is watched
+ * here for EPOLLRDHUP (§1.2) and the upstream call is cancelled when the client leaves.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "gw.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "upstream.h"
+
+#define HTTP_EXPOSE	"x-compute-type, x-compute-time, x-compute-characters, " \
+			"x-compute-images, x-compute-audio-length, x-sha, x-request-id, " \
+			"x-hfgate-model, x-hfgate-attempts, x-cache, retry-after"
+
+#define HTTP_POOL_BYTES	(16 * 1024)
+
+static _Thread_local struct MHD_Daemon	*http_d;
+static _Thread_local struct loop_watch	 http_mhd_watch = { .fd = -1 };
+static _Thread_local int			 http_quiesced;
+
+static void
+http_mhd_log(void *arg, const char *fmt, va_list ap)
+{
+	char	msg[512];
+	size_t	len;
+
+	(void)arg;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
+const char *
+http_header(struct gw_req *req, const char *name)
+{
+	return (MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name));
+}
+
+const char *
+http_query(struct gw_req *req, const char *name)
+{
+	return (MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name));
+}
+
+static void
+http_on_hup(struct loop_watch *w, uint32_t events)
+{
+	struct gw_req	*req = w->arg;
+
+	(void)events;
+	loop_watch_del(&req->hup);
+	gw_client_gone(req);
+}
+
+void
+http_suspend(struct gw_req *req)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	if (req->suspended || req->client_gone)
+		return;
+	MHD_suspend_connection(req->conn);
+	req->suspended = 1;
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL) {
+		req->hup.fd = ci->connect_fd;
+		req->hup.cb = http_on_hup;
+		req->hup.arg = req;
+		(void)loop_watch_add(&req->hup, EPOLLRDHUP);
+	}
+}
+
+void
+http_wake(struct gw_req *req)
+{
+	if (!req->suspended)
+		return;
+	/* Remove our watch before MHD takes the fd back into its own epoll set. */
+	loop_watch_del(&req->hup);
+	req->suspended = 0;
+	MHD_resume_connection(req->conn);
+}
+
+void
+http_reply(struct gw_req *req, unsigned status, struct MHD_Response *resp)
+{
+	const struct config	*cfg = gw_config();
+	char			 n[16];
+
+	if (resp == NULL) {
+		/* Out of memory building it: drop the connection rather than hang. */
+		req->status = 500;
+		req->client_gone = 1;
+		req->state = GW_REPLIED;
+		http_wake(req);
+		return;
+	}
+	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+	MHD_add_response_header(resp, "Access-Control-Allow-Origin", cfg->cors_origin);
+	MHD_add_response_header(resp, "Access-Control-Expose-Headers", HTTP_EXPOSE);
+	if (strcmp(cfg->cors_origin, "*") != 0)
+		MHD_add_response_header(resp, "Vary", "Origin");
+	if (req->model[0] != '\0')
+		MHD_add_response_header(resp, "X-Hfgate-Model", req->model);
+	if (req->attempts > 0) {
+		snprintf(n, sizeof(n), "%u", req->attempts);
+		MHD_add_response_header(resp, "X-Hfgate-Attempts", n);
+	}
+	if (http_quiesced)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	req->status = status;
+	if (req->state != GW_STREAMING)
+		req->state = GW_REPLIED;
+	if (req->in_handler) {
+		MHD_queue_response(req->conn, status, resp);
+		MHD_destroy_response(resp);
+		return;
+	}
+	if (req->client_gone) {
+		MHD_destroy_response(resp);
+		return;
+	}
+	if (req->resp != NULL)
+		MHD_destroy_response(req->resp);
+	req->resp = resp;
+	http_wake(req);
+}
+
+void
+http_reply_take(struct gw_req *req, unsigned status, const char *ctype,
+    char *data, size_t len)
+{
+	struct MHD_Response	*resp;
+
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		free(data);
+	else if (ctype != NULL && *ctype != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	req->bytes_out = len;
+	http_reply(req, status, resp);
+}
+
+void
+http_reply_copy(struct gw_req *req, unsigned status, const char *ctype,
+    const char *data, size_t len)
+{
+	char	*copy;
+
+	if ((copy = malloc(len + 1)) == NULL) {
+		http_reply(req, status, NULL);
+		return;
+	}
+	memcpy(copy, data, len);
+	http_reply_take(req, status, ctype, copy, len);
+}
+
+void
+http_reply_error(struct gw_req *req, unsigned status, const char *type,
+    const char *fmt, ...)
+{
+	char	 msg[1024], *body;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_debug("%s %s: %u %s: %s", req->method, req->path, status, type, msg);
+	if ((body = json_error_body(msg, type)) == NULL) {
+		http_reply(req, status, NULL);
+		return;
+	}
+	http_reply_take(req, status, "application/json", body, strlen(body));
+}
+
+static const char *
+http_method_name(const char *m)
+{
+	static const char *const known[] = {
+		"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(m, known[i]) == 0)
+			return (known[i]);
+	return ("OTHER");
+}
+
+static enum MHD_Result
+http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct gw_req		*req = *con_cls;
+	const struct config	*cfg = gw_config();
+	enum MHD_Result		 r;
+	size_t			 n;
+
+	(void)cls;
+	(void)version;
+	if (req == NULL) {
+		if ((req = calloc(1, sizeof(*req))) == NULL ||
+		    (req->path = strdup(url)) == NULL) {
+			free(req);
+			log_warnx("request: out of memory");
+			return (MHD_NO);
+		}
+		req->conn = conn;
+		req->method = http_method_name(method);
+		req->start_ms = loop_now_update();
+		req->hup.fd = -1;
+		req->last_loading = -1;
+		*con_cls = req;
+		gw_link(req);
+		req->in_handler = 1;
+		gw_begin(req);
+		req->in_handler = 0;
+		return (MHD_YES);
+	}
+	if (*upload_data_size > 0) {
+		n = *upload_data_size;
+		*upload_data_size = 0;
+		/* Past the cap the bytes are counted, not kept: 413 once the body ends. */
+		if (req->state == GW_READING && req->in_total + n <= cfg->max_body_bytes &&
+		    buf_append(&req->in, upload_data, n) == -1)
+			req->in_total = SIZE_MAX - n;
+		req->in_total += n;
+		return (MHD_YES);
+	}
+	if (req->state == GW_READING) {
+		req->in_handler = 1;
+		gw_handle(req);
+		req->in_handler = 0;
+		return (MHD_YES);
+	}
+	/* Called again after a resume. */
+	if (req->client_gone && req->state != GW_STREAMING)
+		return (MHD_NO);
+	if (req->resp != NULL) {
+		r = MHD_queue_response(conn, req->status, req->resp);
+		MHD_destroy_response(req->resp);
+		req->resp = NULL;
+		return (r);
+	}
+	/* Nothing to send yet (woken early): wait again. */
+	req->in_handler = 1;
+	http_suspend(req);
+	req->in_handler = 0;
+	return (MHD_YES);
+}
+
+static void
+http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct gw_req	*req = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	if (req == NULL)
+		return;
+	*con_cls = NULL;
+	log_info("%s %s model=%s status=%u ms=%llu attempts=%u in=%zu out=%llu id=%s%s",
+	    req->method, req->path, req->model[0] != '\0' ? req->model : "-",
+	    req->status, (unsigned long long)(loop_now_update() - req->start_ms),
+	    req->attempts, req->in_total, (unsigned long long)req->bytes_out,
+	    req->request_id,
+	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	gw_req_free(req);
+}
+
+static void
+http_on_mhd_ready(struct loop_watch *w, uint32_t events)
+{
+	/* MHD_run in the after-hook does the work. */
+	(void)w;
+	(void)events;
+}
+
+int64_t
+http_after(void)
+{
+	MHD_UNSIGNED_LONG_LONG	to;
+	int64_t			limit = -1;
+
+	up_run_unpauses();
+	if (http_d == NULL)
+		return (-1);
+	MHD_run(http_d);
+	/* Unpauses queued by content readers during MHD_run must not wait for an event. */
+	up_run_unpauses();
+	if (MHD_get_timeout(http_d, &to) == MHD_YES)
+		limit = to > 60000 ? 60000 : (int64_t)to;
+	return (limit);
+}
+
+static int
+http_resolve(const char *host, unsigned port, struct sockaddr_storage *ss,
+    char *err, size_t errlen)
+{
+	struct addrinfo	 hints, *res;
+	char		 portstr[8];
+	int		 rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	if ((rc = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+		snprintf(err, errlen, "listen address %s: %s", host, gai_strerror(rc));
+		return (-1);
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return (0);
+}
+
+int
+http_start(const struct config *cfg, unsigned port, int reuse, unsigned *bound,
+    char *err, size_t errlen)
+{
+	struct sockaddr_storage		 ss;
+	const union MHD_DaemonInfo	*di;
+	unsigned			 flags;
+	int				 v6;
+
+	memset(&ss, 0, sizeof(ss));
+	if (http_resolve(cfg->listen_host, port, &ss, err, errlen) == -1)
+		return (-1);
+	v6 = ss.ss_family == AF_INET6;
+	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+	    MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	http_d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
+	    http_on_request, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    /* MHD's default is 1020 even with epoll (ARCHITECTURE.md §1.1). */
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+	    /* MHD clears a connection's whole pool after every request: a smaller pool
+	       is less memset per request and less RSS per stream (ARCHITECTURE.md
+	       §2.6). 16 KiB still holds any sane request head and our response head. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+	    /* Every loop thread binds the same port; the kernel spreads connections. */
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, reuse ? 1u : 0u,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
+	    MHD_OPTION_END);
+	if (http_d == NULL) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->listen_host,
+		    port, strerror(errno));
+		return (-1);
+	}
+	di = MHD_get_daemon_info(http_d, MHD_DAEMON_INFO_EPOLL_FD);
+	http_mhd_watch.fd = di->epoll_fd;
+	http_mhd_watch.cb = http_on_mhd_ready;
+	if (loop_watch_add(&http_mhd_watch, EPOLLIN) == -1) {
+		snprintf(err, errlen, "cannot watch the server's epoll fd");
+		MHD_stop_daemon(http_d);
+		http_d = NULL;
+		return (-1);
+	}
+	di = MHD_get_daemon_info(http_d, MHD_DAEMON_INFO_BIND_PORT);
+	*bound = di != NULL ? di->port : port;
+	return (0);
+}
+
+void
+http_quiesce(void)
+{
+	MHD_socket	fd;
+
+	if (http_d == NULL || http_quiesced)
+		return;
+	http_quiesced = 1;
+	/* In external-poll mode the listening socket may be closed at once. */
+	if ((fd = MHD_quiesce_daemon(http_d)) != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+void
+http_stop(void)
+{
+	if (http_d == NULL)
+		return;
+	/* MHD aborts when stopped with suspended connections (ARCHITECTURE.md §1.2). */
+	gw_cancel_all("server stopping");
+	loop_watch_del(&http_mhd_watch);
+	MHD_stop_daemon(http_d);
+	http_d = NULL;
+}

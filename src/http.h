@@ -1,0 +1,48 @@
+/* http.c: the client side: libmicrohttpd in external epoll mode on the loop. */
+#ifndef HFGATE_HTTP_H
+#define HFGATE_HTTP_H
+
+#include <stddef.h>
+
+#include <microhttpd.h>
+
+#include "config.h"
+#include "gw.h"
+
+/* Binds cfg->listen_host:port and starts serving on this thread's loop. With reuse,
+   several loop threads bind the same port (SO_REUSEPORT). *bound is the port bound
+   (the one the OS chose when port is 0). 0 or -1 with err. */
+int	 http_start(const struct config *cfg, unsigned port, int reuse, unsigned *bound,
+	    char *err, size_t errlen);
+/* Stops accepting new connections (shutdown begins). */
+void	 http_quiesce(void);
+/* Resumes every suspended connection and stops the daemon. */
+void	 http_stop(void);
+/* The loop's after-hook: unpauses, MHD_run; returns the longest sleep in ms. */
+int64_t	 http_after(void);
+
+/* Suspends the connection (only from an MHD callback) and watches for a hang-up. */
+void	 http_suspend(struct gw_req *);
+/* Resumes the connection if suspended; safe from anywhere on the loop. */
+void	 http_wake(struct gw_req *);
+
+/*
+ * Sends resp with status: queued at once inside the access handler, otherwise kept
+ * and queued when the resumed connection calls the handler. Takes resp. Adds the
+ * common headers (request id, CORS, model, attempts).
+ */
+void	 http_reply(struct gw_req *, unsigned status, struct MHD_Response *resp);
+/* A JSON error {"error": msg, "error_type": type}. */
+void	 http_reply_error(struct gw_req *, unsigned status, const char *type,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Replies with a copy of len bytes of data as Content-Type ctype (NULL: none). */
+void	 http_reply_copy(struct gw_req *, unsigned status, const char *ctype,
+	    const char *data, size_t len);
+/* Replies with malloc'd data, taking it. */
+void	 http_reply_take(struct gw_req *, unsigned status, const char *ctype,
+	    char *data, size_t len);
+/* Looks up a request header (case-insensitive); NULL if absent. Borrowed. */
+const char *http_header(struct gw_req *, const char *name);
+const char *http_query(struct gw_req *, const char *name);
+
+#endif

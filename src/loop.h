@@ -1,0 +1,49 @@
+/* loop.c: the event loop: epoll, timers, signals. One loop per process, one thread. */
+#ifndef HFGATE_LOOP_H
+#define HFGATE_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A file descriptor watched by the loop. The owner keeps it alive while added. */
+struct loop_watch {
+	int	  fd;
+	void	(*cb)(struct loop_watch *, uint32_t events);
+	void	 *arg;
+	int	  added;
+};
+
+/* A one-shot timer. Zero it before first use; the owner keeps it alive while armed. */
+struct loop_timer {
+	uint64_t  when;			/* loop_now_ms() time it fires */
+	size_t	  slot;			/* heap index + 1, 0 when not armed */
+	void	(*cb)(struct loop_timer *);
+	void	 *arg;
+};
+
+int	 loop_init(void);
+void	 loop_free(void);
+/* Runs until loop_stop(). Each iteration: epoll events, due timers, then the
+   after-hook (MHD_run and friends), in that order. */
+void	 loop_run(void);
+void	 loop_stop(void);
+/* Called once per iteration after events and timers; returns the longest the loop may
+   sleep next in ms (-1: no limit). */
+void	 loop_set_after(int64_t (*after)(void));
+/* Monotonic milliseconds. Cached per iteration; loop_now_update() refreshes it. */
+uint64_t loop_now_ms(void);
+uint64_t loop_now_update(void);
+
+int	 loop_watch_add(struct loop_watch *, uint32_t events);
+int	 loop_watch_mod(struct loop_watch *, uint32_t events);
+void	 loop_watch_del(struct loop_watch *);	/* no-op when not added */
+
+/* Arms (or re-arms) t to fire in ms milliseconds. 0 or -1. */
+int	 loop_timer_set(struct loop_timer *t, uint64_t ms);
+void	 loop_timer_cancel(struct loop_timer *t);	/* no-op when not armed */
+int	 loop_timer_armed(const struct loop_timer *t);
+
+/* Signals delivered through the loop (signalfd); the handler runs on the loop. */
+int	 loop_signals(const int *signals, size_t n, void (*handler)(int));
+
+#endif

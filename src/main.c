@@ -1,0 +1,270 @@
+/*
+ * hfgate: a local gateway between the apps on a LAN and the Hugging Face Inference
+ * API. main() reads the command line and the configuration, finds the token, and runs
+ * the loop until a signal ends it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/epoll.h>
+
+#include <curl/curl.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "token.h"
+#include "worker.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG	SYSCONFDIR "/hfgate/hfgate.conf"
+#define MAX_WORKERS	64
+
+struct options {
+	const char	*config;
+	const char	*listen;
+	const char	*upstream;
+	const char	*token_file;
+	const char	*cache_db;
+	int		 no_cache;
+	int		 verbose;
+	int		 check;
+};
+
+static struct options	 opts;
+static int		 stopping;
+static struct config	*current;	/* the running configuration (main's reference) */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: hfgate [-c|--config FILE] [-l|--listen HOST:PORT] [-u|--upstream URL]\n"
+	    "              [--token-file PATH] [--cache-db PATH | --no-cache] [-v|--verbose]\n"
+	    "              [--check-config] [--version] [--help]\n");
+}
+
+/*
+ * Builds a configuration from the file and the command line, with its token. Returns
+ * 0 with *out holding one reference, or -1 with err.
+ */
+static int
+build_config(struct config **out, char *err, size_t errlen)
+{
+	struct config	*c;
+	const char	*path = opts.config, *source;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL || cfg_init(c) == -1) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	c->refs = 1;
+	if (path == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
+		path = DEFAULT_CONFIG;
+	if (path != NULL) {
+		if (cfg_load(c, path, err, errlen) == -1)
+			goto fail;
+	} else if (cfg_load_defaults(c, err, errlen) == -1) {
+		log_warnx("%s: no default models", err);
+		err[0] = '\0';
+	}
+	if (opts.listen != NULL && cfg_set_listen(c, opts.listen, err, errlen) == -1)
+		goto fail;
+	if (opts.upstream != NULL) {
+		size_t len = strlen(opts.upstream);
+
+		if (strncmp(opts.upstream, "http://", 7) != 0 &&
+		    strncmp(opts.upstream, "https://", 8) != 0) {
+			snprintf(err, errlen, "--upstream: not an http(s) URL: %s",
+			    opts.upstream);
+			goto fail;
+		}
+		if (cfg_set_string(&c->upstream_url, opts.upstream) == -1)
+			goto nomem;
+		while (len > 0 && c->upstream_url[len - 1] == '/')
+			c->upstream_url[--len] = '\0';
+	}
+	if (opts.token_file != NULL && cfg_set_string(&c->token_file, opts.token_file) == -1)
+		goto nomem;
+	if (opts.cache_db != NULL && cfg_set_string(&c->cache_db, opts.cache_db) == -1)
+		goto nomem;
+	if (opts.no_cache)
+		c->cache_enabled = 0;
+	c->verbose = opts.verbose;
+	if (token_load(c->token_file, &c->token, &source, err, errlen) == -1)
+		goto fail;
+	if (c->token == NULL)
+		log_warnx("no Hugging Face token found (token_file, $CREDENTIALS_DIRECTORY/"
+		    "hf_token, HF_TOKEN, HUGGING_FACE_HUB_TOKEN): running anonymous");
+	else
+		log_info("using the Hugging Face token from %s", source);
+	*out = c;
+	return (0);
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	cfg_unref(c);
+	return (-1);
+}
+
+static void
+reload(void)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	sd_notify(0, "RELOADING=1");
+	if (build_config(&c, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s", err);
+		goto done;
+	}
+	if (strcmp(c->listen_host, current->listen_host) != 0 ||
+	    c->listen_port != current->listen_port ||
+	    c->workers != current->workers ||
+	    c->max_connections != current->max_connections ||
+	    c->connection_timeout != current->connection_timeout ||
+	    c->max_upstream_connections != current->max_upstream_connections)
+		log_warnx("reload: listen, workers, max_connections, connection_timeout "
+		    "and max_connections_per_host only change on restart");
+	worker_reconfigure(c);
+	cfg_unref(current);
+	current = c;
+	log_info("configuration reloaded");
+done:
+	sd_notify(0, "READY=1");
+}
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP) {
+		if (!stopping)
+			reload();
+		return;
+	}
+	if (stopping) {
+		log_info("second signal: cancelling every request now");
+		worker_stop(1);
+		return;
+	}
+	stopping = 1;
+	sd_notify(0, "STOPPING=1");
+	log_info("shutting down: grace %u s", current->grace_seconds);
+	worker_stop(0);
+}
+
+static void
+on_worker_exit(struct loop_watch *w, uint32_t events)
+{
+	uint64_t	v;
+
+	(void)events;
+	(void)!read(w->fd, &v, sizeof(v));
+	if (worker_running() == 0)
+		loop_stop();
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config",	  required_argument, NULL, 'c' },
+		{ "listen",	  required_argument, NULL, 'l' },
+		{ "upstream",	  required_argument, NULL, 'u' },
+		{ "token-file",	  required_argument, NULL, 'T' },
+		{ "cache-db",	  required_argument, NULL, 'D' },
+		{ "no-cache",	  no_argument,	     NULL, 'N' },
+		{ "verbose",	  no_argument,	     NULL, 'v' },
+		{ "check-config", no_argument,	     NULL, 'C' },
+		{ "version",	  no_argument,	     NULL, 'V' },
+		{ "help",	  no_argument,	     NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+	struct loop_watch exitw = { .fd = -1 };
+	char		 err[1024];
+	unsigned	 n, port;
+	long		 ncpu;
+	int		 ch;
+
+	while ((ch = getopt_long(argc, argv, "c:l:u:vh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': opts.config = optarg; break;
+		case 'l': opts.listen = optarg; break;
+		case 'u': opts.upstream = optarg; break;
+		case 'T': opts.token_file = optarg; break;
+		case 'D': opts.cache_db = optarg; break;
+		case 'N': opts.no_cache = 1; break;
+		case 'v': opts.verbose++; break;
+		case 'C': opts.check = 1; break;
+		case 'V':
+			printf("hfgate %s\n", PACKAGE_VERSION);
+			return (0);
+		case 'h':
+			usage(stdout);
+			return (0);
+		default:
+			usage(stderr);
+			return (2);
+		}
+	}
+	if (optind != argc || (opts.cache_db != NULL && opts.no_cache)) {
+		usage(stderr);
+		return (2);
+	}
+	log_init(opts.verbose);
+	if (build_config(&current, err, sizeof(err)) == -1) {
+		fprintf(stderr, "hfgate: %s\n", err);
+		return (2);
+	}
+	if (opts.check) {
+		printf("configuration OK\n");
+		cfg_unref(current);
+		return (0);
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("curl_global_init failed");
+	/* Signals are blocked before any thread starts, so only the signalfd sees them. */
+	if (loop_init() == -1 || loop_signals(signals, 3, on_signal) == -1)
+		fatalx("cannot set up the event loop");
+	if ((n = current->workers) == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		n = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (unsigned)ncpu;
+	}
+	if (worker_start(current, n, &port, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		cfg_unref(current);
+		loop_free();
+		curl_global_cleanup();
+		return (1);
+	}
+	exitw.fd = worker_exit_fd();
+	exitw.cb = on_worker_exit;
+	if (loop_watch_add(&exitw, EPOLLIN) == -1)
+		fatalx("cannot watch the loop threads");
+	log_info(strchr(current->listen_host, ':') != NULL ? "listening on [%s]:%u" :
+	    "listening on %s:%u", current->listen_host, port);
+	log_info("%u loop thread%s, upstream %s", n, n == 1 ? "" : "s",
+	    current->upstream_url);
+	sd_notify(0, "READY=1");
+	loop_run();
+
+	loop_watch_del(&exitw);
+	worker_join();
+	cfg_unref(current);
+	loop_free();
+	curl_global_cleanup();
+	log_info("stopped");
+	return (0);
+}

@@ -1,0 +1,400 @@
+/*
+ * Upstream HTTP calls: one libcurl multi handle driven by the loop through
+ * curl_multi_socket_action, so thousands of transfers cost nothing while idle
+ * (ARCHITECTURE.md §2.1). Every callback runs on the loop thread.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+
+#include "buf.h"
+#include "log.h"
+#include "loop.h"
+#include "upstream.h"
+
+struct up_sock {
+	struct loop_watch	 w;
+	struct up_sock		*dead_next;
+};
+
+static _Thread_local CURLM		*up_multi;
+static _Thread_local struct loop_timer up_timer;
+static _Thread_local size_t		 up_nrunning;
+static _Thread_local struct up_call	*up_unpause_head;
+static _Thread_local struct up_sock	*up_dead;
+/* Idle easy handles kept for reuse: curl_easy_init allocates and clears tens of KiB. */
+static _Thread_local CURL		*up_pool[256];
+static _Thread_local size_t		 up_npool;
+
+/* Headers of the upstream answer that the client sees (PROTOCOL.md §8). */
+static int
+up_relayed_header(const char *name, size_t len)
+{
+	static const char *const exact[] = {
+		"x-sha", "x-error-code", "x-error-message", "x-total-time",
+		"x-validation-time", "x-queue-time", "x-inference-time",
+		"x-time-per-token", "x-accel-buffering"
+	};
+	size_t i;
+
+	if (len > 10 && strncasecmp(name, "x-compute-", 10) == 0)
+		return (1);
+	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (strlen(exact[i]) == len && strncasecmp(name, exact[i], len) == 0)
+			return (1);
+	return (0);
+}
+
+static void
+up_copy_value(char *dst, size_t dstlen, const char *v, size_t vlen)
+{
+	if (vlen >= dstlen)
+		vlen = dstlen - 1;
+	memcpy(dst, v, vlen);
+	dst[vlen] = '\0';
+}
+
+static size_t
+up_on_header(char *line, size_t size, size_t n, void *arg)
+{
+	struct up_call	*c = arg;
+	size_t		 len = size * n, nlen, vlen;
+	const char	*colon, *v;
+
+	/* A new status line (after 100 Continue or a redirect) starts a new header set. */
+	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+		c->ctype[0] = '\0';
+		c->retry_after[0] = '\0';
+		buf_reset(&c->relay);
+		return (len);
+	}
+	if ((colon = memchr(line, ':', len)) == NULL)
+		return (len);
+	nlen = (size_t)(colon - line);
+	v = colon + 1;
+	vlen = len - nlen - 1;
+	while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vlen--;
+	}
+	while (vlen > 0 && isspace((unsigned char)v[vlen - 1]))
+		vlen--;
+	if (nlen == 12 && strncasecmp(line, "content-type", 12) == 0)
+		up_copy_value(c->ctype, sizeof(c->ctype), v, vlen);
+	else if (nlen == 11 && strncasecmp(line, "retry-after", 11) == 0)
+		up_copy_value(c->retry_after, sizeof(c->retry_after), v, vlen);
+	else if (up_relayed_header(line, nlen)) {
+		if (buf_append(&c->relay, line, nlen) == -1 ||
+		    buf_append(&c->relay, "", 1) == -1 ||
+		    buf_append(&c->relay, v, vlen) == -1 ||
+		    buf_append(&c->relay, "", 1) == -1)
+			return (0);	/* out of memory: fail the transfer */
+	}
+	return (len);
+}
+
+static size_t
+up_on_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct up_call	*c = arg;
+	size_t		 len = size * n;
+	int		 r;
+
+	if (c->status == 0)
+		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
+	r = c->on_data(c, data, len);
+	if (r == UP_DATA_PAUSE) {
+		c->paused = 1;
+		return (CURL_WRITEFUNC_PAUSE);
+	}
+	if (r == UP_DATA_ABORT)
+		return (0);
+	return (len);
+}
+
+static void
+up_drain(void)
+{
+	CURLMsg		*msg;
+	int		 left;
+	struct up_call	*c;
+	CURL		*easy;
+	CURLcode	 res;
+
+	while ((msg = curl_multi_info_read(up_multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* The message is invalid once the handle is removed: copy first. */
+		easy = msg->easy_handle;
+		res = msg->data.result;
+		c = NULL;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+		curl_multi_remove_handle(up_multi, easy);
+		if (c == NULL)
+			continue;
+		if (c->status == 0)
+			curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &c->status);
+		c->running = 0;
+		c->paused = 0;
+		up_nrunning--;
+		c->on_done(c, res);
+	}
+}
+
+static void
+up_action(curl_socket_t fd, int flags)
+{
+	int	running;
+
+	curl_multi_socket_action(up_multi, fd, flags, &running);
+	up_drain();
+}
+
+static void
+up_on_socket_event(struct loop_watch *w, uint32_t events)
+{
+	int	flags = 0;
+
+	if (events & EPOLLIN)
+		flags |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (events & (EPOLLERR | EPOLLHUP))
+		flags |= CURL_CSELECT_ERR;
+	up_action(w->fd, flags);
+}
+
+static void
+up_on_timer(struct loop_timer *t)
+{
+	(void)t;
+	up_action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int
+up_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct up_sock	*s = sockp;
+	uint32_t	 ev = 0;
+
+	(void)easy;
+	(void)arg;
+	if (what == CURL_POLL_REMOVE) {
+		if (s != NULL) {
+			loop_watch_del(&s->w);
+			/* An event for it may still be pending in this loop iteration. */
+			s->w.cb = NULL;
+			s->dead_next = up_dead;
+			up_dead = s;
+			curl_multi_assign(up_multi, fd, NULL);
+		}
+		return (0);
+	}
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL) {
+			log_warnx("upstream socket: out of memory");
+			return (-1);
+		}
+		s->w.fd = fd;
+		s->w.cb = up_on_socket_event;
+		curl_multi_assign(up_multi, fd, s);
+	}
+	if (what & CURL_POLL_IN)
+		ev |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev |= EPOLLOUT;
+	return (loop_watch_mod(&s->w, ev) == 0 ? 0 : -1);
+}
+
+static int
+up_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	(void)multi;
+	(void)arg;
+	if (timeout_ms < 0)
+		loop_timer_cancel(&up_timer);
+	else
+		loop_timer_set(&up_timer, (uint64_t)timeout_ms);
+	return (0);
+}
+
+int
+up_init(unsigned max_host_connections)
+{
+	if ((up_multi = curl_multi_init()) == NULL) {
+		log_warnx("curl_multi_init failed");
+		return (-1);
+	}
+	up_timer.cb = up_on_timer;
+	curl_multi_setopt(up_multi, CURLMOPT_SOCKETFUNCTION, up_socket_cb);
+	curl_multi_setopt(up_multi, CURLMOPT_TIMERFUNCTION, up_timer_cb);
+	curl_multi_setopt(up_multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	/* By default the connection cache shrinks with the number of handles added, so
+	   keep-alive connections were closed between requests under load. */
+	curl_multi_setopt(up_multi, CURLMOPT_MAXCONNECTS, 4096L);
+	/* 0 = no cap: a cap silently queues HTTP/1.1 transfers (ARCHITECTURE.md §2.3). */
+	curl_multi_setopt(up_multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	    (long)max_host_connections);
+	return (0);
+}
+
+/* Frees socket records released during the last iterations. */
+static void
+up_reap(void)
+{
+	struct up_sock	*s;
+
+	while ((s = up_dead) != NULL) {
+		up_dead = s->dead_next;
+		free(s);
+	}
+}
+
+void
+up_free(void)
+{
+	loop_timer_cancel(&up_timer);
+	if (up_multi != NULL)
+		curl_multi_cleanup(up_multi);
+	up_multi = NULL;
+	up_reap();
+	while (up_npool > 0)
+		curl_easy_cleanup(up_pool[--up_npool]);
+}
+
+static int
+up_setup(struct up_call *c)
+{
+	CURL	*e = c->easy;
+
+	/* Every option is set on every start, so a reused handle needs no
+	   curl_easy_reset (which frees and clears the handle's buffers). */
+	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_URL, c->url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, up_on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, up_on_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Waiting for a connection to learn whether it multiplexes only pays off where
+	   h2 is possible (TLS); in clear text it would queue requests behind a busy
+	   HTTP/1.1 connection. */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+	    strncmp(c->url, "https:", 6) == 0 ? 1L : 0L);
+	/* h2 over TLS (ALPN) when the upstream offers it; HTTP/1.1 in clear text, since
+	   Debian's 7.88.1 breaks h2c connection reuse (ARCHITECTURE.md §2.3). */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* A stream may last long: guard against a dead peer instead of a total
+	   timeout (paused transfers are exempt from the low-speed check). */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, c->sse ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->sse ? 300L : 0L);
+	if (c->body != NULL) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
+	} else
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	return (0);
+}
+
+int
+up_start(struct up_call *c)
+{
+	CURLMcode	mc;
+
+	c->status = 0;
+	c->ctype[0] = '\0';
+	c->retry_after[0] = '\0';
+	c->errbuf[0] = '\0';
+	c->paused = 0;
+	buf_reset(&c->relay);
+	if (c->easy == NULL && up_npool > 0)
+		c->easy = up_pool[--up_npool];
+	if (c->easy == NULL && (c->easy = curl_easy_init()) == NULL) {
+		snprintf(c->errbuf, sizeof(c->errbuf), "curl_easy_init failed");
+		return (-1);
+	}
+	up_setup(c);
+	if ((mc = curl_multi_add_handle(up_multi, c->easy)) != CURLM_OK) {
+		snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
+		return (-1);
+	}
+	c->running = 1;
+	up_nrunning++;
+	return (0);
+}
+
+void
+up_cancel(struct up_call *c)
+{
+	struct up_call	**pp;
+
+	if (c->unpause_queued) {
+		for (pp = &up_unpause_head; *pp != NULL; pp = &(*pp)->unpause_next)
+			if (*pp == c) {
+				*pp = c->unpause_next;
+				break;
+			}
+		c->unpause_queued = 0;
+	}
+	if (!c->running)
+		return;
+	curl_multi_remove_handle(up_multi, c->easy);
+	c->running = 0;
+	c->paused = 0;
+	up_nrunning--;
+}
+
+void
+up_release(struct up_call *c)
+{
+	up_cancel(c);
+	if (c->easy != NULL) {
+		if (up_npool < sizeof(up_pool) / sizeof(up_pool[0]))
+			up_pool[up_npool++] = c->easy;
+		else
+			curl_easy_cleanup(c->easy);
+	}
+	c->easy = NULL;
+	buf_free(&c->relay);
+}
+
+void
+up_queue_unpause(struct up_call *c)
+{
+	if (c->unpause_queued || !c->paused)
+		return;
+	c->unpause_queued = 1;
+	c->unpause_next = up_unpause_head;
+	up_unpause_head = c;
+}
+
+void
+up_run_unpauses(void)
+{
+	struct up_call	*c;
+
+	while ((c = up_unpause_head) != NULL) {
+		up_unpause_head = c->unpause_next;
+		c->unpause_queued = 0;
+		if (!c->running || !c->paused)
+			continue;
+		c->paused = 0;
+		/* May call up_on_write before it returns, and pause again. */
+		curl_easy_pause(c->easy, CURLPAUSE_CONT);
+	}
+	up_drain();
+	up_reap();
+}
+
+size_t
+up_running(void)
+{
+	return (up_nrunning);
+}

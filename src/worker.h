@@ -1,0 +1,30 @@
+/* worker.c: the loop threads. */
+#ifndef HFGATE_WORKER_H
+#define HFGATE_WORKER_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/*
+ * Starts n loop threads, each with its own event loop, HTTP server (all bound to the
+ * same address with SO_REUSEPORT) and upstream multi handle; they share only the
+ * reference-counted, read-only configuration. Returns once every thread listens
+ * (*port: the port bound), or -1 with err when one could not start (those started are
+ * stopped). Each thread takes a reference to cfg.
+ */
+int	 worker_start(struct config *cfg, unsigned n, unsigned *port, char *err,
+	    size_t errlen);
+/* Hands every thread a new configuration; each takes a reference. */
+void	 worker_reconfigure(struct config *cfg);
+/* Graceful stop (stop accepting, let requests finish within grace_seconds), or, with
+   hard, cancel every request now. */
+void	 worker_stop(int hard);
+/* An eventfd that becomes readable when a thread has ended. */
+int	 worker_exit_fd(void);
+/* Number of threads still running. */
+size_t	 worker_running(void);
+/* Joins every thread and frees what worker_start allocated. */
+void	 worker_join(void);
+
+#endif
