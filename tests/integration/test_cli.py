@@ -1,0 +1,162 @@
+"""Command line and configuration-file handling; SIGHUP reload."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import unittest
+
+import harness
+from harness import Fake, Gateway, HFGATE_BIN, wait_until
+
+
+def run(args, timeout=15):
+    p = subprocess.run([HFGATE_BIN] + args, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=timeout, env=Gateway.env())
+    err = p.stderr.decode("utf-8", "replace")
+    for m in harness.SANITIZER_MARKERS:
+        if m in err:
+            raise AssertionError("sanitizer report from hfgate %s:\n%s" % (args, err[-4000:]))
+    return p.returncode, p.stdout.decode("utf-8", "replace"), err
+
+
+class Cli(unittest.TestCase):
+
+    def setUp(self):
+        if not os.access(HFGATE_BIN, os.X_OK):
+            self.fail("hfgate not built: %s" % HFGATE_BIN)
+        # A gateway object only to get a config and token file; never started.
+        self.gw = Gateway(None)
+
+    def write_conf(self, text):
+        with open(self.gw.conf_path, "w") as f:
+            f.write(text)
+        return self.gw.conf_path
+
+    def test_version(self):
+        code, out, err = run(["--version"])
+        self.assertEqual(code, 0)
+        self.assertIn("hfgate 0.1.0", out + err)
+
+    def test_help(self):
+        code, out, err = run(["--help"])
+        self.assertEqual(code, 0)
+        self.assertIn("--config", out + err)
+
+    def test_bad_usage_exit_2(self):
+        code, _, _ = run(["--no-such-flag"])
+        self.assertEqual(code, 2)
+
+    def test_check_config_ok(self):
+        code, out, err = run(["-c", self.gw.conf_path, "--check-config"])
+        self.assertEqual(code, 0, err)
+        self.assertIn("configuration OK", out + err)
+
+    def test_unknown_key_exit_2_with_location(self):
+        text = harness.render_config(self.gw.sections)
+        lines = text.split("\n")
+        idx = lines.index("[upstream]") + 1
+        lines.insert(idx, "no_such_key = 1")
+        path = self.write_conf("\n".join(lines))
+        for extra in ([], ["--check-config"]):
+            with self.subTest(args=extra):
+                code, out, err = run(["-c", path] + extra)
+                self.assertEqual(code, 2, err)
+                self.assertIn("%s:%d:" % (path, idx + 1), err)
+
+    def test_unknown_section_exit_2(self):
+        path = self.write_conf(harness.render_config(self.gw.sections) + "\n[bogus]\na = b\n")
+        code, _, err = run(["-c", path, "--check-config"])
+        self.assertEqual(code, 2)
+        self.assertRegex(err, re.escape(path) + r":\d+:")
+
+    def test_bad_value_exit_2(self):
+        secs = json.loads(json.dumps(self.gw.sections))
+        secs["upstream"]["max_attempts"] = "lots"
+        path = self.write_conf(harness.render_config(secs))
+        code, _, err = run(["-c", path, "--check-config"])
+        self.assertEqual(code, 2)
+        self.assertRegex(err, re.escape(path) + r":\d+:")
+
+    def test_missing_config_file_exit_2(self):
+        code, _, err = run(["-c", os.path.join(self.gw.tmp, "nope.conf"), "--check-config"])
+        self.assertEqual(code, 2)
+        self.assertTrue(err.strip())
+
+    def test_check_config_does_not_print_token(self):
+        code, out, err = run(["-c", self.gw.conf_path, "--check-config", "-v"])
+        self.assertNotIn(self.gw.secret, out + err)
+
+
+class CliOverrides(unittest.TestCase):
+    """Flags override the file; SIGHUP reloads default models."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = Fake()
+        cls.addClassCleanup(cls.fake.kill)
+        cls.fake.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.stop()
+
+    def start(self, config=None, args=()):
+        gw = Gateway(self.fake, config)
+        self.addCleanup(gw.kill)
+        gw.start(list(args))
+        return gw
+
+    def stop_clean(self, gw):
+        gw.stop()
+        problems = gw.problems(expect_exit=0)
+        self.assertFalse(problems, "\n".join(problems))
+
+    def test_upstream_flag_overrides_file(self):
+        gw = Gateway(self.fake, {"upstream": {"url": "http://127.0.0.1:%d" % harness.free_port()}})
+        self.addCleanup(gw.kill)
+        gw.start(["-u", self.fake.url])
+        self.fake.reset()
+        st, _, b = gw.request("POST", "/models/mock/fill-mask", b'{"inputs": "a <mask>"}',
+                              {"Content-Type": "application/json"})
+        self.assertEqual(st, 200, b[:200])
+        self.stop_clean(gw)
+
+    def test_token_file_flag(self):
+        gw = Gateway(self.fake)
+        other = os.path.join(gw.tmp, "other-token")
+        with open(other, "w") as f:
+            f.write("hf_TESTSECRET_other\n")
+        self.addCleanup(gw.kill)
+        gw.start(["--token-file", other])
+        self.fake.reset()
+        gw.request("POST", "/models/mock/fill-mask", b'{"inputs": "a <mask>"}')
+        reqs = self.fake.requests()
+        self.assertEqual(reqs[-1]["headers"].get("authorization"), "Bearer hf_TESTSECRET_other")
+        gw.secret = "hf_TESTSECRET_other"
+        self.stop_clean(gw)
+
+    def test_sighup_reloads_default_models(self):
+        gw = self.start()
+        st, _, b = gw.request("GET", "/v1/tasks")
+        self.assertEqual(st, 200)
+        self.assertNotEqual(json.loads(b)["fill-mask"], "mock/fill-mask")
+        with open(gw.conf_path, "a") as f:
+            f.write("\n[default-models]\nfill-mask = mock/fill-mask\n")
+        gw.signal(signal.SIGHUP)
+
+        def reloaded():
+            return json.loads(gw.request("GET", "/v1/tasks")[2]).get("fill-mask") \
+                == "mock/fill-mask"
+        wait_until(reloaded, 5, interval=0.05, what="SIGHUP reload of [default-models]")
+        self.fake.reset()
+        st, h, _ = gw.request("POST", "/v1/fill-mask", b'{"inputs": "a <mask>"}',
+                              {"Content-Type": "application/json"})
+        self.assertEqual(st, 200)
+        self.assertEqual(h.get("x-hfgate-model"), "mock/fill-mask")
+        self.stop_clean(gw)
+
+
+if __name__ == "__main__":
+    unittest.main()
