@@ -838,6 +838,7 @@ gw_req_free(struct gw_req *req)
 		req->next->prev = req->prev;
 	gw_nlive--;
 	loop_watch_del(&req->hup);
+	loop_timer_cancel(&req->hup_timer);
 	loop_timer_cancel(&req->retry_timer);
 	loop_timer_cancel(&req->deadline_timer);
 	up_release(&req->up);

@@ -45,6 +45,7 @@ struct gw_req {
 	int			 suspended;
 	int			 client_gone;
 	struct loop_watch	 hup;		/* client fd while suspended */
+	struct loop_timer	 hup_timer;	/* arms `hup` for a longer wait */
 	struct MHD_Response	*resp;		/* to queue once resumed */
 	unsigned		 status;	/* for the log */
 	uint64_t		 bytes_out;

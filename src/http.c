@@ -27,11 +27,15 @@
 			"x-compute-images, x-compute-audio-length, x-sha, x-request-id, " \
 			"x-hfgate-model, x-hfgate-attempts, x-cache, retry-after"
 
-#define HTTP_POOL_BYTES	(16 * 1024)
+#define HTTP_POOL_BYTES		(16 * 1024)
+#define HTTP_HUP_DELAY_MS	200
 
 static _Thread_local struct MHD_Daemon	*http_d;
 static _Thread_local struct loop_watch	 http_mhd_watch = { .fd = -1 };
 static _Thread_local int			 http_quiesced;
+/* MHD_run is only needed after MHD's epoll fd fired, a resume, or its timeout. */
+static _Thread_local int			 http_pending = 1;
+static _Thread_local uint64_t			 http_due;	/* 0: no timeout */
 
 static void
 http_mhd_log(void *arg, const char *fmt, va_list ap)
@@ -69,21 +73,50 @@ http_on_hup(struct loop_watch *w, uint32_t events)
 	gw_client_gone(req);
 }
 
-void
-http_suspend(struct gw_req *req)
+static void
+http_watch_hup(struct gw_req *req)
 {
 	const union MHD_ConnectionInfo	*ci;
 
+	if (req->hup.added)
+		return;
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return;
+	req->hup.fd = ci->connect_fd;
+	req->hup.cb = http_on_hup;
+	req->hup.arg = req;
+	(void)loop_watch_add(&req->hup, EPOLLRDHUP);
+}
+
+static void
+http_on_hup_timer(struct loop_timer *t)
+{
+	struct gw_req	*req = t->arg;
+
+	if (req->suspended)
+		http_watch_hup(req);
+}
+
+void
+http_suspend(struct gw_req *req)
+{
 	if (req->suspended || req->client_gone)
 		return;
 	MHD_suspend_connection(req->conn);
 	req->suspended = 1;
-	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL) {
-		req->hup.fd = ci->connect_fd;
-		req->hup.cb = http_on_hup;
-		req->hup.arg = req;
-		(void)loop_watch_add(&req->hup, EPOLLRDHUP);
+	/*
+	 * A suspended connection's hang-up is only seen through our own watch
+	 * (ARCHITECTURE.md §1.2). A stream watches at once; a plain request only once
+	 * it has waited HTTP_HUP_DELAY_MS, which spares two epoll_ctl calls on every
+	 * quick answer and still cancels a long upstream call soon after its client left.
+	 */
+	if (req->state == GW_STREAMING)
+		http_watch_hup(req);
+	else {
+		req->hup_timer.cb = http_on_hup_timer;
+		req->hup_timer.arg = req;
+		loop_timer_set(&req->hup_timer, HTTP_HUP_DELAY_MS);
 	}
 }
 
@@ -93,9 +126,11 @@ http_wake(struct gw_req *req)
 	if (!req->suspended)
 		return;
 	/* Remove our watch before MHD takes the fd back into its own epoll set. */
+	loop_timer_cancel(&req->hup_timer);
 	loop_watch_del(&req->hup);
 	req->suspended = 0;
 	MHD_resume_connection(req->conn);
+	http_pending = 1;
 }
 
 void
@@ -278,7 +313,7 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
-	log_info("%s %s model=%s status=%u ms=%llu attempts=%u in=%zu out=%llu id=%s%s",
+	log_access("%s %s model=%s status=%u ms=%llu attempts=%u in=%zu out=%llu id=%s%s",
 	    req->method, req->path, req->model[0] != '\0' ? req->model : "-",
 	    req->status, (unsigned long long)(loop_now_update() - req->start_ms),
 	    req->attempts, req->in_total, (unsigned long long)req->bytes_out,
@@ -293,23 +328,38 @@ http_on_mhd_ready(struct loop_watch *w, uint32_t events)
 	/* MHD_run in the after-hook does the work. */
 	(void)w;
 	(void)events;
+	http_pending = 1;
 }
 
 int64_t
 http_after(void)
 {
 	MHD_UNSIGNED_LONG_LONG	to;
-	int64_t			limit = -1;
+	uint64_t		now;
 
 	up_run_unpauses();
 	if (http_d == NULL)
 		return (-1);
-	MHD_run(http_d);
-	/* Unpauses queued by content readers during MHD_run must not wait for an event. */
-	up_run_unpauses();
-	if (MHD_get_timeout(http_d, &to) == MHD_YES)
-		limit = to > 60000 ? 60000 : (int64_t)to;
-	return (limit);
+	now = loop_now_ms();
+	if (http_pending || (http_due != 0 && now >= http_due)) {
+		http_pending = 0;
+		MHD_run(http_d);
+		/* Unpauses queued by content readers must not wait for an event. */
+		up_run_unpauses();
+		now = loop_now_update();
+		http_due = 0;
+		if (MHD_get_timeout(http_d, &to) == MHD_YES) {
+			/* 0: MHD still has ready connections; its epoll fd will not fire
+			   again for them (edge-triggered inside MHD). */
+			if (to == 0)
+				http_pending = 1;
+			http_due = now + (to > 60000 ? 60000 : to);
+		}
+	}
+	log_flush();
+	if (http_pending)
+		return (0);
+	return (http_due == 0 ? -1 : (int64_t)(http_due > now ? http_due - now : 0));
 }
 
 static int
@@ -335,8 +385,8 @@ http_resolve(const char *host, unsigned port, struct sockaddr_storage *ss,
 }
 
 int
-http_start(const struct config *cfg, unsigned port, int reuse, unsigned *bound,
-    char *err, size_t errlen)
+http_start(const struct config *cfg, unsigned port, unsigned nthreads,
+    unsigned *bound, char *err, size_t errlen)
 {
 	struct sockaddr_storage		 ss;
 	const union MHD_DaemonInfo	*di;
@@ -354,7 +404,9 @@ http_start(const struct config *cfg, unsigned port, int reuse, unsigned *bound,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    /* MHD's default is 1020 even with epoll (ARCHITECTURE.md §1.1). */
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    /* The configured total, shared out between the loop threads. */
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (cfg->max_connections + nthreads - 1) / nthreads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 	    /* MHD clears a connection's whole pool after every request: a smaller pool
 	       is less memset per request and less RSS per stream (ARCHITECTURE.md
@@ -362,7 +414,7 @@ http_start(const struct config *cfg, unsigned port, int reuse, unsigned *bound,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 	    /* Every loop thread binds the same port; the kernel spreads connections. */
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, reuse ? 1u : 0u,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, nthreads > 1 ? 1u : 0u,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
 	    MHD_OPTION_END);
 	if (http_d == NULL) {

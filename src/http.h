@@ -9,11 +9,12 @@
 #include "config.h"
 #include "gw.h"
 
-/* Binds cfg->listen_host:port and starts serving on this thread's loop. With reuse,
-   several loop threads bind the same port (SO_REUSEPORT). *bound is the port bound
-   (the one the OS chose when port is 0). 0 or -1 with err. */
-int	 http_start(const struct config *cfg, unsigned port, int reuse, unsigned *bound,
-	    char *err, size_t errlen);
+/* Binds cfg->listen_host:port and starts serving on this thread's loop. With
+   nthreads > 1, that many loop threads bind the same port (SO_REUSEPORT) and share
+   max_connections. *bound is the port bound (the OS's choice when port is 0).
+   0 or -1 with err. */
+int	 http_start(const struct config *cfg, unsigned port, unsigned nthreads,
+	    unsigned *bound, char *err, size_t errlen);
 /* Stops accepting new connections (shutdown begins). */
 void	 http_quiesce(void);
 /* Resumes every suspended connection and stops the daemon. */

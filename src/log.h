@@ -10,5 +10,8 @@ void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));	/* onl
 void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 int	 log_verbose(void);
+/* A request's access line, batched per loop thread until log_flush (same prefix). */
+void	 log_access(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_flush(void);
 
 #endif

@@ -27,6 +27,7 @@ static _Thread_local struct up_sock	*up_dead;
 /* Idle easy handles kept for reuse: curl_easy_init allocates and clears tens of KiB. */
 static _Thread_local CURL		*up_pool[256];
 static _Thread_local size_t		 up_npool;
+static _Thread_local int		 up_proxy_env;	/* a *_proxy variable is set */
 
 /* Headers of the upstream answer that the client sees (PROTOCOL.md §8). */
 static int
@@ -227,6 +228,9 @@ up_init(unsigned max_host_connections)
 		log_warnx("curl_multi_init failed");
 		return (-1);
 	}
+	up_proxy_env = getenv("http_proxy") != NULL || getenv("https_proxy") != NULL ||
+	    getenv("HTTPS_PROXY") != NULL || getenv("all_proxy") != NULL ||
+	    getenv("ALL_PROXY") != NULL;
 	up_timer.cb = up_on_timer;
 	curl_multi_setopt(up_multi, CURLMOPT_SOCKETFUNCTION, up_socket_cb);
 	curl_multi_setopt(up_multi, CURLMOPT_TIMERFUNCTION, up_timer_cb);
@@ -283,6 +287,9 @@ up_setup(struct up_call *c)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Without proxy variables, say so, and curl skips reading them per transfer. */
+	if (!up_proxy_env)
+		curl_easy_setopt(e, CURLOPT_PROXY, "");
 	/* Waiting for a connection to learn whether it multiplexes only pays off where
 	   h2 is possible (TLS); in clear text it would queue requests behind a busy
 	   HTTP/1.1 connection. */

@@ -28,7 +28,7 @@ struct worker {
 	pthread_t	 thread;
 	unsigned	 index;
 	unsigned	 port;		/* to bind; 0 = any (first thread) */
-	int		 reuse;
+	unsigned	 nthreads;
 	int		 cmd_fd;	/* eventfd: a command is pending */
 
 	/* guarded by worker_mu */
@@ -162,7 +162,7 @@ worker_main(void *arg)
 		snprintf(err, sizeof(err), "cannot set up libcurl");
 		goto fail;
 	}
-	if (http_start(cfg, w->port, w->reuse, &bound, err, sizeof(err)) == -1)
+	if (http_start(cfg, w->port, w->nthreads, &bound, err, sizeof(err)) == -1)
 		goto fail;
 	listening = 1;
 	cfg_unref(cfg);
@@ -180,6 +180,7 @@ fail:
 done:
 	if (listening)
 		http_stop();
+	log_flush();
 	up_free();
 	loop_timer_cancel(&grace_timer);
 	loop_timer_cancel(&final_timer);
@@ -222,7 +223,7 @@ worker_start(struct config *cfg, unsigned n, unsigned *port, char *err,
 		w = &workers[i];
 		w->index = i;
 		w->port = *port;
-		w->reuse = n > 1;
+		w->nthreads = n;
 		if ((w->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 			snprintf(err, errlen, "eventfd: %s", strerror(errno));
 			break;
