@@ -1,0 +1,301 @@
+/*
+ * Relaying an event stream. Upstream bytes go into a bounded per-stream buffer and out
+ * to the client through libmicrohttpd's content reader as soon as they form whole
+ * lines; when the client reads slowly the buffer fills, the upstream transfer is paused
+ * (CURL_WRITEFUNC_PAUSE) and resumed from the loop once the client has drained it
+ * (ARCHITECTURE.md §2.2, §3.4). Once the first byte has gone out there is no retry: any
+ * failure becomes one error event, so a stream never ends in a way that looks like
+ * success when it was not one.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "cache.h"
+#include "config.h"
+#include "gw.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "sse.h"
+#include "stream.h"
+#include "upstream.h"
+
+static void	stream_arm(struct gw_req *);
+
+/* The byte after the last line end of out, from start on. */
+static size_t
+stream_line_end(const struct buf *out, size_t start, size_t ready)
+{
+	size_t	i;
+
+	for (i = out->len; i > start; i--)
+		if (out->data[i - 1] == '\n')
+			return (i);
+	return (ready);
+}
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *dst, size_t max)
+{
+	struct gw_req		*req = cls;
+	const struct config	*cfg = gw_config();
+	size_t			 avail, n;
+
+	(void)pos;
+	if (req->client_gone)
+		return (MHD_CONTENT_READER_END_WITH_ERROR);
+	/* Paused with a full buffer that holds no line end: a line longer than the
+	   buffer cannot wait for its end, or nothing would drain and unpause. */
+	if (req->out_ready <= req->out_off && req->up.paused)
+		req->out_ready = req->out.len;
+	avail = req->out_ready - req->out_off;
+	if (avail > 0) {
+		n = avail < max ? avail : max;
+		memcpy(dst, req->out.data + req->out_off, n);
+		req->out_off += n;
+		if (req->out_off == req->out.len) {
+			buf_reset(&req->out);
+			req->out_off = req->out_ready = 0;
+		}
+		req->bytes_out += n;
+		if (req->up.paused && req->out.len - req->out_off <= cfg->stream_buffer / 4) {
+			req->stall_ms = 0;
+			up_queue_unpause(&req->up);
+		}
+		return ((ssize_t)n);
+	}
+	if (req->up_done)
+		return (MHD_CONTENT_READER_END_OF_STREAM);
+	/* Nothing yet: returning 0 without suspending would spin (ARCHITECTURE.md §1.3). */
+	http_suspend(req);
+	return (0);
+}
+
+/* The chunked event-stream response, headers from relay ("name\0value\0" pairs). */
+static struct MHD_Response *
+stream_response(struct gw_req *req, const char *ctype, const struct buf *relay)
+{
+	struct MHD_Response	*resp;
+	size_t			 off;
+
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+	    stream_read, req, NULL);
+	if (resp == NULL)
+		return (NULL);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	for (off = 0; relay != NULL && relay->data != NULL && off < relay->len; ) {
+		const char *name = relay->data + off;
+		const char *value = name + strlen(name) + 1;
+
+		if (strcasecmp(name, "x-accel-buffering") != 0)
+			MHD_add_response_header(resp, name, value);
+		off = (size_t)(value - relay->data) + strlen(value) + 1;
+	}
+	return (resp);
+}
+
+void
+stream_replay(struct gw_req *req, int status, const char *ctype, char *body,
+    size_t len)
+{
+	buf_free(&req->out);
+	req->out.data = body;
+	req->out.len = req->out.cap = len;
+	req->out_off = 0;
+	req->out_ready = len;
+	req->up_done = 1;
+	req->bytes_out = 0;
+	loop_timer_cancel(&req->deadline_timer);
+	req->state = GW_STREAMING;
+	http_reply(req, (unsigned)status, stream_response(req, ctype, NULL));
+}
+
+void
+stream_start(struct gw_req *req)
+{
+	struct MHD_Response	*resp;
+	const struct config	*cfg = gw_config();
+	uint64_t		 now = loop_now_ms();
+
+	resp = stream_response(req, req->up.ctype, &req->up.relay);
+	loop_timer_cancel(&req->deadline_timer);
+	req->state = GW_STREAMING;
+	req->last_up_ms = req->last_beat_ms = now;
+	req->stream_end_ms = now + (uint64_t)cfg->stream_total * 1000;
+	req->stream_timer.arg = req;
+	stream_arm(req);
+	http_reply(req, (unsigned)req->up.status, resp);
+}
+
+/* Queues what is in the buffer for the client. */
+static void
+stream_flush(struct gw_req *req)
+{
+	req->out_ready = req->out.len;
+	http_wake(req);
+}
+
+int
+stream_data(struct gw_req *req, const char *data, size_t len)
+{
+	const struct config	*cfg = gw_config();
+	size_t			 held = req->out.len - req->out_off, start;
+
+	if (req->up_done)
+		return (UP_DATA_ABORT);
+	/* All or nothing: curl delivers a paused write again, in full. */
+	if (held > 0 && held + len > cfg->stream_buffer) {
+		if (req->stall_ms == 0)
+			req->stall_ms = loop_now_ms();
+		/* The reader drains what it holds, a too long line included. */
+		http_wake(req);
+		stream_arm(req);
+		return (UP_DATA_PAUSE);
+	}
+	/* Reuse the room the client has read, or a steady slow reader would make the
+	   buffer grow with the whole stream. */
+	if (req->out_off > 0) {
+		memmove(req->out.data, req->out.data + req->out_off, held);
+		req->out.len = held;
+		req->out_ready -= req->out_off;
+		req->out_off = 0;
+	}
+	start = req->out.len;
+	if (buf_append(&req->out, data, len) == -1)
+		return (UP_DATA_ABORT);
+	(void)sse_scan_feed(&req->sse, data, len);
+	cache_stream_bytes(req, data, len);
+	req->last_up_ms = req->last_beat_ms = loop_now_ms();
+	/* Whole lines only: a cut inside a line would otherwise reach the client as a
+	   broken event. A line longer than the buffer goes as it is. */
+	req->out_ready = stream_line_end(&req->out, start, req->out_ready);
+	if (req->out.len - req->out_off >= cfg->stream_buffer)
+		req->out_ready = req->out.len;
+	if (req->out_ready > req->out_off)
+		http_wake(req);
+	return (UP_DATA_OK);
+}
+
+/* Drops the unfinished line, adds an error event and ends the stream. */
+static void
+stream_end_with_error(struct gw_req *req, const char *msg, const char *type)
+{
+	req->cache_store = 0;		/* a failed stream is never stored */
+	if (req->out_ready < req->out.len) {
+		req->out.len = req->out_ready;
+		sse_scan_drop_partial(&req->sse);
+	}
+	if (sse_error_event(&req->out, &req->sse, msg, type) == -1)
+		req->client_gone = 1;	/* cannot even say why: close the connection */
+	req->up_done = 1;
+	loop_timer_cancel(&req->stream_timer);
+	stream_flush(req);
+}
+
+void
+stream_done(struct gw_req *req, CURLcode code)
+{
+	char	msg[CURL_ERROR_SIZE + 64];
+
+	if (req->up_done)
+		return;
+	if (code != CURLE_OK) {
+		snprintf(msg, sizeof(msg), "upstream stream broke off: %s",
+		    req->up.errbuf[0] != '\0' ? req->up.errbuf : curl_easy_strerror(code));
+		log_warnx("%s: %s", req->request_id, msg);
+		stream_end_with_error(req, msg, "incomplete_generation");
+		return;
+	}
+	if (!sse_scan_complete(&req->sse)) {
+		log_warnx("%s: upstream stream ended without its final event",
+		    req->request_id);
+		stream_end_with_error(req, "Incomplete generation", "incomplete_generation");
+		return;
+	}
+	cache_stream_done(req);
+	req->up_done = 1;
+	loop_timer_cancel(&req->stream_timer);
+	stream_flush(req);
+}
+
+void
+stream_fail(struct gw_req *req, const char *msg, const char *type)
+{
+	if (req->up_done)
+		return;
+	up_cancel(&req->up);
+	stream_end_with_error(req, msg, type);
+}
+
+static void
+stream_on_timer(struct loop_timer *t)
+{
+	struct gw_req		*req = t->arg;
+	const struct config	*cfg = gw_config();
+	uint64_t		 now = loop_now_ms();
+	char			 msg[128];
+
+	if (req->up_done || req->client_gone)
+		return;
+	if (now >= req->stream_end_ms) {
+		snprintf(msg, sizeof(msg), "stream exceeded total_timeout (%u s)",
+		    cfg->stream_total);
+		stream_fail(req, msg, "timeout");
+		return;
+	}
+	if (req->stall_ms != 0 && now - req->stall_ms >= (uint64_t)cfg->stream_stall * 1000) {
+		log_warnx("%s: client read nothing for %u s: dropping it", req->request_id,
+		    cfg->stream_stall);
+		gw_client_gone(req);
+		http_drop(req);
+		return;
+	}
+	if (!req->up.paused &&
+	    now - req->last_up_ms >= (uint64_t)cfg->stream_idle * 1000) {
+		snprintf(msg, sizeof(msg), "upstream sent nothing for %u s",
+		    cfg->stream_idle);
+		log_warnx("%s: %s", req->request_id, msg);
+		stream_fail(req, msg, "incomplete_generation");
+		return;
+	}
+	if (cfg->stream_heartbeat > 0 &&
+	    now - req->last_beat_ms >= (uint64_t)cfg->stream_heartbeat * 1000) {
+		/* Keeps idle proxies and clients from timing the stream out. */
+		req->last_beat_ms = now;
+		/* Only between events: never inside one the upstream has begun. */
+		if (sse_scan_at_boundary(&req->sse) &&
+		    sse_heartbeat(&req->out, &req->sse) == 0)
+			stream_flush(req);
+	}
+	stream_arm(req);
+}
+
+/* Sets the stream's one timer to the earliest of its deadlines. */
+static void
+stream_arm(struct gw_req *req)
+{
+	const struct config	*cfg = gw_config();
+	uint64_t		 now = loop_now_ms(), due = req->stream_end_ms;
+
+	if (req->stall_ms != 0 && req->stall_ms + (uint64_t)cfg->stream_stall * 1000 < due)
+		due = req->stall_ms + (uint64_t)cfg->stream_stall * 1000;
+	if (req->last_up_ms + (uint64_t)cfg->stream_idle * 1000 < due)
+		due = req->last_up_ms + (uint64_t)cfg->stream_idle * 1000;
+	if (cfg->stream_heartbeat > 0 &&
+	    req->last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000 < due)
+		due = req->last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000;
+	req->stream_timer.cb = stream_on_timer;
+	loop_timer_set(&req->stream_timer, due > now ? due - now : 0);
+}
+
+void
+stream_free(struct gw_req *req)
+{
+	loop_timer_cancel(&req->stream_timer);
+	sse_scan_free(&req->sse);
+	buf_free(&req->cache_copy);
+}

@@ -1,0 +1,25 @@
+/* stream.c: relaying an upstream event stream (SSE) to the client as it arrives. */
+#ifndef HFGATE_STREAM_H
+#define HFGATE_STREAM_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "gw.h"
+
+/* Starts relaying: queues the chunked response and arms the stream's deadlines. */
+void	 stream_start(struct gw_req *);
+/* Upstream bytes: returns UP_DATA_OK, UP_DATA_PAUSE (buffer full) or UP_DATA_ABORT. */
+int	 stream_data(struct gw_req *, const char *, size_t);
+/* The upstream transfer ended with code. */
+void	 stream_done(struct gw_req *, CURLcode);
+/* Ends the stream early with one error event (shutdown, deadlines). */
+void	 stream_fail(struct gw_req *, const char *msg, const char *type);
+/* Replays a stored stream (body taken) as if the upstream had just sent it. */
+void	 stream_replay(struct gw_req *, int status, const char *ctype, char *body,
+	    size_t len);
+/* Frees what the relay holds. */
+void	 stream_free(struct gw_req *);
+
+#endif

@@ -1,0 +1,159 @@
+/* Unit tests for sse.c: event boundaries, final and error events, added events. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "buf.h"
+#include "sse.h"
+
+#define EV(tok, gen)	"data:{\"token\":{\"id\":1,\"text\":\"" tok "\",\"logprob\":-0.5," \
+			"\"special\":false},\"generated_text\":" gen ",\"details\":null}\n\n"
+
+static void
+feed(struct sse_scan *s, const char *text)
+{
+	ck_assert_int_eq(sse_scan_feed(s, text, strlen(text)), 0);
+}
+
+START_TEST(test_boundaries)
+{
+	struct sse_scan	 s;
+
+	memset(&s, 0, sizeof(s));
+	ck_assert(sse_scan_at_boundary(&s));		/* nothing sent yet */
+	feed(&s, ":t=1795966271470\n");
+	ck_assert(!sse_scan_at_boundary(&s));		/* a comment opens an event */
+	feed(&s, "data:{\"token\"");
+	ck_assert(!sse_scan_at_boundary(&s));
+	feed(&s, ":1}\n");
+	ck_assert(!sse_scan_at_boundary(&s));
+	feed(&s, "\n");
+	ck_assert(sse_scan_at_boundary(&s));
+	feed(&s, "data:x\r\n\r\n");			/* CRLF framing */
+	ck_assert(sse_scan_at_boundary(&s));
+	feed(&s, "data:x\r\n\r");
+	ck_assert(!sse_scan_at_boundary(&s));
+	feed(&s, "\n");
+	ck_assert(sse_scan_at_boundary(&s));
+	sse_scan_free(&s);
+}
+END_TEST
+
+START_TEST(test_final_and_error)
+{
+	struct sse_scan	 s;
+	const char	*all = EV(" a", "null") EV("</s>", "\" a\"");
+	size_t		 i;
+
+	/* The final event is found whatever the chunking. */
+	for (i = 1; i < strlen(all); i++) {
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(sse_scan_feed(&s, all, i), 0);
+		ck_assert_int_eq(sse_scan_feed(&s, all + i, strlen(all) - i), 0);
+		ck_assert_msg(s.saw_final && !s.saw_error, "split at %zu", i);
+		ck_assert(sse_scan_complete(&s));
+		sse_scan_free(&s);
+	}
+	/* Intermediate events only: not complete. */
+	memset(&s, 0, sizeof(s));
+	feed(&s, EV(" a", "null") EV(" b", "null"));
+	ck_assert(!sse_scan_complete(&s));
+	/* An escaped key inside a token's text is not the key. */
+	feed(&s, "data:{\"token\":{\"text\":\"\\\"generated_text\\\": 1\"},"
+	    "\"generated_text\":null,\"details\":null}\n\n");
+	ck_assert(!sse_scan_complete(&s));
+	/* TGI's in-stream error event. */
+	feed(&s, "data:{\"error\":\"Request failed during generation: x\","
+	    "\"error_type\":\"generation\"}\n\n");
+	ck_assert(s.saw_error && !s.saw_final);
+	ck_assert(sse_scan_complete(&s));
+	sse_scan_free(&s);
+	/* Keys in a comment line do not count. */
+	memset(&s, 0, sizeof(s));
+	feed(&s, ":\"generated_text\":\"x\"\n\n");
+	ck_assert(!sse_scan_complete(&s));
+	sse_scan_free(&s);
+}
+END_TEST
+
+START_TEST(test_error_event)
+{
+	struct sse_scan	 s;
+	struct buf	 out = { 0 };
+
+	/* At a boundary: the event alone. */
+	memset(&s, 0, sizeof(s));
+	feed(&s, EV(" a", "null"));
+	ck_assert_int_eq(sse_error_event(&out, &s, "broke \"off\"", "incomplete_generation"), 0);
+	ck_assert_str_eq(out.data, "data:{\"error\":\"broke \\\"off\\\"\","
+	    "\"error_type\":\"incomplete_generation\"}\n\n");
+	ck_assert(s.saw_error && sse_scan_at_boundary(&s));
+	sse_scan_free(&s);
+	buf_reset(&out);
+
+	/* After a whole line but no blank line: one newline ends the event first. */
+	memset(&s, 0, sizeof(s));
+	feed(&s, ":t=5\n");
+	ck_assert_int_eq(sse_error_event(&out, &s, "m", "t"), 0);
+	ck_assert_str_eq(out.data, "\ndata:{\"error\":\"m\",\"error_type\":\"t\"}\n\n");
+	sse_scan_free(&s);
+	buf_reset(&out);
+
+	/* Inside a line the relay dropped: forgotten, then the same as a boundary. */
+	memset(&s, 0, sizeof(s));
+	feed(&s, EV(" a", "null") "data:{\"tok");
+	sse_scan_drop_partial(&s);
+	ck_assert(sse_scan_at_boundary(&s));
+	ck_assert_int_eq(sse_error_event(&out, &s, "m", "t"), 0);
+	ck_assert_str_eq(out.data, "data:{\"error\":\"m\",\"error_type\":\"t\"}\n\n");
+	sse_scan_free(&s);
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_heartbeat)
+{
+	struct sse_scan	 s;
+	struct buf	 out = { 0 };
+
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(sse_heartbeat(&out, &s), 0);
+	ck_assert_str_eq(out.data, ":\n\n");
+	ck_assert(sse_scan_at_boundary(&s));
+	ck_assert(!sse_scan_complete(&s));
+	/* Never inside an event. */
+	feed(&s, "data:{\"a\":1}\n");
+	buf_reset(&out);
+	ck_assert_int_eq(sse_heartbeat(&out, &s), 0);
+	ck_assert_uint_eq(out.len, 0);
+	sse_scan_free(&s);
+	buf_free(&out);
+}
+END_TEST
+
+static Suite *
+sse_suite(void)
+{
+	Suite	*s = suite_create("sse");
+	TCase	*tc = tcase_create("core");
+
+	tcase_add_test(tc, test_boundaries);
+	tcase_add_test(tc, test_final_and_error);
+	tcase_add_test(tc, test_error_event);
+	tcase_add_test(tc, test_heartbeat);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(sse_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
