@@ -1,18 +1,44 @@
 /*
  * fake_upstream.c: a fake Hugging Face Inference API on 127.0.0.1, for the tests, the
- * benchmarks and for trying hfgate without internet.
+ * benchmarks and for trying hfgate without internet (docs/fake-upstream.md).
  *
  * It replays the recorded production answers of tests/data/cassettes.json, answers
  * "mock/<task>" and the default model of each task in the real shape, and offers
- * "fake/..." models with scripted behaviour (loading, 429, 5xx, connection resets, slow
- * answers, timed SSE streams). Plain answers are MHD responses built once at start-up.
- * A slow answer or a gap in a stream suspends the MHD connection and the timer thread
- * resumes it when due, so no worker thread ever waits.
+ * "fake/..." models with scripted behaviour:
+ *   fake/echo                       the request as JSON
+ *   fake/loading-<ms>               503 loading until <ms> after the first request
+ *   fake/always-loading             always 503 loading
+ *   fake/429-<n>, fake/429date-<n>  n x 429 (Retry-After seconds / HTTP-date), then 200
+ *   fake/5xx-<n>                    n x 500/502/503/504 cycling, then 200
+ *   fake/always500                  always 500
+ *   fake/slow-<ms>                  200 after <ms>
+ *   fake/reset-<n>                  n x connection closed without an answer, then 200
+ * and TGI streams (axum framing, each event its own chunk preceded by ":t=<unix ms>"):
+ *   fake/stream-<count>-<ms>        <count> events, one every <ms>, the last the EOS one
+ *   fake/stream-reset-<count>-<k>   TCP reset after k events (20 ms apart)
+ *   fake/stream-cut-<count>-<k>     event k sent half, then the connection closed
+ *   fake/stream-stall-<count>-<k>-<ms>
+ *                                   nothing for <ms> after k events, then the rest
+ *   fake/stream-error-<k>           k token events, a TGI error event, clean end
+ *   fake/stream-noend-<count>       <count> token events, clean end, no final event
+ *   fake/stream-big-<count>-<bytes> <count> events of about <bytes>, no pause
+ *   fake/stream-503-<n>-<count>     n x 503 loading, then a <count> event stream
+ *   fake/stream-422                 a TGI 422 validation error (JSON)
+ * Dedicated endpoints: POST /endpoints/<name>[/generate|/generate_stream], GET
+ * /endpoints/<name>/info. Control routes: /__fake/stats, /__fake/requests and
+ * /__fake/reset.
+ *
+ * Plain answers are MHD responses built once at start-up. A slow answer or a gap in a
+ * stream suspends the MHD connection and the timer thread resumes it when due, or at
+ * once when the client hangs up (it watches parked sockets with epoll), so no worker
+ * thread ever waits and no thread polls.
  *
  * Usage: fake_upstream [--port N] [--data DIR] [--threads N]; prints "PORT <n>" once
  * listening, runs until SIGTERM/SIGINT.
  */
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -45,12 +71,16 @@
 #define LOG_BODY_MAX	(64 * 1024)
 #define BODY_MAX	(256 * 1024 * 1024)
 #define REQ_INLINE	1024
-#define CONN_LIMIT	20000
+#define CONN_LIMIT	20000	/* raised to the descriptor limit at start-up */
+#define FD_RESERVE	64	/* descriptors kept for the listener, epoll, files */
 #define CONN_TIMEOUT	30
 #ifndef CONN_MEMORY
 #define CONN_MEMORY	(16 * 1024)	/* MHD clears it per request: keep it small */
 #endif
 #define MOCK_STREAM_MS	10	/* gap between mock/text-generation SSE events */
+#define FAULT_STREAM_MS	20	/* gap between events of fake/stream-<kind>-... */
+#define BIG_MAX		(16 * 1024 * 1024)	/* fake/stream-big: event bytes */
+#define BIG_TOTAL_MAX	(256 * 1024 * 1024)	/* ... count x bytes */
 #define MAX_HDRS	8
 #define DEFAULT_SHA	"0123456789abcdef0123456789abcdef01234567"
 #define OK_BODY		"[[{\"label\":\"POSITIVE\",\"score\":0.99}]]"
@@ -191,18 +221,36 @@ struct logent {
 	size_t		 bodylen;
 	int		 aborted;
 	int		 reset;
+	int		 completed;
+};
+
+/* What happens to a synthesized stream at event "at". */
+enum sfault {
+	SF_NONE,
+	SF_RESET,	/* TCP reset instead of event at */
+	SF_CUT,		/* event at sent half, then the connection closed */
+	SF_STALL,	/* event at comes stall ms after the previous one */
+	SF_ERROR,	/* event at is a TGI error event, the last */
+	SF_NOEND	/* every event is an ordinary token: no final one */
 };
 
 /* An SSE response in progress (synthesized, or a recorded one replayed event by event). */
 struct stream {
 	const struct answer	*rec;
-	size_t			 next;
-	size_t			 count;
+	size_t			 next;		/* index of the next event */
+	size_t			 count;		/* events in the stream */
 	uint64_t		 t0;
 	uint64_t		 interval;
-	int			 stamp;
+	enum sfault		 fault;
+	size_t			 at;		/* the event the fault applies to */
+	uint64_t		 stall;		/* SF_STALL: ms */
+	size_t			 pad;		/* bytes per event to aim at (0: none) */
+	int			 stamp;		/* ":t=<unix ms>" before each event */
+	int			 words;		/* mock texts (" The quick...") not " tok<i>" */
 	int			 details;
 	int			 waited;	/* resumed after a gap */
+	int			 cut;		/* SF_CUT done: close at the next call */
+	struct sbuf		 text;		/* generated_text so far */
 	struct sbuf		 ev;
 	size_t			 evoff;
 };
@@ -217,7 +265,9 @@ struct req {
 	int			 control;
 	int			 dispatched;
 	int			 logged;
-	int			 reset;
+	int			 reset;		/* the fake closed the connection */
+	int			 fd;		/* while parked: the socket */
+	size_t			 heapidx;	/* while parked: index in g.heap */
 	uint64_t		 logseq;
 	const struct answer	*later;		/* queued when a suspended request resumes */
 	char			*body;
@@ -229,13 +279,14 @@ struct req {
 };
 
 struct timer {
-	uint64_t		 due;
-	struct MHD_Connection	*conn;
+	uint64_t	 due;
+	struct req	*r;
 };
 
 enum behave {
 	B_ECHO, B_LOADING, B_ALWAYS_LOADING, B_429, B_429DATE, B_5XX, B_ALWAYS500,
-	B_SLOW, B_RESET, B_STREAM
+	B_SLOW, B_RESET, B_STREAM, B_STREAM_RESET, B_STREAM_CUT, B_STREAM_STALL,
+	B_STREAM_ERROR, B_STREAM_NOEND, B_STREAM_BIG, B_STREAM_503, B_STREAM_422
 };
 
 /* Read-only after start-up. */
@@ -248,6 +299,8 @@ static struct {
 	size_t		 tg;		/* index of text-generation */
 	struct answer	*tg_plain;
 	struct answer	*tg_details;
+	struct answer	*gen_plain;	/* TGI /generate: an object, not a list */
+	struct answer	*gen_details;
 	struct answer	*api_tasks;
 	struct answer	*status_ok;
 	struct answer	*ok;
@@ -260,7 +313,8 @@ static struct {
 /* Mutable state, under mu. */
 static struct {
 	pthread_mutex_t	 mu;
-	pthread_cond_t	 cv;
+	int		 ep;		/* epoll: parked sockets (EPOLLRDHUP) and wake */
+	int		 wake;		/* eventfd: the timer thread has new work */
 	uint64_t	 total;
 	struct smap	 paths;
 	struct smap	 state;
@@ -363,6 +417,15 @@ sbuf_add(struct sbuf *b, const void *s, size_t n)
 	sbuf_reserve(b, n);
 	if (n > 0)
 		memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+sbuf_fill(struct sbuf *b, int c, size_t n)
+{
+	sbuf_reserve(b, n);
+	memset(b->p + b->len, c, n);
 	b->len += n;
 	b->p[b->len] = '\0';
 }
@@ -968,10 +1031,19 @@ tg_build(void)
 	for (i = 0; i < NWORDS; i++)
 		sbuf_printf(&b, "{\"id\":%zu,\"text\":\"%s\",\"logprob\":-0.5,"
 		    "\"special\":false},", 100 + i, words[i]);
-	sbuf_str(&b, "{\"id\":2,\"text\":\"</s>\",\"logprob\":-0.25,\"special\":true}]}}]");
+	sbuf_str(&b, "{\"id\":2,\"text\":\"</s>\",\"logprob\":-0.01,\"special\":true}]}}]");
 	data.tg_details = answer_new(200, "application/json", b.p, b.len);
 	answer_finish(data.tg_plain);
 	answer_finish(data.tg_details);
+	/* TGI's /generate: the same without the list around it. */
+	data.gen_plain = answer_new(200, "application/json",
+	    xstrndup(data.tg_plain->body + 1, data.tg_plain->len - 2),
+	    data.tg_plain->len - 2);
+	data.gen_details = answer_new(200, "application/json",
+	    xstrndup(data.tg_details->body + 1, data.tg_details->len - 2),
+	    data.tg_details->len - 2);
+	answer_finish(data.gen_plain);
+	answer_finish(data.gen_details);
 	sbuf_free(&text);
 }
 
@@ -1008,7 +1080,9 @@ mocks_build(char *err, size_t errlen)
 	a = answer_json(200, "[{\"generated_text\":\"a cat sitting on a couch\"}]");
 	answer_finish(a);
 	data.mock[task_lookup("image-to-text", 13)] = a;
-	a = answer_json(200, "[\"1\",\"0\",\"1\"]");
+	/* Class labels as numbers: scikit-learn's predictions, and what huggingface.js
+	   2.6 checks for (number[]). */
+	a = answer_json(200, "[1,0,1]");
 	answer_finish(a);
 	data.mock[task_lookup("tabular-classification", 22)] = a;
 	a = answer_json(200, "[110.0,250.5]");
@@ -1112,102 +1186,180 @@ data_free(void)
 	}
 }
 
-/* Timer thread: resumes suspended connections when due (min-heap on due). */
+/*
+ * Timer thread: resumes parked (suspended) connections when due, from a min-heap on
+ * due, or as soon as the client hangs up: a parked socket is in an epoll set for
+ * EPOLLRDHUP, so that the request log sees the abort when it happens. Only this
+ * thread resumes, and a parked connection cannot be freed, so heap entries and epoll
+ * registrations (both removed before the resume) never point to a freed request.
+ */
 
 static void
-heap_push(uint64_t due, struct MHD_Connection *c)
+heap_set(size_t i, struct timer t)
 {
-	struct timer	t;
-	size_t		i, p;
+	g.heap[i] = t;
+	t.r->heapidx = i;
+}
 
+static void
+heap_up(size_t i)
+{
+	struct timer	t = g.heap[i];
+	size_t		p;
+
+	while (i > 0 && g.heap[p = (i - 1) / 2].due > t.due) {
+		heap_set(i, g.heap[p]);
+		i = p;
+	}
+	heap_set(i, t);
+}
+
+static void
+heap_down(size_t i)
+{
+	struct timer	t = g.heap[i];
+	size_t		l, m;
+
+	for (;;) {
+		l = 2 * i + 1;
+		if (l >= g.nheap)
+			break;
+		m = l + 1 < g.nheap && g.heap[l + 1].due < g.heap[l].due ? l + 1 : l;
+		if (g.heap[m].due >= t.due)
+			break;
+		heap_set(i, g.heap[m]);
+		i = m;
+	}
+	heap_set(i, t);
+}
+
+static void
+heap_push(uint64_t due, struct req *r)
+{
 	if (g.nheap == g.capheap) {
 		g.capheap = g.capheap ? g.capheap * 2 : 256;
 		g.heap = xrealloc(g.heap, g.capheap * sizeof(*g.heap));
 	}
-	i = g.nheap++;
-	g.heap[i].due = due;
-	g.heap[i].conn = c;
-	while (i > 0 && g.heap[p = (i - 1) / 2].due > g.heap[i].due) {
-		t = g.heap[p];
-		g.heap[p] = g.heap[i];
-		g.heap[i] = t;
-		i = p;
-	}
+	g.heap[g.nheap].due = due;
+	g.heap[g.nheap].r = r;
+	heap_up(g.nheap++);
 }
 
-static struct MHD_Connection *
-heap_pop(void)
-{
-	struct MHD_Connection	*c = g.heap[0].conn;
-	struct timer		 t;
-	size_t			 i = 0, l, m;
-
-	g.heap[0] = g.heap[--g.nheap];
-	for (;;) {
-		l = 2 * i + 1;
-		m = i;
-		if (l < g.nheap && g.heap[l].due < g.heap[m].due)
-			m = l;
-		if (l + 1 < g.nheap && g.heap[l + 1].due < g.heap[m].due)
-			m = l + 1;
-		if (m == i)
-			break;
-		t = g.heap[m];
-		g.heap[m] = g.heap[i];
-		g.heap[i] = t;
-		i = m;
-	}
-	return (c);
-}
-
-/* The caller has just suspended c; it is resumed at due (at once when stopping). */
+/* Takes r out of the heap and out of the epoll set; it is not parked any more. */
 static void
-timer_add(struct MHD_Connection *c, uint64_t due)
+heap_remove_locked(struct req *r)
 {
-	int	now;
+	size_t	i = r->heapidx;
 
+	r->heapidx = SIZE_MAX;
+	if (r->fd >= 0)
+		epoll_ctl(g.ep, EPOLL_CTL_DEL, r->fd, NULL);
+	if (i != --g.nheap) {
+		g.heap[i] = g.heap[g.nheap];
+		g.heap[i].r->heapidx = i;
+		heap_up(i);
+		heap_down(g.heap[i].r->heapidx);
+	}
+}
+
+static void
+timer_wake(void)
+{
+	uint64_t	one = 1;
+
+	if (write(g.wake, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		fatal("eventfd write: %s", strerror(errno));
+}
+
+/* The caller has just suspended r's connection; it is resumed at due. */
+static void
+timer_add(struct req *r, uint64_t due)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct epoll_event		 ev;
+	int				 now;
+
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	r->fd = ci != NULL ? ci->connect_fd : -1;
 	pthread_mutex_lock(&g.mu);
 	if ((now = atomic_load(&stopping)) == 0) {
-		heap_push(due, c);
-		if (g.heap[0].conn == c)
-			pthread_cond_signal(&g.cv);
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLRDHUP;
+		ev.data.ptr = r;
+		/* Without the watch, a hang-up is only seen when due. */
+		if (r->fd >= 0 && epoll_ctl(g.ep, EPOLL_CTL_ADD, r->fd, &ev) == -1)
+			r->fd = -1;
+		heap_push(due, r);
+		if (r->heapidx == 0)
+			timer_wake();
 	}
 	pthread_mutex_unlock(&g.mu);
 	if (now)
-		MHD_resume_connection(c);
+		MHD_resume_connection(r->conn);
 }
 
 static void *
 timer_main(void *arg)
 {
-	struct MHD_Connection	*c;
-	struct timespec		 ts;
-	uint64_t		 due;
+	struct epoll_event	 evs[256];
+	struct MHD_Connection	**due = NULL;
+	struct req		*r;
+	uint64_t		 now, junk;
+	size_t			 ndue = 0, capdue = 0, i;
+	int			 n, k, timeout, stop;
 
 	(void)arg;
-	pthread_mutex_lock(&g.mu);
+	n = 0;
 	for (;;) {
-		if (g.nheap > 0 && (atomic_load(&stopping) ||
-		    g.heap[0].due <= mono_ms())) {
-			c = heap_pop();
-			/* Unlocked: MHD takes its own locks and may call back into us. */
-			pthread_mutex_unlock(&g.mu);
-			MHD_resume_connection(c);
-			pthread_mutex_lock(&g.mu);
-			continue;
+		pthread_mutex_lock(&g.mu);
+		stop = atomic_load(&stopping);
+		/* Hung-up clients first: the events name requests still parked. */
+		for (k = 0; k < n; k++) {
+			if (evs[k].data.ptr == NULL) {
+				if (read(g.wake, &junk, sizeof(junk)) == -1 &&
+				    errno != EAGAIN)
+					fatal("eventfd read: %s", strerror(errno));
+				continue;
+			}
+			r = evs[k].data.ptr;
+			if (r->heapidx == SIZE_MAX)
+				continue;
+			heap_remove_locked(r);
+			if (ndue == capdue) {
+				capdue = capdue ? capdue * 2 : 256;
+				due = xrealloc(due, capdue * sizeof(*due));
+			}
+			due[ndue++] = r->conn;
 		}
-		if (atomic_load(&stopping))
+		now = mono_ms();
+		while (g.nheap > 0 && (stop || g.heap[0].due <= now)) {
+			r = g.heap[0].r;
+			heap_remove_locked(r);
+			if (ndue == capdue) {
+				capdue = capdue ? capdue * 2 : 256;
+				due = xrealloc(due, capdue * sizeof(*due));
+			}
+			due[ndue++] = r->conn;
+		}
+		timeout = -1;
+		if (g.nheap > 0)
+			timeout = g.heap[0].due - now > INT32_MAX ? INT32_MAX :
+			    (int)(g.heap[0].due - now);
+		pthread_mutex_unlock(&g.mu);
+		/* Unlocked: MHD takes its own locks and may call back into us. */
+		for (i = 0; i < ndue; i++)
+			MHD_resume_connection(due[i]);
+		ndue = 0;
+		if (stop)
 			break;
-		if (g.nheap == 0)
-			pthread_cond_wait(&g.cv, &g.mu);
-		else {
-			due = g.heap[0].due;
-			ts.tv_sec = (time_t)(due / 1000);
-			ts.tv_nsec = (long)(due % 1000) * 1000000;
-			pthread_cond_timedwait(&g.cv, &g.mu, &ts);
+		if ((n = epoll_wait(g.ep, evs, (int)(sizeof(evs) / sizeof(evs[0])),
+		    timeout)) == -1) {
+			if (errno != EINTR)
+				fatal("epoll_wait: %s", strerror(errno));
+			n = 0;
 		}
 	}
-	pthread_mutex_unlock(&g.mu);
+	free(due);
 	return (NULL);
 }
 
@@ -1246,6 +1398,7 @@ logent_fill(struct logent *e, const struct req *r, size_t bodymax)
 	e->bodylen = r->len;
 	e->aborted = 0;
 	e->reset = 0;
+	e->completed = 0;
 }
 
 static void
@@ -1290,6 +1443,8 @@ logent_json(const struct logent *e)
 		cJSON_AddTrueToObject(o, "aborted");
 	if (e->reset)
 		cJSON_AddTrueToObject(o, "reset");
+	if (e->completed)
+		cJSON_AddTrueToObject(o, "completed");
 	sbuf_free(&b64);
 	sbuf_free(&joined);
 	return (o);
@@ -1411,18 +1566,77 @@ static int
 peer_closed(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo	*ci;
+	ssize_t				 n;
 	char				 b;
 
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	return (ci != NULL && recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0);
+	if (ci == NULL)
+		return (0);
+	n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR));
+}
+
+/*
+ * A TCP reset now: connect(AF_UNSPEC) disconnects a TCP socket with a RST, whereas
+ * MHD's own close would send a FIN first (shutdown) and the client would see a clean
+ * end of the data.
+ */
+static void
+conn_reset(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct sockaddr			 sa;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_family = AF_UNSPEC;
+	(void)connect(ci->connect_fd, &sa, sizeof(sa));
 }
 
 /* SSE: one event per reader call, each sent as its own chunk when due. */
 
+/* The stream's defaults: count events, the last the final one, interval ms apart. */
+static void
+stream_init(struct stream *s, size_t count, uint64_t interval)
+{
+	s->rec = NULL;
+	s->next = 0;
+	s->count = count;
+	s->t0 = mono_ms();
+	s->interval = interval;
+	s->fault = SF_NONE;
+	s->at = SIZE_MAX;
+	s->stall = 0;
+	s->pad = 0;
+	s->stamp = 0;
+	s->words = 0;
+	s->details = 0;
+	s->waited = 0;
+	s->cut = 0;
+	sbuf_reset(&s->text);
+	sbuf_reset(&s->ev);
+	s->evoff = 0;
+}
+
+/* When event i is due: interval apart from the start, later by stall from "at" on. */
+static uint64_t
+stream_due(const struct stream *s, size_t i)
+{
+	if (s->fault == SF_STALL && i >= s->at)
+		return (s->t0 + i * s->interval + s->stall);
+	return (s->t0 + (i + 1) * s->interval);
+}
+
+/* Builds event i in s->ev: ":t=" stamp, then the TGI event exactly as axum frames it. */
 static void
 stream_event(struct stream *s, size_t i)
 {
-	size_t	j;
+	static const char token_tail[] = "\",\"logprob\":-0.5,\"special\":false},"
+	    "\"generated_text\":null,\"details\":null}\n\n";
+	size_t	start, half, n;
 
 	sbuf_reset(&s->ev);
 	s->evoff = 0;
@@ -1433,23 +1647,48 @@ stream_event(struct stream *s, size_t i)
 	}
 	if (s->stamp)
 		sbuf_printf(&s->ev, ":t=%" PRIu64 "\n", real_ms());
-	if (i + 1 < s->count) {
-		sbuf_printf(&s->ev, "data:{\"token\":{\"id\":%zu,\"text\":\"%s\","
-		    "\"logprob\":-0.5,\"special\":false},\"generated_text\":null,"
-		    "\"details\":null}\n\n", 100 + i % NWORDS, words[i % NWORDS]);
+	start = s->ev.len;
+	if (s->fault == SF_ERROR && i == s->at) {
+		sbuf_str(&s->ev, "data:{\"error\":\"Request failed during generation: "
+		    "out of memory\",\"error_type\":\"generation\"}\n\n");
 		return;
 	}
-	sbuf_str(&s->ev, "data:{\"token\":{\"id\":2,\"text\":\"</s>\",\"logprob\":-0.25,"
-	    "\"special\":true},\"generated_text\":\"");
-	for (j = 0; j + 1 < s->count; j++)
-		sbuf_str(&s->ev, words[j % NWORDS]);
-	if (s->details)
-		sbuf_printf(&s->ev, "\",\"details\":{\"finish_reason\":\"eos_token\","
-		    "\"generated_tokens\":%zu,\"seed\":null}}\n\n", s->count);
-	else
-		sbuf_str(&s->ev, "\",\"details\":null}\n\n");
+	if (i + 1 < s->count || s->fault == SF_NOEND) {
+		if (s->words) {
+			sbuf_printf(&s->ev, "data:{\"token\":{\"id\":%zu,\"text\":\"%s",
+			    100 + i % NWORDS, words[i % NWORDS]);
+			sbuf_str(&s->text, words[i % NWORDS]);
+		} else {
+			sbuf_printf(&s->ev, "data:{\"token\":{\"id\":%zu,"
+			    "\"text\":\" tok%zu", 1000 + i, i);
+			sbuf_printf(&s->text, " tok%zu", i);
+		}
+		/* fake/stream-big: the token text makes up the size. */
+		if (s->pad > s->ev.len - start + sizeof(token_tail) - 1) {
+			n = s->pad - (s->ev.len - start) - (sizeof(token_tail) - 1);
+			sbuf_fill(&s->ev, 'x', n);
+			sbuf_fill(&s->text, 'x', n);
+		}
+		sbuf_str(&s->ev, token_tail);
+	} else {
+		sbuf_str(&s->ev, "data:{\"token\":{\"id\":2,\"text\":\"</s>\","
+		    "\"logprob\":-0.01,\"special\":true},\"generated_text\":\"");
+		sbuf_add(&s->ev, s->text.p != NULL ? s->text.p : "", s->text.len);
+		if (s->details)
+			sbuf_printf(&s->ev, "\",\"details\":{\"finish_reason\":"
+			    "\"eos_token\",\"generated_tokens\":%zu,\"seed\":null}}\n\n",
+			    s->count);
+		else
+			sbuf_str(&s->ev, "\",\"details\":null}\n\n");
+	}
+	if (s->fault == SF_CUT && i == s->at) {
+		/* Half of the data line: the stream ends inside the JSON. */
+		half = (s->ev.len - start) / 2;
+		s->ev.len = start + half;
+		s->ev.p[s->ev.len] = '\0';
+		s->cut = 1;
+	}
 }
-
 static ssize_t
 stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -1460,21 +1699,31 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	if (s->evoff == s->ev.len) {
+		if (s->cut) {
+			/* The half event is out: close, chunked body unterminated. */
+			r->reset = 1;
+			return (MHD_CONTENT_READER_END_WITH_ERROR);
+		}
 		if (s->next >= s->count)
 			return (MHD_CONTENT_READER_END_OF_STREAM);
 		if (atomic_load(&stopping))
 			return (MHD_CONTENT_READER_END_WITH_ERROR);
-		due = s->t0 + (s->next + 1) * s->interval;
+		if (s->waited && peer_closed(r->conn))
+			return (MHD_CONTENT_READER_END_WITH_ERROR);
+		due = stream_due(s, s->next);
 		if (mono_ms() < due) {
 			/* Not due: park the connection, the timer thread resumes it. */
 			MHD_suspend_connection(r->conn);
-			timer_add(r->conn, due);
+			timer_add(r, due);
 			s->waited = 1;
 			return (0);
 		}
-		if (s->waited && peer_closed(r->conn))
-			return (MHD_CONTENT_READER_END_WITH_ERROR);
 		s->waited = 0;
+		if (s->fault == SF_RESET && s->next == s->at) {
+			r->reset = 1;
+			conn_reset(r->conn);
+			return (MHD_CONTENT_READER_END_WITH_ERROR);
+		}
 		stream_event(s, s->next++);
 	}
 	n = s->ev.len - s->evoff;
@@ -1485,24 +1734,14 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return ((ssize_t)n);
 }
 
+/* Starts the stream set up in r->st: 200 (or the recording's status), chunked SSE. */
 static enum MHD_Result
-stream_queue(struct req *r, const struct answer *rec, size_t count, uint64_t interval,
-    int stamp, int details, const char *xname, const char *xval)
+stream_queue(struct req *r, const char *xname, const char *xval)
 {
 	struct MHD_Response	*resp;
-	struct stream		*s = &r->st;
+	const struct answer	*rec = r->st.rec;
 	enum MHD_Result		 ret;
 
-	s->rec = rec;
-	s->count = rec != NULL ? rec->nev : (count > 0 ? count : 1);
-	s->interval = rec != NULL ? 0 : interval;
-	s->stamp = stamp;
-	s->details = details;
-	s->next = 0;
-	s->waited = 0;
-	s->t0 = mono_ms();
-	sbuf_reset(&s->ev);
-	s->evoff = 0;
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read,
 	    r, NULL);
 	if (resp == NULL)
@@ -1525,8 +1764,11 @@ answer_queue(struct req *r, const struct answer *a, const char *xname, const cha
 	struct MHD_Response	*resp;
 	enum MHD_Result		 ret;
 
-	if (a->nev > 0)
-		return (stream_queue(r, a, 0, 0, 0, 0, xname, xval));
+	if (a->nev > 0) {
+		stream_init(&r->st, a->nev, 0);
+		r->st.rec = a;
+		return (stream_queue(r, xname, xval));
+	}
 	if (r->reqid == NULL && xname == NULL)
 		return (MHD_queue_response(r->conn, a->status, a->shared));
 	if ((resp = answer_response(a, r->reqid, xname, xval)) == NULL)
@@ -1564,6 +1806,16 @@ tgreq_parse(const struct req *r, struct tgreq *t)
 	cJSON_Delete(o);
 }
 
+/* mock/text-generation's stream: the mock's words 10 ms apart, no stamps (as TGI). */
+static enum MHD_Result
+mock_stream(struct req *r, int details, const char *xname, const char *xval)
+{
+	stream_init(&r->st, NWORDS + 1, MOCK_STREAM_MS);
+	r->st.words = 1;
+	r->st.details = details;
+	return (stream_queue(r, xname, xval));
+}
+
 static enum MHD_Result
 mock_route(struct req *r, size_t task, const char *xname, const char *xval)
 {
@@ -1573,8 +1825,7 @@ mock_route(struct req *r, size_t task, const char *xname, const char *xval)
 		return (answer_queue(r, data.mock[task], xname, xval));
 	tgreq_parse(r, &t);
 	if (t.stream)
-		return (stream_queue(r, NULL, NWORDS + 1, MOCK_STREAM_MS, 0, t.details,
-		    xname, xval));
+		return (mock_stream(r, t.details, xname, xval));
 	return (answer_queue(r, t.details ? data.tg_details : data.tg_plain, xname, xval));
 }
 
@@ -1665,9 +1916,13 @@ parse_num(const char *s, const char **end, uint64_t *out)
 	return (0);
 }
 
-/* name is the part after "fake/". Returns 0 or -1 (not a behaviour). */
+/*
+ * name is the part after "fake/"; up to three numbers. Returns 0 or -1 (not a
+ * behaviour). A name that does not fit a longer prefix is tried with the shorter
+ * ones: "stream-503-20" stays the plain stream of 503 events 20 ms apart.
+ */
 static int
-behave_parse(const char *name, enum behave *b, uint64_t *n, uint64_t *m)
+behave_parse(const char *name, enum behave *b, uint64_t nums[3])
 {
 	static const struct {
 		const char	*prefix;
@@ -1677,25 +1932,34 @@ behave_parse(const char *name, enum behave *b, uint64_t *n, uint64_t *m)
 		{ "echo", B_ECHO, 0 }, { "always-loading", B_ALWAYS_LOADING, 0 },
 		{ "always500", B_ALWAYS500, 0 }, { "loading-", B_LOADING, 1 },
 		{ "429date-", B_429DATE, 1 }, { "429-", B_429, 1 }, { "5xx-", B_5XX, 1 },
-		{ "slow-", B_SLOW, 1 }, { "reset-", B_RESET, 1 }, { "stream-", B_STREAM, 2 }
+		{ "slow-", B_SLOW, 1 }, { "reset-", B_RESET, 1 },
+		{ "stream-reset-", B_STREAM_RESET, 2 },
+		{ "stream-cut-", B_STREAM_CUT, 2 },
+		{ "stream-stall-", B_STREAM_STALL, 3 },
+		{ "stream-error-", B_STREAM_ERROR, 1 },
+		{ "stream-noend-", B_STREAM_NOEND, 1 },
+		{ "stream-big-", B_STREAM_BIG, 2 },
+		{ "stream-503-", B_STREAM_503, 2 },
+		{ "stream-422", B_STREAM_422, 0 },
+		{ "stream-", B_STREAM, 2 }
 	};
 	const char	*p;
 	size_t		 i, l;
+	int		 k;
 
-	*n = *m = 0;
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		l = strlen(tab[i].prefix);
 		if (strncmp(name, tab[i].prefix, l) != 0)
 			continue;
 		p = name + l;
-		*b = tab[i].b;
-		if (tab[i].nums == 0)
-			return (*p == '\0' ? 0 : -1);
-		if (parse_num(p, &p, n) == -1)
-			return (-1);
-		if (tab[i].nums == 2 && (*p++ != '-' || parse_num(p, &p, m) == -1))
-			return (-1);
-		return (*p == '\0' ? 0 : -1);
+		nums[0] = nums[1] = nums[2] = 0;
+		for (k = 0; k < tab[i].nums; k++)
+			if ((k > 0 && *p++ != '-') || parse_num(p, &p, &nums[k]) == -1)
+				break;
+		if (k == tab[i].nums && *p == '\0') {
+			*b = tab[i].b;
+			return (0);
+		}
 	}
 	return (-1);
 }
@@ -1713,19 +1977,80 @@ echo_route(struct req *r)
 	return (ret);
 }
 
+/* The fake/stream-... family: stamped TGI streams, details as the body asks. */
+static enum MHD_Result
+fake_stream(struct req *r, const char *id, enum behave bh, const uint64_t num[3])
+{
+	struct stream	*s = &r->st;
+	struct sbuf	 b = { NULL, 0, 0 };
+	struct tgreq	 t;
+	uint64_t	 t0;
+
+	switch (bh) {
+	case B_STREAM:		/* <count>-<interval> */
+		stream_init(s, num[0] > 0 ? num[0] : 1, num[1]);
+		break;
+	case B_STREAM_RESET:	/* <count>-<after> */
+	case B_STREAM_CUT:
+		stream_init(s, num[0] > 0 ? num[0] : 1, FAULT_STREAM_MS);
+		s->fault = bh == B_STREAM_RESET ? SF_RESET : SF_CUT;
+		s->at = num[1];
+		break;
+	case B_STREAM_STALL:	/* <count>-<after>-<stall_ms> */
+		stream_init(s, num[0] > 0 ? num[0] : 1, FAULT_STREAM_MS);
+		s->fault = SF_STALL;
+		s->at = num[1];
+		s->stall = num[2];
+		break;
+	case B_STREAM_ERROR:	/* <after>: tokens, then the error event */
+		stream_init(s, num[0] + 1, FAULT_STREAM_MS);
+		s->fault = SF_ERROR;
+		s->at = num[0];
+		break;
+	case B_STREAM_NOEND:	/* <count> */
+		stream_init(s, num[0], FAULT_STREAM_MS);
+		s->fault = SF_NOEND;
+		break;
+	case B_STREAM_BIG:	/* <count>-<bytes> */
+		if (num[1] > BIG_MAX || num[0] * num[1] > BIG_TOTAL_MAX)
+			return (reply_no_model(r, id));
+		stream_init(s, num[0] > 0 ? num[0] : 1, 0);
+		s->pad = num[1];
+		break;
+	case B_STREAM_503:	/* <n>-<count> */
+		if (behave_count(id, &t0) < num[0]) {
+			sbuf_printf(&b, "{\"error\":\"Model %s is currently loading\","
+			    "\"estimated_time\":0.2}", id);
+			return (reply(r, 503, "application/json", b.p, b.len, NULL,
+			    NULL));
+		}
+		stream_init(s, num[1] > 0 ? num[1] : 1, FAULT_STREAM_MS);
+		break;
+	default:		/* B_STREAM_422 */
+		sbuf_str(&b, "{\"error\":\"Input validation error: `inputs` cannot be "
+		    "empty\",\"error_type\":\"validation\"}");
+		return (reply(r, 422, "application/json", b.p, b.len, NULL, NULL));
+	}
+	tgreq_parse(r, &t);
+	s->details = t.details;
+	s->stamp = 1;
+	return (stream_queue(r, NULL, NULL));
+}
+
 static enum MHD_Result
 behave_route(struct req *r, const char *id)
 {
 	struct sbuf	b = { NULL, 0, 0 };
 	enum behave	bh;
-	uint64_t	n, m, i, t0, el;
+	uint64_t	num[3], n, i, t0, el;
 	double		rem;
 	char		date[64];
 	struct tm	tm;
 	time_t		when;
 
-	if (behave_parse(id + 5, &bh, &n, &m) == -1)
+	if (behave_parse(id + 5, &bh, num) == -1)
 		return (reply_no_model(r, id));
+	n = num[0];
 	switch (bh) {
 	case B_ECHO:
 		return (echo_route(r));
@@ -1734,7 +2059,15 @@ behave_route(struct req *r, const char *id)
 	case B_ALWAYS500:
 		return (answer_queue(r, data.always500, NULL, NULL));
 	case B_STREAM:
-		return (stream_queue(r, NULL, n, m, 1, 0, NULL, NULL));
+	case B_STREAM_RESET:
+	case B_STREAM_CUT:
+	case B_STREAM_STALL:
+	case B_STREAM_ERROR:
+	case B_STREAM_NOEND:
+	case B_STREAM_BIG:
+	case B_STREAM_503:
+	case B_STREAM_422:
+		return (fake_stream(r, id, bh, num));
 	default:
 		break;
 	}
@@ -1770,7 +2103,7 @@ behave_route(struct req *r, const char *id)
 			break;
 		r->later = data.ok;
 		MHD_suspend_connection(r->conn);
-		timer_add(r->conn, mono_ms() + n);
+		timer_add(r, mono_ms() + n);
 		return (MHD_YES);
 	case B_RESET:
 		if (i >= n)
@@ -1811,10 +2144,10 @@ static enum MHD_Result
 status_route(struct req *r, const char *id)
 {
 	enum behave	b;
-	uint64_t	n, m;
+	uint64_t	num[3];
 
 	if (smap_find(&data.models, id, strlen(id), 0) != NULL ||
-	    (strncmp(id, "fake/", 5) == 0 && behave_parse(id + 5, &b, &n, &m) == 0))
+	    (strncmp(id, "fake/", 5) == 0 && behave_parse(id + 5, &b, num) == 0))
 		return (answer_queue(r, data.status_ok, NULL, NULL));
 	return (reply_no_model(r, id));
 }
@@ -1849,11 +2182,54 @@ framework_route(struct req *r, const char *fw)
 }
 
 static enum MHD_Result
-endpoint_route(struct req *r, const char *name, size_t len)
+endpoint_info(struct req *r, const char *ep)
 {
-	char	ep[512];
+	cJSON	*o = cJSON_CreateObject();
+
+	/* TGI 1.1.1's Info, fields in its order (PROTOCOL.md 9.5). */
+	cJSON_AddStringToObject(o, "model_id", ep);
+	cJSON_AddStringToObject(o, "model_sha", DEFAULT_SHA);
+	cJSON_AddStringToObject(o, "model_dtype", "torch.float16");
+	cJSON_AddStringToObject(o, "model_device_type", "cuda");
+	cJSON_AddStringToObject(o, "model_pipeline_tag", "text-generation");
+	cJSON_AddNumberToObject(o, "max_concurrent_requests", 128);
+	cJSON_AddNumberToObject(o, "max_best_of", 2);
+	cJSON_AddNumberToObject(o, "max_stop_sequences", 4);
+	cJSON_AddNumberToObject(o, "max_input_length", 1024);
+	cJSON_AddNumberToObject(o, "max_total_tokens", 2048);
+	cJSON_AddNumberToObject(o, "waiting_served_ratio", 1.2);
+	cJSON_AddNumberToObject(o, "max_batch_total_tokens", 32000);
+	cJSON_AddNumberToObject(o, "max_waiting_tokens", 20);
+	cJSON_AddNumberToObject(o, "validation_workers", 2);
+	cJSON_AddStringToObject(o, "version", "1.1.1");
+	cJSON_AddNullToObject(o, "sha");
+	cJSON_AddNullToObject(o, "docker_label");
+	return (reply_json(r, 200, o, "x-fake-endpoint", ep));
+}
+
+/*
+ * A dedicated endpoint (TGI): "/" and any other path as TGI's compat route, plus
+ * /generate (one object), /generate_stream (always SSE) and GET /info.
+ */
+static enum MHD_Result
+endpoint_route(struct req *r, const char *name, size_t len, const char *method)
+{
+	const char	*rest = name + len;
+	struct tgreq	 t;
+	char		 ep[512];
 
 	snprintf(ep, sizeof(ep), "%.*s", (int)(len < 511 ? len : 511), name);
+	if (strcmp(rest, "/info") == 0 && strcmp(method, "GET") == 0)
+		return (endpoint_info(r, ep));
+	if (strcmp(rest, "/generate_stream") == 0) {
+		tgreq_parse(r, &t);
+		return (mock_stream(r, t.details, "x-fake-endpoint", ep));
+	}
+	if (strcmp(rest, "/generate") == 0) {
+		tgreq_parse(r, &t);
+		return (answer_queue(r, t.details ? data.gen_details : data.gen_plain,
+		    "x-fake-endpoint", ep));
+	}
 	return (mock_route(r, data.tg, "x-fake-endpoint", ep));
 }
 
@@ -1921,7 +2297,7 @@ route(struct req *r, const char *url, const char *method)
 	if (strcmp(url, "/api/tasks") == 0 && data.api_tasks != NULL)
 		return (answer_queue(r, data.api_tasks, NULL, NULL));
 	if (strncmp(url, "/endpoints/", 11) == 0 && url[11] != '\0' && url[11] != '/')
-		return (endpoint_route(r, url + 11, strcspn(url + 11, "/")));
+		return (endpoint_route(r, url + 11, strcspn(url + 11, "/"), method));
 	return (reply_error(r, 404, "Not Found"));
 }
 
@@ -1937,6 +2313,7 @@ req_free(struct req *r)
 	if (r->body != r->body_inl)
 		free(r->body);
 	sbuf_free(&r->st.ev);
+	sbuf_free(&r->st.text);
 	free(r);
 }
 
@@ -1953,6 +2330,8 @@ fake_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	/* Only the header part: the inline buffers need no clearing. */
 	memset(r, 0, offsetof(struct req, uri_inl));
 	r->conn = c;
+	r->fd = -1;
+	r->heapidx = SIZE_MAX;
 	if (len < sizeof(r->uri_inl))
 		r->uri = r->uri_inl;
 	else if ((r->uri = malloc(len + 1)) == NULL) {
@@ -2052,6 +2431,8 @@ fake_completed(void *cls, struct MHD_Connection *c, void **ctx,
 				e->reset = 1;
 			else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 				e->aborted = 1;
+			else
+				e->completed = 1;
 		}
 		pthread_mutex_unlock(&g.mu);
 	}
@@ -2094,16 +2475,28 @@ arg_num(const char *s, unsigned long max)
 	return (n);
 }
 
-static void
-nofile_raise(void)
+/*
+ * Every connection is a descriptor: raises the soft limit to the hard one and returns
+ * how many connections fit, besides the listener, epoll sets and the workers' pipes.
+ */
+static unsigned int
+nofile_raise(unsigned long threads)
 {
 	struct rlimit	rl;
+	rlim_t		max = 1 << 20, reserve = FD_RESERVE + 4 * threads;
 
-	/* 20000 connections need as many descriptors. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (CONN_LIMIT);
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > max + reserve)
+		return ((unsigned int)max);
+	if (rl.rlim_cur < 2 * reserve)
+		return ((unsigned int)(rl.rlim_cur / 2));
+	return ((unsigned int)(rl.rlim_cur - reserve));
 }
 
 int
@@ -2115,13 +2508,14 @@ main(int argc, char **argv)
 		{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL }
 	};
 	struct sockaddr_in		 sin;
-	pthread_condattr_t		 ca;
+	struct epoll_event		 wev;
 	pthread_t			 timer;
 	sigset_t			 set;
 	const char			*dir;
 	char				 err[8192] = "";
 	unsigned long			 port = 0, threads = 2;
 	size_t				 i;
+	unsigned int			 conns;
 	int				 sig, a;
 
 	if ((dir = getenv("FAKE_DATA_DIR")) == NULL || *dir == '\0')
@@ -2143,10 +2537,6 @@ main(int argc, char **argv)
 		fatal("%s", err);
 
 	pthread_mutex_init(&g.mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g.cv, &ca);
-	pthread_condattr_destroy(&ca);
 
 	/* Every thread inherits this mask; main takes the signals with sigwait. */
 	signal(SIGPIPE, SIG_IGN);
@@ -2154,7 +2544,16 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	nofile_raise();
+	conns = nofile_raise(threads);
+	/* Parked connections are watched for hang-ups; eventfd wakes the timer. */
+	if ((g.ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (g.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("epoll/eventfd: %s", strerror(errno));
+	memset(&wev, 0, sizeof(wev));
+	wev.events = EPOLLIN;
+	wev.data.ptr = NULL;
+	if (epoll_ctl(g.ep, EPOLL_CTL_ADD, g.wake, &wev) == -1)
+		fatal("epoll_ctl: %s", strerror(errno));
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -2172,10 +2571,10 @@ main(int argc, char **argv)
 	    MHD_OPTION_EXTERNAL_LOGGER, fake_mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 	    MHD_OPTION_ARRAY, pool,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_LIMIT, conns,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
 	    MHD_OPTION_URI_LOG_CALLBACK, fake_uri, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, fake_completed, NULL,
 	    MHD_OPTION_END);
@@ -2192,7 +2591,7 @@ main(int argc, char **argv)
 	/* Resume every parked connection so that MHD can close them all. */
 	pthread_mutex_lock(&g.mu);
 	atomic_store(&stopping, 1);
-	pthread_cond_broadcast(&g.cv);
+	timer_wake();
 	pthread_mutex_unlock(&g.mu);
 	pthread_join(timer, NULL);
 	MHD_stop_daemon(d);
@@ -2202,7 +2601,8 @@ main(int argc, char **argv)
 	smap_free(&g.paths);
 	smap_free(&g.state);
 	free(g.heap);
-	pthread_cond_destroy(&g.cv);
+	close(g.ep);
+	close(g.wake);
 	pthread_mutex_destroy(&g.mu);
 	data_free();
 	return (0);
