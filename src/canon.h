@@ -1,0 +1,38 @@
+/* canon.c: the cache key: SHA-256 of a canonical form of a request (docs/cache.md). */
+#ifndef HFGATE_CANON_H
+#define HFGATE_CANON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define CANON_KEY_LEN	32	/* SHA-256 */
+
+/*
+ * Writes the canonical form of a JSON text to out: objects with their keys sorted
+ * (bytewise, after unescaping), no insignificant whitespace, strings re-escaped one way
+ * (only '"', '\\' and control characters escaped; \uXXXX of other characters and
+ * surrogate pairs decoded to UTF-8), numbers in one form (an integer written exactly as
+ * its digits, whatever its size, so u64 seeds never collide; "-0" as "0"; a number with a
+ * fraction or exponent as the shortest "%.17g" round-trip of its double, and as an
+ * integer when that double is integral and below 2^53: 1.0, 1e0 and 1 are the same),
+ * and object members whose value is null dropped (a null parameter equals an absent
+ * one). At the top level only, the members named in drop[] (NULL-terminated, e.g.
+ * "options", "stream") are left out. Returns 0, or -1 when the text is not JSON.
+ */
+int	 canon_json(const char *json, size_t len, const char *const drop[], struct buf *out);
+
+/*
+ * The cache key of a request: SHA-256 (libcrypto) over the method, the upstream target
+ * (resolved URL), the Accept header (or ""), and the body: its canonical JSON form when
+ * it is JSON (canon_json with drop = {"options", "stream", NULL}), else the raw bytes.
+ * Fields are length-prefixed so no two requests share an encoding. Returns 0, or -1
+ * on allocation failure.
+ */
+int	 canon_key(const char *method, const char *target, const char *accept,
+	    const char *body, size_t len, uint8_t key[CANON_KEY_LEN]);
+/* Lowercase hex of a key into hex[2 * CANON_KEY_LEN + 1]. */
+void	 canon_hex(const uint8_t key[CANON_KEY_LEN], char *hex);
+
+#endif

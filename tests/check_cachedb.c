@@ -1,0 +1,741 @@
+/* Unit tests for cachedb.c on a temporary file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <sqlite3.h>
+
+#include "cachedb.h"
+#include "canon.h"
+
+#define BIG	((int64_t)1 << 40)
+
+static char	 dir[64];
+static char	 path[128];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/check_cachedb.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/cache.db", dir);
+}
+
+static void
+teardown(void)
+{
+	char	 p[160];
+
+	dbw_stop();
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+	rmdir(dir);
+}
+
+static void
+mkkey(unsigned n, uint8_t key[CANON_KEY_LEN])
+{
+	size_t	 i;
+
+	for (i = 0; i < CANON_KEY_LEN; i++)
+		key[i] = (uint8_t)(n >> (8 * (i % 4))) ^ (uint8_t)(i * 31);
+}
+
+static int64_t
+now_s(void)
+{
+	return ((int64_t)time(NULL));
+}
+
+static double
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
+}
+
+/* An integer from a query run on a separate plain connection. */
+static int64_t
+sql_int(const char *sql)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	int64_t		 v;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return (v);
+}
+
+static void
+start(int64_t max)
+{
+	char	 err[256] = "";
+
+	ck_assert_msg(dbw_start(path, max, err, sizeof(err)) == 0, "%s", err);
+}
+
+static struct cachedb *
+open_reader(void)
+{
+	struct cachedb	*c;
+	char		 err[256] = "";
+
+	ck_assert_msg(cachedb_open(path, &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_ptr_nonnull(c);
+	return (c);
+}
+
+/* 1 when key n is there, 0 when not (a failed lookup fails the test). */
+static int
+has(struct cachedb *c, unsigned n)
+{
+	struct cache_entry	 e;
+	uint8_t			 k[CANON_KEY_LEN];
+	int			 r;
+
+	mkkey(n, k);
+	r = cachedb_get(c, k, &e);
+	ck_assert_int_ge(r, 0);
+	cache_entry_free(&e);
+	return (r);
+}
+
+START_TEST(test_roundtrip)
+{
+	struct cachedb		*c;
+	struct cache_entry	 e;
+	struct cache_stats	 s;
+	uint8_t			 k1[CANON_KEY_LEN], k2[CANON_KEY_LEN];
+	char			 body[3000];
+	int64_t			 t0, t1;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(body); i++)
+		body[i] = (char)(i * 7);	/* NUL bytes included */
+	mkkey(1, k1);
+	mkkey(2, k2);
+	start(BIG);
+	c = open_reader();
+	t0 = now_s();
+	dbw_put(k1, "org/model", 200, "application/json", 0, body, sizeof(body),
+	    t0 + 3600);
+	dbw_put(k2, NULL, 203, "text/event-stream", 1, "data: x\n\n", 9,
+	    t0 + 60);
+	ck_assert_int_eq(dbw_sync(), 0);
+	t1 = now_s();
+
+	ck_assert_int_eq(cachedb_get(c, k1, &e), 1);
+	ck_assert_int_eq(e.status, 200);
+	ck_assert_str_eq(e.ctype, "application/json");
+	ck_assert_int_eq(e.kind, 0);
+	ck_assert_uint_eq(e.len, sizeof(body));
+	ck_assert(memcmp(e.body, body, sizeof(body)) == 0);
+	ck_assert_int_eq(e.body[e.len], '\0');
+	ck_assert_int_ge(e.created, t0);
+	ck_assert_int_le(e.created, t1);
+	ck_assert_int_eq(e.expires, t0 + 3600);
+	cache_entry_free(&e);
+	ck_assert_ptr_null(e.body);
+
+	ck_assert_int_eq(cachedb_get(c, k2, &e), 1);
+	ck_assert_int_eq(e.status, 203);
+	ck_assert_str_eq(e.ctype, "text/event-stream");
+	ck_assert_int_eq(e.kind, 1);
+	ck_assert_uint_eq(e.len, 9);
+	ck_assert_str_eq(e.body, "data: x\n\n");
+	cache_entry_free(&e);
+
+	/* A put replaces; the totals follow. */
+	dbw_put(k1, "org/model", 200, "text/plain", 0, "", 0, t0 + 10);
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(cachedb_get(c, k1, &e), 1);
+	ck_assert_uint_eq(e.len, 0);
+	ck_assert_str_eq(e.body, "");
+	ck_assert_str_eq(e.ctype, "text/plain");
+	ck_assert_int_eq(e.expires, t0 + 10);
+	cache_entry_free(&e);
+	ck_assert_int_eq(cachedb_stats(c, &s), 0);
+	ck_assert_int_eq(s.entries, 2);
+	ck_assert_int_eq(s.bytes, 9);
+
+	/* Missing key. */
+	mkkey(3, k1);
+	ck_assert_int_eq(cachedb_get(c, k1, &e), 0);
+	ck_assert_ptr_null(e.body);
+	cache_entry_free(&e);
+	cache_entry_free(NULL);
+
+	/* Keys that share their first 8 bytes: one slot, the later put wins. */
+	{
+		uint8_t	 a[CANON_KEY_LEN], b[CANON_KEY_LEN];
+
+		memset(a, 0x11, sizeof(a));
+		memcpy(b, a, sizeof(b));
+		b[CANON_KEY_LEN - 1] = 0x12;
+		dbw_put(a, NULL, 200, "text/plain", 0, "A", 1, t0 + 60);
+		ck_assert_int_eq(dbw_sync(), 0);
+		ck_assert_int_eq(cachedb_get(c, a, &e), 1);
+		ck_assert_str_eq(e.body, "A");
+		cache_entry_free(&e);
+		ck_assert_int_eq(cachedb_get(c, b, &e), 0);
+		dbw_put(b, NULL, 200, "text/plain", 0, "B", 1, t0 + 60);
+		ck_assert_int_eq(dbw_sync(), 0);
+		ck_assert_int_eq(cachedb_get(c, a, &e), 0);
+		ck_assert_int_eq(cachedb_get(c, b, &e), 1);
+		ck_assert_str_eq(e.body, "B");
+		cache_entry_free(&e);
+		ck_assert_int_eq(cachedb_stats(c, &s), 0);
+		ck_assert_int_eq(s.entries, 3);
+		dbw_delete(NULL);
+		dbw_put(k2, NULL, 203, "text/event-stream", 1, "data: x\n\n", 9,
+		    t0 + 60);
+		ck_assert_int_eq(dbw_sync(), 0);
+	}
+
+	/* A Content-Type that would not come back whole is not stored. */
+	{
+		char	 ct[200];
+
+		memset(ct, 'a', sizeof(ct) - 1);
+		ct[sizeof(ct) - 1] = '\0';
+		dbw_put(k1, NULL, 200, ct, 0, "x", 1, t0 + 10);
+		ck_assert_int_eq(dbw_sync(), 0);
+		ck_assert_int_eq(cachedb_get(c, k1, &e), 0);
+	}
+	cachedb_close(c);
+	cachedb_close(NULL);
+	dbw_stop();
+
+	/* The file: schema version, WAL, 8 KiB pages, consistent. */
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int("PRAGMA page_size"), 8192);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM body"), 1);
+	ck_assert_int_eq(sql_int("SELECT sum(size) FROM entry"), 9);
+	{
+		sqlite3		*db;
+		sqlite3_stmt	*st;
+
+		ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode",
+		    -1, &st, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+		sqlite3_finalize(st);
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check",
+		    -1, &st, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	/* Reopening an existing file keeps its entries. */
+	c = open_reader();
+	ck_assert_int_eq(has(c, 2), 1);
+	cachedb_close(c);
+}
+END_TEST
+
+/* Waits (bounded) until key n is gone; returns whether it is. */
+static int
+wait_gone(struct cachedb *c, unsigned n)
+{
+	double	 deadline = now_ms() + 3000;
+	int	 r;
+
+	while ((r = has(c, n)) == 1 && now_ms() < deadline)
+		usleep(10000);
+	return (r == 0);
+}
+
+START_TEST(test_expired)
+{
+	struct cachedb		*c;
+	struct cache_entry	 e;
+	uint8_t			 k[CANON_KEY_LEN];
+	int64_t			 t = now_s();
+
+	dbw_set_stale_window(3600);
+	start(BIG);
+	c = open_reader();
+	mkkey(7, k);
+	dbw_put(k, "m", 200, "application/json", 0, "[1]", 3, t - 10);
+	mkkey(8, k);
+	dbw_put(k, "m", 200, "application/json", 0, "[2]", 3, t + 3600);
+	mkkey(9, k);
+	dbw_put(k, "m", 200, "application/json", 0, "[3]", 3, t - 7200);
+	ck_assert_int_eq(dbw_sync(), 0);
+	/* Stale entries are still returned, with their expiry, for stale-if-error. */
+	mkkey(7, k);
+	ck_assert_int_eq(cachedb_get(c, k, &e), 1);
+	ck_assert_int_eq(e.expires, t - 10);
+	ck_assert_str_eq(e.body, "[1]");
+	cache_entry_free(&e);
+
+	/*
+	 * The writer purges in the background (at start, then periodically) what
+	 * expired before the stale window: 9, but not 7.
+	 */
+	dbw_stop();
+	start(BIG);
+	ck_assert(wait_gone(c, 9));
+	ck_assert_int_eq(has(c, 7), 1);
+	ck_assert_int_eq(has(c, 8), 1);
+	/* Without a window, expired means purged. */
+	dbw_set_stale_window(0);
+	dbw_stop();
+	start(BIG);
+	ck_assert(wait_gone(c, 7));
+	ck_assert_int_eq(has(c, 8), 1);
+	cachedb_close(c);
+}
+END_TEST
+
+START_TEST(test_eviction)
+{
+	struct cachedb		*c;
+	struct cache_stats	 s;
+	uint8_t			 k[CANON_KEY_LEN];
+	char			 body[1024];
+	const int64_t		 max = 512 * 1024;
+	int64_t			 t = now_s();
+	unsigned		 i;
+
+	memset(body, 'b', sizeof(body));
+	start(max);
+	c = open_reader();
+	for (i = 0; i < 1000; i++) {
+		mkkey(i, k);
+		dbw_put(k, "m", 200, "application/json", 0, body, sizeof(body),
+		    t + 3600);
+		if (i % 100 == 99) {
+			ck_assert_int_eq(dbw_sync(), 0);
+			ck_assert_int_eq(cachedb_stats(c, &s), 0);
+			ck_assert_int_le(s.bytes, max);
+			ck_assert_int_eq(s.bytes, s.entries * (int64_t)sizeof(body));
+		}
+		if (i == 99) {
+			/* A recent hit protects entry 5 from the LRU. */
+			mkkey(5, k);
+			dbw_touch(k, t + 120);
+		}
+	}
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(cachedb_stats(c, &s), 0);
+	ck_assert_int_le(s.bytes, max);
+	/* Only as many entries as needed were evicted. */
+	ck_assert_int_gt(s.bytes, max - (int64_t)sizeof(body));
+	ck_assert_int_eq(has(c, 999), 1);
+	ck_assert_int_eq(has(c, 5), 1);
+	ck_assert_int_eq(has(c, 0), 0);
+	ck_assert_int_eq(has(c, 6), 0);
+	cachedb_close(c);
+	dbw_stop();
+	/* meta matches the tables. */
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM entry"), s.entries);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM body"), s.entries);
+	ck_assert_int_eq(sql_int("SELECT sum(length(data)) FROM body"), s.bytes);
+
+	/* A lower cap at start is enforced at once. */
+	start(100 * 1024);
+	c = open_reader();
+	ck_assert_int_eq(dbw_sync(), 0);
+	{
+		double	 deadline = now_ms() + 3000;
+
+		do {
+			ck_assert_int_eq(cachedb_stats(c, &s), 0);
+		} while (s.bytes > 100 * 1024 && now_ms() < deadline &&
+		    usleep(10000) == 0);
+	}
+	ck_assert_int_le(s.bytes, 100 * 1024);
+	ck_assert_int_gt(s.bytes, 99 * 1024);
+	ck_assert_int_eq(has(c, 999), 1);
+	ck_assert_int_eq(has(c, 899), 0);
+	cachedb_close(c);
+}
+END_TEST
+
+START_TEST(test_delete)
+{
+	struct cachedb		*c;
+	struct cache_stats	 s;
+	uint8_t			 k[CANON_KEY_LEN];
+	unsigned		 i;
+	static const char	*models[] = { "a", "a", "a", "b", "b", NULL };
+
+	start(BIG);
+	c = open_reader();
+	for (i = 0; i < 6; i++) {
+		mkkey(i, k);
+		dbw_put(k, models[i], 200, "application/json", 0, "{}", 2,
+		    now_s() + 3600);
+	}
+	ck_assert_int_eq(dbw_sync(), 0);
+	dbw_delete("a");
+	ck_assert_int_eq(dbw_sync(), 0);
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(has(c, i), i >= 3);
+	ck_assert_int_eq(cachedb_stats(c, &s), 0);
+	ck_assert_int_eq(s.entries, 3);
+	ck_assert_int_eq(s.bytes, 6);
+	dbw_delete("nope");
+	dbw_delete(NULL);
+	ck_assert_int_eq(dbw_sync(), 0);
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(has(c, i), 0);
+	ck_assert_int_eq(cachedb_stats(c, &s), 0);
+	ck_assert_int_eq(s.entries, 0);
+	ck_assert_int_eq(s.bytes, 0);
+	cachedb_close(c);
+	dbw_stop();
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM body"), 0);
+}
+END_TEST
+
+/* The child's side of test_two_processes; exits 0 when all went as expected. */
+static void
+child(int rfd, int wfd)
+{
+	struct cachedb	*c;
+	uint8_t		 k[CANON_KEY_LEN];
+	char		 err[256], ch;
+	int		 ok = 0;
+
+	if (dbw_start(path, BIG, err, sizeof(err)) == -1 ||
+	    cachedb_open(path, &c, err, sizeof(err)) == -1)
+		_exit(2);
+	mkkey(100, k);
+	dbw_put(k, "m", 200, "text/plain", 0, "child", 5, now_s() + 3600);
+	if (dbw_sync() == 0 && write(wfd, "1", 1) == 1 &&
+	    read(rfd, &ch, 1) == 1) {
+		/* The parent has written key 101. */
+		ok = has(c, 101) == 1 && has(c, 100) == 1;
+	}
+	cachedb_close(c);
+	dbw_stop();
+	_exit(ok ? 0 : 1);
+}
+
+START_TEST(test_two_processes)
+{
+	struct cachedb	*c1, *c2;
+	uint8_t		 k[CANON_KEY_LEN];
+	int		 up[2], down[2], status;
+	pid_t		 pid;
+	char		 ch;
+
+	/* Fork before this process opens anything: no SQLite state across fork. */
+	ck_assert_int_eq(pipe(up), 0);
+	ck_assert_int_eq(pipe(down), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		close(up[0]);
+		close(down[1]);
+		child(down[0], up[1]);
+	}
+	close(up[1]);
+	close(down[0]);
+	ck_assert_int_eq(read(up[0], &ch, 1), 1);
+
+	/* The child's writer and reader are still open while this one works. */
+	start(BIG);
+	c1 = open_reader();
+	c2 = open_reader();
+	ck_assert_int_eq(has(c1, 100), 1);
+	mkkey(101, k);
+	dbw_put(k, "m", 200, "text/plain", 0, "parent", 6, now_s() + 3600);
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(has(c1, 101), 1);
+	ck_assert_int_eq(has(c2, 101), 1);
+	ck_assert_int_eq(has(c2, 100), 1);
+	ck_assert_int_eq(write(down[1], "1", 1), 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	cachedb_close(c1);
+	cachedb_close(c2);
+	close(up[0]);
+	close(down[1]);
+}
+END_TEST
+
+static void
+write_file(const char *p, const void *data, size_t len)
+{
+	int	 fd;
+
+	ck_assert_int_ne(fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600), -1);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+START_TEST(test_corrupt)
+{
+	struct cachedb	*c = (struct cachedb *)&c;
+	char		 junk[65536], err[256];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 131 + 17);
+	write_file(path, junk, sizeof(junk));
+	err[0] = '\0';
+	ck_assert_int_eq(cachedb_open(path, &c, err, sizeof(err)), -1);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(err, path) != NULL, "err: %s", err);
+	err[0] = '\0';
+	ck_assert_int_eq(dbw_start(path, BIG, err, sizeof(err)), -1);
+	ck_assert_msg(err[0] != '\0', "no error text");
+	/* Without a writer every call is a harmless no-op. */
+	dbw_put((const uint8_t *)junk, "m", 200, "x", 0, "x", 1, 0);
+	dbw_touch((const uint8_t *)junk, 1);
+	dbw_delete(NULL);
+	ck_assert_int_eq(dbw_sync(), -1);
+	dbw_stop();
+	/* The garbage was not overwritten. */
+	{
+		char	 back[sizeof(junk)];
+		int	 fd;
+
+		ck_assert_int_ne(fd = open(path, O_RDONLY), -1);
+		ck_assert_int_eq(read(fd, back, sizeof(back)), (ssize_t)sizeof(back));
+		close(fd);
+		ck_assert(memcmp(back, junk, sizeof(junk)) == 0);
+	}
+}
+END_TEST
+
+START_TEST(test_schema_versions)
+{
+	struct cachedb	*c;
+	sqlite3		*db;
+	char		 err[256] = "";
+
+	/* A newer schema is refused, clearly. */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE x(a); PRAGMA user_version=2",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(cachedb_open(path, &c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
+	ck_assert_int_eq(dbw_start(path, BIG, err, sizeof(err)), -1);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+
+	/* Someone else's database (tables, no version) is not taken over. */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version=0", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(cachedb_open(path, &c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "not an hfgate cache") != NULL, "err: %s", err);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master"), 1);
+
+	/* An empty file (version 0) is migrated. */
+	teardown();
+	setup();
+	write_file(path, "", 0);
+	c = open_reader();
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+	cachedb_close(c);
+}
+END_TEST
+
+START_TEST(test_damaged_pages)
+{
+	struct cachedb		*c;
+	struct cache_entry	 e;
+	uint8_t			 k[CANON_KEY_LEN];
+	char			 body[2048], junk[8192];
+	unsigned		 i;
+	int			 fd, r, fails = 0;
+	struct stat		 st;
+
+	/* A file whose header is fine but whose pages are not: lookups fail, no crash. */
+	memset(body, 'z', sizeof(body));
+	start(BIG);
+	for (i = 0; i < 200; i++) {
+		mkkey(i, k);
+		dbw_put(k, "m", 200, "a/b", 0, body, sizeof(body), now_s() + 99);
+	}
+	ck_assert_int_eq(dbw_sync(), 0);
+	dbw_stop();
+	ck_assert_int_eq(stat(path, &st), 0);
+	memset(junk, 0xa5, sizeof(junk));
+	ck_assert_int_ne(fd = open(path, O_WRONLY), -1);
+	for (i = 1; (off_t)(i + 1) * 8192 <= st.st_size; i++)
+		ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), (off_t)i * 8192),
+		    (ssize_t)sizeof(junk));
+	close(fd);
+	{
+		char	 err[256];
+
+		if (cachedb_open(path, &c, err, sizeof(err)) == -1)
+			return;		/* refused at open: also fine */
+	}
+	for (i = 0; i < 200; i++) {
+		mkkey(i, k);
+		r = cachedb_get(c, k, &e);
+		ck_assert_int_ne(r, 1);
+		ck_assert_ptr_null(e.body);
+		fails += r == -1;
+	}
+	ck_assert_int_gt(fails, 0);
+	cachedb_close(c);
+}
+END_TEST
+
+/*
+ * What a reader meets when another process holds the file: in WAL that is crash
+ * recovery (an exclusive-mode peer cannot even start while we have it open). The
+ * child plays a peer in recovery: it holds the WAL-index write, checkpoint, recover
+ * and read-mark locks (bytes 120..127 of the -shm file) and has invalidated the
+ * WAL-index header, as a recovering process does.
+ */
+static void
+recovering_peer(int rfd, int wfd)
+{
+	struct flock	 fl;
+	char		 shm[160], zero[96], ch;
+	int		 fd;
+
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	if ((fd = open(shm, O_RDWR)) == -1)
+		_exit(2);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 120;
+	fl.l_len = 8;
+	memset(zero, 0, sizeof(zero));
+	if (fcntl(fd, F_SETLK, &fl) == -1 ||
+	    pwrite(fd, zero, sizeof(zero), 0) != (ssize_t)sizeof(zero))
+		_exit(3);
+	if (write(wfd, "1", 1) != 1 || read(rfd, &ch, 1) != 1)
+		_exit(4);
+	_exit(0);	/* the locks go with the process */
+}
+
+START_TEST(test_busy)
+{
+	struct cachedb		*c;
+	struct cache_entry	 e;
+	uint8_t			 k[CANON_KEY_LEN];
+	int			 up[2], down[2], status;
+	pid_t			 pid;
+	double			 t;
+	char			 ch;
+
+	start(BIG);
+	c = open_reader();
+	mkkey(1, k);
+	dbw_put(k, "m", 200, "a/b", 0, "x", 1, now_s() + 99);
+	ck_assert_int_eq(dbw_sync(), 0);
+	dbw_stop();
+	ck_assert_int_eq(cachedb_get(c, k, &e), 1);
+	cache_entry_free(&e);
+
+	ck_assert_int_eq(pipe(up), 0);
+	ck_assert_int_eq(pipe(down), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0)
+		recovering_peer(down[0], up[1]);
+	ck_assert_int_eq(read(up[0], &ch, 1), 1);
+
+	t = now_ms();
+	ck_assert_int_eq(cachedb_get(c, k, &e), -1);
+	t = now_ms() - t;
+	ck_assert_msg(t < 100, "get took %.1f ms", t);
+	ck_assert_ptr_null(e.body);
+
+	ck_assert_int_eq(write(down[1], "1", 1), 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	/* The peer is gone: this reader recovers the index and finds the entry. */
+	ck_assert_int_eq(cachedb_get(c, k, &e), 1);
+	ck_assert_str_eq(e.body, "x");
+	cache_entry_free(&e);
+	cachedb_close(c);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+}
+END_TEST
+
+START_TEST(test_writer_lifecycle)
+{
+	char	 err[256];
+
+	start(BIG);
+	/* One writer per process. */
+	ck_assert_int_eq(dbw_start(path, BIG, err, sizeof(err)), -1);
+	dbw_stop();
+	dbw_stop();
+	ck_assert_int_eq(dbw_sync(), -1);
+	/* Restartable. */
+	start(BIG);
+	ck_assert_int_eq(dbw_sync(), 0);
+	dbw_stop();
+	/* Stop checkpoints: the WAL is empty afterwards. */
+	{
+		char		 p[160];
+		struct stat	 st;
+
+		snprintf(p, sizeof(p), "%s-wal", path);
+		ck_assert(stat(p, &st) == -1 || st.st_size == 0);
+	}
+}
+END_TEST
+
+static Suite *
+cachedb_suite(void)
+{
+	Suite	*s = suite_create("cachedb");
+	TCase	*tc = tcase_create("cachedb");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_expired);
+	tcase_add_test(tc, test_eviction);
+	tcase_add_test(tc, test_delete);
+	tcase_add_test(tc, test_two_processes);
+	tcase_add_test(tc, test_corrupt);
+	tcase_add_test(tc, test_schema_versions);
+	tcase_add_test(tc, test_damaged_pages);
+	tcase_add_test(tc, test_busy);
+	tcase_add_test(tc, test_writer_lifecycle);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(cachedb_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
