@@ -16,6 +16,15 @@ for log in sorted(pathlib.Path(sys.argv[1]).glob("*.log")):
         passed += n - f - e
         failed += f + e
         continue
+    # node --test (TAP): "# pass N" / "# fail N" / "# skipped N"
+    mp = re.search(r"^# pass (\d+)$", text, re.M)
+    mf = re.search(r"^# fail (\d+)$", text, re.M)
+    if mp and mf:
+        passed += int(mp.group(1))
+        failed += int(mf.group(1))
+        ms = re.search(r"^# skipped (\d+)$", text, re.M)
+        skipped += int(ms.group(1)) if ms else 0
+        continue
     m = re.search(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", text, re.M)
     if m:
         passed += int(m.group(1))

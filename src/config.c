@@ -32,7 +32,9 @@ enum cfg_section {
 	SECT_SERVER,
 	SECT_UPSTREAM,
 	SECT_CACHE,
+	SECT_STREAM,
 	SECT_DEFAULT_MODELS,
+	SECT_CACHE_POLICY,
 	SECT_ENDPOINT
 };
 
@@ -80,6 +82,15 @@ static const struct cfg_key cfg_keys[] = {
 	    F(max_upstream_connections), 0, 1000000 },
 	{ SECT_CACHE, "enabled", CFG_BOOL, F(cache_enabled), 0, 0 },
 	{ SECT_CACHE, "db", CFG_STR, F(cache_db), 0, 0 },
+	{ SECT_CACHE, "max_bytes", CFG_SIZE, F(cache_max_bytes), 65536, SIZE_MAX },
+	{ SECT_CACHE, "default_ttl", CFG_UINT, F(cache_default_ttl), 1, 315360000 },
+	{ SECT_CACHE, "stale_if_error", CFG_UINT, F(cache_stale_if_error), 0, 315360000 },
+	{ SECT_STREAM, "first_byte_timeout", CFG_UINT, F(stream_first_byte), 1, 86400 },
+	{ SECT_STREAM, "idle_timeout", CFG_UINT, F(stream_idle), 1, 86400 },
+	{ SECT_STREAM, "total_timeout", CFG_UINT, F(stream_total), 1, 604800 },
+	{ SECT_STREAM, "heartbeat", CFG_UINT, F(stream_heartbeat), 0, 3600 },
+	{ SECT_STREAM, "stall_timeout", CFG_UINT, F(stream_stall), 1, 86400 },
+	{ SECT_STREAM, "buffer_bytes", CFG_SIZE, F(stream_buffer), 4096, 64 * 1024 * 1024 },
 };
 #undef F
 
@@ -134,6 +145,28 @@ cfg_set_string(char **field, const char *value)
 	return (0);
 }
 
+/* Safe defaults (issue 4): generation only when deterministic, diffusion and speech
+   only with a seed, everything else always. */
+static void
+cfg_cache_defaults(struct config *c)
+{
+	static const char *const deterministic[] = {
+		"text-generation", "summarization", "translation", "conversational"
+	};
+	static const char *const seeded[] = {
+		"text-to-image", "image-to-image", "text-to-speech"
+	};
+	size_t	i;
+
+	for (i = 0; i < TASK_COUNT; i++)
+		c->cache_mode[i] = CACHE_ALWAYS;
+	for (i = 0; i < sizeof(deterministic) / sizeof(deterministic[0]); i++)
+		c->cache_mode[task_index(task_find(deterministic[i]))] =
+		    CACHE_DETERMINISTIC;
+	for (i = 0; i < sizeof(seeded) / sizeof(seeded[0]); i++)
+		c->cache_mode[task_index(task_find(seeded[i]))] = CACHE_SEEDED;
+}
+
 int
 cfg_init(struct config *c)
 {
@@ -151,6 +184,15 @@ cfg_init(struct config *c)
 	c->max_response_bytes = 64 * 1024 * 1024;
 	c->max_upstream_connections = 0;
 	c->cache_enabled = 1;
+	c->cache_max_bytes = (size_t)1024 * 1024 * 1024;
+	c->cache_default_ttl = 86400;
+	cfg_cache_defaults(c);
+	c->stream_first_byte = 120;
+	c->stream_idle = 60;
+	c->stream_total = 3600;
+	c->stream_heartbeat = 15;
+	c->stream_stall = 30;
+	c->stream_buffer = 64 * 1024;
 	if (cfg_set_string(&c->listen_host, "127.0.0.1") == -1 ||
 	    cfg_set_string(&c->cors_origin, "*") == -1 ||
 	    cfg_set_string(&c->default_models_file, CFG_DEFAULT_MODELS_FILE) == -1 ||
@@ -505,6 +547,50 @@ cfg_default_model(struct cfg_parse *p, const char *name, const char *value)
 	return (1);
 }
 
+/* "task = always|deterministic|seeded|never [ttl seconds]" */
+static int
+cfg_cache_policy(struct cfg_parse *p, const char *name, const char *value)
+{
+	static const char *const modes[] = {
+		[CACHE_ALWAYS] = "always", [CACHE_DETERMINISTIC] = "deterministic",
+		[CACHE_SEEDED] = "seeded", [CACHE_NEVER] = "never"
+	};
+	const struct task_info	*t;
+	const char		*sp;
+	size_t			 i, len;
+	unsigned long		 ttl = 0;
+	char			*end;
+
+	if ((t = task_find(name)) == NULL) {
+		cfg_error(p, p->lineno, "unknown task '%s'", name);
+		return (0);
+	}
+	len = (sp = strchr(value, ' ')) != NULL ? (size_t)(sp - value) : strlen(value);
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strlen(modes[i]) == len && strncmp(value, modes[i], len) == 0)
+			break;
+	if (i == sizeof(modes) / sizeof(modes[0])) {
+		cfg_error(p, p->lineno, "cache policy must be always, deterministic, "
+		    "seeded or never, optionally followed by a TTL in seconds");
+		return (0);
+	}
+	if (sp != NULL) {
+		while (*sp == ' ')
+			sp++;
+		errno = 0;
+		ttl = strtoul(sp, &end, 10);
+		if (*sp < '0' || *sp > '9' || *end != '\0' || errno != 0 || ttl == 0 ||
+		    ttl > 315360000) {
+			cfg_error(p, p->lineno, "invalid TTL '%s' (1 to 315360000 seconds)",
+			    sp);
+			return (0);
+		}
+	}
+	p->c->cache_mode[task_index(t)] = (enum cfg_cache_mode)i;
+	p->c->cache_ttl[task_index(t)] = (unsigned)ttl;
+	return (1);
+}
+
 /* Appends the space-separated models of value; repeating "models" adds more. */
 static int
 cfg_endpoint_models(struct cfg_parse *p, struct cfg_endpoint *ep, const char *value)
@@ -597,6 +683,8 @@ cfg_handler(void *user, const char *section, const char *name, const char *value
 		return (0);
 	case SECT_DEFAULT_MODELS:
 		return (cfg_default_model(p, name, value));
+	case SECT_CACHE_POLICY:
+		return (cfg_cache_policy(p, name, value));
 	case SECT_ENDPOINT:
 		return (cfg_endpoint_key(p, name, value));
 	default:
@@ -714,8 +802,12 @@ cfg_section_line(struct cfg_parse *p, const char *s)
 		p->sect = SECT_UPSTREAM;
 	else if (strcmp(name, "cache") == 0)
 		p->sect = SECT_CACHE;
+	else if (strcmp(name, "stream") == 0)
+		p->sect = SECT_STREAM;
 	else if (strcmp(name, "default-models") == 0)
 		p->sect = SECT_DEFAULT_MODELS;
+	else if (strcmp(name, "cache-policy") == 0)
+		p->sect = SECT_CACHE_POLICY;
 	else if (strncmp(name, "endpoint", 8) == 0 &&
 	    (name[8] == '\0' || isspace((unsigned char)name[8]))) {
 		for (word2 = name + 8; isspace((unsigned char)*word2); word2++)

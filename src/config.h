@@ -8,6 +8,14 @@
 
 #define CFG_MAX_LISTEN	8
 
+/* When a task's results may be cached ([cache-policy]). */
+enum cfg_cache_mode {
+	CACHE_ALWAYS,		/* deterministic task: classification, embeddings, ... */
+	CACHE_DETERMINISTIC,	/* generation: unless it samples without a seed */
+	CACHE_SEEDED,		/* diffusion, speech: only with a seed */
+	CACHE_NEVER
+};
+
 struct cfg_endpoint {
 	char	 *name;		/* [endpoint NAME] */
 	char	 *url;		/* base URL of the dedicated Inference Endpoint */
@@ -43,9 +51,24 @@ struct config {
 	size_t	 max_response_bytes;	/* default 64 MiB (502 above) */
 	unsigned max_upstream_connections; /* per host, 0 = unlimited (default) */
 
-	/* [cache] (used by the cache issue) */
+	/* [cache] */
 	char	*cache_db;		/* default $(localstatedir)/lib/hfgate/cache.db */
 	int	 cache_enabled;		/* default 1 */
+	size_t	 cache_max_bytes;	/* default 1 GiB */
+	unsigned cache_default_ttl;	/* seconds, default 86400 */
+	unsigned cache_stale_if_error;	/* seconds past expiry, default 0 (off) */
+
+	/* [cache-policy]: task = mode [ttl] */
+	enum cfg_cache_mode cache_mode[TASK_COUNT];
+	unsigned cache_ttl[TASK_COUNT];	/* 0: cache_default_ttl */
+
+	/* [stream]: relaying event streams (seconds, bytes) */
+	unsigned stream_first_byte;	/* until the upstream's first byte, default 120 */
+	unsigned stream_idle;		/* longest gap between upstream bytes, default 60 */
+	unsigned stream_total;		/* whole stream, default 3600 */
+	unsigned stream_heartbeat;	/* ":" comment after this quiet time, default 15 */
+	unsigned stream_stall;		/* client not reading with a full buffer, 30 */
+	size_t	 stream_buffer;		/* per-stream buffer, default 64K */
 
 	/* [default-models]: task = model overrides, merged over the data file */
 	char	*default_model[TASK_COUNT];

@@ -15,6 +15,7 @@
 #include <cJSON.h>
 
 #include "buf.h"
+#include "cache.h"
 #include "config.h"
 #include "gw.h"
 #include "http.h"
@@ -22,13 +23,12 @@
 #include "log.h"
 #include "loop.h"
 #include "retry.h"
+#include "stream.h"
 #include "route.h"
 #include "task.h"
 #include "upstream.h"
 #include "v1.h"
 
-#define GW_STREAM_HIGH		(64 * 1024)	/* pause the upstream above this */
-#define GW_STREAM_LOW		(16 * 1024)	/* and resume it below this */
 #define GW_LOADING_MIN_MS	250		/* shortest wait for a loading model */
 #define GW_LOADING_MARGIN_MS	500		/* time left for the attempt after a wait */
 #define GW_MAX_CALLS		1000		/* sanity cap on calls, loading included */
@@ -101,6 +101,17 @@ size_t
 gw_live(void)
 {
 	return (gw_nlive);
+}
+
+struct gw_req *
+gw_find(uint64_t serial)
+{
+	struct gw_req	*req;
+
+	for (req = gw_head; req != NULL; req = req->next)
+		if (req->serial == serial)
+			return (req);
+	return (NULL);
 }
 
 static void
@@ -343,6 +354,21 @@ gw_resolve(struct gw_req *req, int *v1_binary)
 	case ROUTE_FRAMEWORK:
 		rc = gw_set_url(req, "%s/framework/%s", base, req->route.name);
 		break;
+	case ROUTE_ENDPOINT:
+	case ROUTE_ENDPOINT_INFO:
+		if ((ep = cfg_endpoint_by_name(gw_cfg, req->route.name)) == NULL) {
+			http_reply_error(req, 404, "not_found",
+			    "no endpoint '%s' is configured", req->route.name);
+			return (-1);
+		}
+		snprintf(req->model, sizeof(req->model), "%s",
+		    ep->nmodels > 0 ? ep->models[0] : ep->name);
+		if (ep->task != NULL)
+			req->task = task_find(ep->task);
+		rc = gw_set_url(req, "%s%s%s", ep->url,
+		    req->route.kind == ROUTE_ENDPOINT_INFO ? "/info" :
+		    req->route.sub[0] != '\0' ? "/" : "", req->route.sub);
+		break;
 	case ROUTE_MODELS:
 	case ROUTE_PIPELINE:
 	case ROUTE_V1_TASK:
@@ -387,12 +413,17 @@ gw_resolve(struct gw_req *req, int *v1_binary)
 	return (0);
 }
 
-/* The deadline: the configured one, lowered by X-Timeout. 0, or -1 (replied). */
+/*
+ * The deadline: the configured one, lowered by X-Timeout. For a stream it bounds the
+ * time to the first byte (first_byte_timeout); [stream] limits take over from there.
+ * 0, or -1 (replied).
+ */
 static int
 gw_deadline(struct gw_req *req)
 {
 	const char	*v = http_header(req, "X-Timeout");
-	long		 ms = gw_cfg->deadline_ms;
+	long		 ms = req->up.sse ? (long)gw_cfg->stream_first_byte * 1000 :
+			    gw_cfg->deadline_ms;
 	double		 s;
 	char		*end;
 
@@ -459,20 +490,28 @@ gw_handle(struct gw_req *req)
 	case ROUTE_V1_TASKS:
 		gw_local(req);
 		return;
+	case ROUTE_ADMIN_CACHE:
+		cache_admin(req);
+		return;
 	default:
 		break;
 	}
-	if (gw_deadline(req) == -1 || gw_resolve(req, &v1_binary) == -1)
+	if (gw_resolve(req, &v1_binary) == -1)
 		return;
 	body = req->use_body ? req->body.data : req->in.data;
 	len = req->use_body ? req->body.len : req->in.len;
 	if (strcmp(req->method, "POST") == 0) {
 		req->up.body = body != NULL ? body : "";
 		req->up.body_len = len;
-		req->up.sse = json_looks_like(req->up.body, len) &&
+		/* Only "stream" selects SSE on these routes (PROTOCOL.md §4.1). */
+		req->up.sse = (req->route.kind == ROUTE_ENDPOINT &&
+		    strcmp(req->route.sub, "generate_stream") == 0) ||
+		    (json_looks_like(req->up.body, len) &&
 		    memmem(req->up.body, len, "\"stream\"", 8) != NULL &&
-		    json_body_stream(req->up.body, len);
+		    json_body_stream(req->up.body, len));
 	}
+	if (gw_deadline(req) == -1)
+		return;
 	req->wait_for_model = !gw_header_is_false(http_header(req, "X-Wait-For-Model")) &&
 	    !(req->up.body != NULL && gw_body_no_wait(req->up.body, len));
 	if (gw_build_headers(req, v1_binary) == -1) {
@@ -490,9 +529,38 @@ gw_handle(struct gw_req *req)
 	req->deadline_timer.cb = gw_on_deadline;
 	req->deadline_timer.arg = req;
 	loop_timer_set(&req->deadline_timer, req->deadline - loop_now_ms());
+	if (cache_begin(req))
+		return;
 	gw_attempt(req);
 	if (req->state == GW_UPSTREAM)
 		http_suspend(req);
+}
+
+void
+gw_go_upstream(struct gw_req *req)
+{
+	gw_attempt(req);
+}
+
+/* An error of hfgate's own for a request that went upstream: a stale cache entry
+   beats it when allowed, and waiters for this request's answer go on their own. */
+static void
+gw_fail(struct gw_req *req, unsigned status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+gw_fail(struct gw_req *req, unsigned status, const char *type, const char *fmt, ...)
+{
+	char	msg[1024];
+	va_list	ap;
+
+	if (cache_serve_stale(req))
+		return;
+	cache_leave(req);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	http_reply_error(req, status, type, "%s", msg);
 }
 
 static void
@@ -509,7 +577,7 @@ gw_attempt(struct gw_req *req)
 	if (up_start(&req->up) == -1) {
 		log_warnx("%s: upstream call failed to start: %s", req->request_id,
 		    req->up.errbuf);
-		http_reply_error(req, 502, "upstream_unreachable",
+		gw_fail(req, 502, "upstream_unreachable",
 		    "cannot start the upstream request");
 		return;
 	}
@@ -517,14 +585,16 @@ gw_attempt(struct gw_req *req)
 }
 
 /* Sends an upstream answer to the client, taking body. */
-static void
+void
 gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
     struct buf *relay, const char *retry_after)
 {
 	struct MHD_Response	*resp;
 	size_t			 len = body->len, off;
-	char			*data = buf_steal(body);
+	char			*data;
 
+	cache_answer(req, status, ctype, body, relay);
+	data = buf_steal(body);
 	if (data == NULL && (data = strdup("")) == NULL) {
 		http_reply(req, (unsigned)status, NULL);
 		return;
@@ -605,7 +675,8 @@ gw_on_deadline(struct loop_timer *t)
 {
 	struct gw_req	*req = t->arg;
 
-	if (req->state != GW_UPSTREAM && req->state != GW_RETRY_WAIT)
+	if (req->state != GW_UPSTREAM && req->state != GW_RETRY_WAIT &&
+	    req->state != GW_COALESCED)
 		return;
 	up_cancel(&req->up);
 	loop_timer_cancel(&req->retry_timer);
@@ -613,66 +684,9 @@ gw_on_deadline(struct loop_timer *t)
 		gw_relay_last(req);
 		return;
 	}
-	http_reply_error(req, 504, "timeout",
+	gw_fail(req, 504, "timeout",
 	    "no answer from the upstream within the deadline (%llu ms)",
 	    (unsigned long long)(req->deadline - req->start_ms));
-}
-
-static ssize_t
-gw_stream_read(void *cls, uint64_t pos, char *dst, size_t max)
-{
-	struct gw_req	*req = cls;
-	size_t		 avail, n;
-
-	(void)pos;
-	if (req->client_gone)
-		return (MHD_CONTENT_READER_END_WITH_ERROR);
-	avail = req->out.len - req->out_off;
-	if (avail > 0) {
-		n = avail < max ? avail : max;
-		memcpy(dst, req->out.data + req->out_off, n);
-		req->out_off += n;
-		if (req->out_off == req->out.len) {
-			buf_reset(&req->out);
-			req->out_off = 0;
-		}
-		req->bytes_out += n;
-		if (req->up.paused && req->out.len - req->out_off <= GW_STREAM_LOW)
-			up_queue_unpause(&req->up);
-		return ((ssize_t)n);
-	}
-	if (req->up_done)
-		return (req->up_result == CURLE_OK ? MHD_CONTENT_READER_END_OF_STREAM :
-		    MHD_CONTENT_READER_END_WITH_ERROR);
-	/* Nothing yet: returning 0 without suspending would spin (ARCHITECTURE.md §1.3). */
-	http_suspend(req);
-	return (0);
-}
-
-static void
-gw_start_stream(struct gw_req *req)
-{
-	struct MHD_Response	*resp;
-	size_t			 off;
-
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-	    gw_stream_read, req, NULL);
-	if (resp != NULL) {
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->up.ctype);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-		for (off = 0; req->up.relay.data != NULL && off < req->up.relay.len; ) {
-			const char *name = req->up.relay.data + off;
-			const char *value = name + strlen(name) + 1;
-
-			if (strcasecmp(name, "x-accel-buffering") != 0)
-				MHD_add_response_header(resp, name, value);
-			off = (size_t)(value - req->up.relay.data) + strlen(value) + 1;
-		}
-	}
-	loop_timer_cancel(&req->deadline_timer);
-	req->state = GW_STREAMING;
-	http_reply(req, (unsigned)req->up.status, resp);
 }
 
 static int
@@ -684,17 +698,9 @@ gw_on_data(struct up_call *c, const char *data, size_t len)
 		return (UP_DATA_ABORT);
 	if (req->state == GW_UPSTREAM && c->status >= 200 && c->status < 300 &&
 	    strncasecmp(c->ctype, "text/event-stream", 17) == 0)
-		gw_start_stream(req);
-	if (req->state == GW_STREAMING) {
-		/* All or nothing: curl redelivers a paused write in full. */
-		if (req->out.len - req->out_off > 0 &&
-		    req->out.len - req->out_off + len > GW_STREAM_HIGH)
-			return (UP_DATA_PAUSE);
-		if (buf_append(&req->out, data, len) == -1)
-			return (UP_DATA_ABORT);
-		http_wake(req);
-		return (UP_DATA_OK);
-	}
+		stream_start(req);
+	if (req->state == GW_STREAMING)
+		return (stream_data(req, data, len));
 	if (req->out.len + len > req->max_response) {
 		req->too_large = 1;
 		return (UP_DATA_ABORT);
@@ -715,12 +721,7 @@ gw_on_done(struct up_call *c, CURLcode code)
 	int		 can_retry;
 
 	if (req->state == GW_STREAMING) {
-		req->up_done = 1;
-		req->up_result = code;
-		if (code != CURLE_OK)
-			log_warnx("%s: upstream stream ended: %s", req->request_id,
-			    c->errbuf[0] != '\0' ? c->errbuf : curl_easy_strerror(code));
-		http_wake(req);
+		stream_done(req, code);
 		return;
 	}
 	if (req->client_gone)
@@ -729,7 +730,7 @@ gw_on_done(struct up_call *c, CURLcode code)
 	    req->attempts < GW_MAX_CALLS;
 	if (code != CURLE_OK) {
 		if (req->too_large) {
-			http_reply_error(req, 502, "upstream_too_large",
+			gw_fail(req, 502, "upstream_too_large",
 			    "the upstream answer exceeds %zu bytes", req->max_response);
 			return;
 		}
@@ -745,11 +746,11 @@ gw_on_done(struct up_call *c, CURLcode code)
 			return;
 		}
 		if (code == CURLE_OPERATION_TIMEDOUT && left == 0) {
-			http_reply_error(req, 504, "timeout",
+			gw_fail(req, 504, "timeout",
 			    "no answer from the upstream within the deadline");
 			return;
 		}
-		http_reply_error(req, 502, "upstream_unreachable",
+		gw_fail(req, 502, "upstream_unreachable",
 		    "upstream request failed after %u attempt%s: %s", req->attempts,
 		    req->attempts == 1 ? "" : "s", curl_easy_strerror(code));
 		return;
@@ -782,6 +783,9 @@ gw_on_done(struct up_call *c, CURLcode code)
 			return;
 		}
 	}
+	/* A 5xx after the retries: stale-if-error may answer instead. */
+	if (c->status >= 500 && cache_serve_stale(req))
+		return;
 	gw_relay(req, c->status, &req->out, c->ctype, &c->relay, c->retry_after);
 }
 
@@ -792,6 +796,7 @@ gw_client_gone(struct gw_req *req)
 		return;
 	req->client_gone = 1;
 	log_debug("%s: client went away", req->request_id);
+	cache_leave(req);
 	up_cancel(&req->up);
 	loop_timer_cancel(&req->retry_timer);
 	loop_timer_cancel(&req->deadline_timer);
@@ -807,16 +812,15 @@ gw_cancel_all(const char *why)
 		switch (req->state) {
 		case GW_UPSTREAM:
 		case GW_RETRY_WAIT:
+		case GW_COALESCED:
 			up_cancel(&req->up);
 			loop_timer_cancel(&req->retry_timer);
 			loop_timer_cancel(&req->deadline_timer);
+			cache_leave(req);
 			http_reply_error(req, 503, "unavailable", "%s", why);
 			break;
 		case GW_STREAMING:
-			up_cancel(&req->up);
-			req->up_done = 1;
-			req->up_result = CURLE_ABORTED_BY_CALLBACK;
-			http_wake(req);
+			stream_fail(req, why, "unavailable");
 			break;
 		default:
 			http_wake(req);
@@ -837,10 +841,16 @@ gw_req_free(struct gw_req *req)
 	if (req->next != NULL)
 		req->next->prev = req->prev;
 	gw_nlive--;
+	cache_leave(req);
+	if (req->cache_stale != NULL) {
+		cache_entry_free(req->cache_stale);
+		free(req->cache_stale);
+	}
 	loop_watch_del(&req->hup);
 	loop_timer_cancel(&req->hup_timer);
 	loop_timer_cancel(&req->retry_timer);
 	loop_timer_cancel(&req->deadline_timer);
+	stream_free(req);
 	up_release(&req->up);
 	curl_slist_free_all(req->up_headers);
 	if (req->resp != NULL)

@@ -11,6 +11,8 @@
 #include "config.h"
 #include "loop.h"
 #include "route.h"
+#include "sse.h"
+#include "cachedb.h"
 #include "task.h"
 #include "upstream.h"
 
@@ -19,7 +21,8 @@ enum gw_state {
 	GW_UPSTREAM,		/* an upstream attempt is running */
 	GW_RETRY_WAIT,		/* waiting before the next attempt */
 	GW_REPLIED,		/* a response is queued or waiting to be queued */
-	GW_STREAMING		/* relaying an event stream */
+	GW_STREAMING,		/* relaying an event stream */
+	GW_COALESCED		/* waiting for an identical request's answer */
 };
 
 /*
@@ -28,6 +31,7 @@ enum gw_state {
  */
 struct gw_req {
 	struct MHD_Connection	*conn;
+	uint64_t		 serial;	/* unique in the process */
 	struct gw_req		*prev, *next;	/* live requests, for shutdown */
 	const char		*method;	/* static string */
 	char			*path;		/* copy, for the log */
@@ -76,10 +80,28 @@ struct gw_req {
 	char			 last_ctype[128];
 	struct buf		 last_relay;
 
-	/* stream relay */
+	/* stream relay (stream.c): `out` holds the bytes not yet sent */
 	size_t			 out_off;	/* bytes of `out` already sent */
-	int			 up_done;
-	CURLcode		 up_result;
+	size_t			 out_ready;	/* bytes of `out` that end a line */
+	int			 up_done;	/* upstream over: send the rest, then end */
+	struct sse_scan		 sse;
+	uint64_t		 last_up_ms;	/* last upstream bytes (idle timeout) */
+	uint64_t		 last_beat_ms;	/* last upstream bytes or heartbeat */
+	uint64_t		 stream_end_ms;	/* total_timeout */
+	uint64_t		 stall_ms;	/* paused since, 0 when not paused */
+	struct loop_timer	 stream_timer;
+
+	/* result cache (cache.c) */
+	int			 cache_state;	/* CACHE_STATE_*: the X-Cache to report */
+	int			 cache_store;	/* store a 2xx answer */
+	int			 cache_leader;	/* others wait for this request's answer */
+	int			 cache_waiting;	/* waits for another request's answer */
+	uint8_t			 cache_key[32];
+	char			 cache_key_hex[65];
+	int64_t			 cache_expires;	/* of a stored answer, unix seconds */
+	int64_t			 cache_age;	/* of a served entry, seconds */
+	struct buf		 cache_copy;	/* a stream's bytes, to store at its end */
+	struct cache_entry	*cache_stale;	/* expired entry for stale-if-error */
 };
 
 /* Makes cfg (with its token) this thread's configuration: takes a reference to it and
@@ -97,5 +119,12 @@ void	 gw_req_free(struct gw_req *);	/* the only place a request is freed */
 void	 gw_cancel_all(const char *why);
 size_t	 gw_live(void);
 void	 gw_link(struct gw_req *);
+/* The live request of this thread with that serial, or NULL. */
+struct gw_req *gw_find(uint64_t serial);
+/* Starts the upstream call (again); used when a coalesced request goes on its own. */
+void	 gw_go_upstream(struct gw_req *);
+/* Relays an answer (taking body and relay) as the upstream's. */
+void	 gw_relay(struct gw_req *, long status, struct buf *body, const char *ctype,
+	    struct buf *relay, const char *retry_after);
 
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cache.h"
 #include "gw.h"
 #include "http.h"
 #include "json.h"
@@ -30,6 +31,7 @@
 #define HTTP_POOL_BYTES		(16 * 1024)
 #define HTTP_HUP_DELAY_MS	200
 
+static uint64_t				 http_serial;	/* atomic */
 static _Thread_local struct MHD_Daemon	*http_d;
 static _Thread_local struct loop_watch	 http_mhd_watch = { .fd = -1 };
 static _Thread_local int			 http_quiesced;
@@ -111,8 +113,8 @@ http_suspend(struct gw_req *req)
 	 * it has waited HTTP_HUP_DELAY_MS, which spares two epoll_ctl calls on every
 	 * quick answer and still cancels a long upstream call soon after its client left.
 	 */
-	if (req->state == GW_STREAMING)
-		http_watch_hup(req);
+	if (req->state == GW_STREAMING || req->up.sse)
+		http_watch_hup(req);	/* stays while streaming: see http_wake */
 	else {
 		req->hup_timer.cb = http_on_hup_timer;
 		req->hup_timer.arg = req;
@@ -125,19 +127,35 @@ http_wake(struct gw_req *req)
 {
 	if (!req->suspended)
 		return;
-	/* Remove our watch before MHD takes the fd back into its own epoll set. */
+	/*
+	 * A stream suspends and resumes once per event: its watch stays (a hang-up seen
+	 * while MHD owns the fd is harmless), saving two epoll_ctl calls per event.
+	 * Other requests drop it before MHD takes the fd back.
+	 */
 	loop_timer_cancel(&req->hup_timer);
-	loop_watch_del(&req->hup);
+	if (req->state != GW_STREAMING)
+		loop_watch_del(&req->hup);
 	req->suspended = 0;
 	MHD_resume_connection(req->conn);
 	http_pending = 1;
 }
 
 void
+http_drop(struct gw_req *req)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL)
+		(void)shutdown(ci->connect_fd, SHUT_RDWR);
+	http_wake(req);
+}
+
+void
 http_reply(struct gw_req *req, unsigned status, struct MHD_Response *resp)
 {
 	const struct config	*cfg = gw_config();
-	char			 n[16];
+	char			 n[24];
 
 	if (resp == NULL) {
 		/* Out of memory building it: drop the connection rather than hang. */
@@ -157,6 +175,21 @@ http_reply(struct gw_req *req, unsigned status, struct MHD_Response *resp)
 	if (req->attempts > 0) {
 		snprintf(n, sizeof(n), "%u", req->attempts);
 		MHD_add_response_header(resp, "X-Hfgate-Attempts", n);
+	}
+	if (req->cache_state != CACHE_STATE_NONE) {
+		static const char *const names[] = {
+			[CACHE_STATE_BYPASS] = "BYPASS", [CACHE_STATE_MISS] = "MISS",
+			[CACHE_STATE_HIT] = "HIT", [CACHE_STATE_STALE] = "STALE"
+		};
+
+		MHD_add_response_header(resp, "X-Cache", names[req->cache_state]);
+		if (req->cache_key_hex[0] != '\0')
+			MHD_add_response_header(resp, "X-Cache-Key", req->cache_key_hex);
+		if (req->cache_state == CACHE_STATE_HIT ||
+		    req->cache_state == CACHE_STATE_STALE) {
+			snprintf(n, sizeof(n), "%lld", (long long)req->cache_age);
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_AGE, n);
+		}
 	}
 	if (http_quiesced)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -259,6 +292,7 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return (MHD_NO);
 		}
 		req->conn = conn;
+		req->serial = __atomic_add_fetch(&http_serial, 1, __ATOMIC_RELAXED);
 		req->method = http_method_name(method);
 		req->start_ms = loop_now_update();
 		req->hup.fd = -1;
@@ -313,11 +347,17 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
-	log_access("%s %s model=%s status=%u ms=%llu attempts=%u in=%zu out=%llu id=%s%s",
+	static const char *const cache[] = {
+		[CACHE_STATE_NONE] = "", [CACHE_STATE_BYPASS] = " cache=BYPASS",
+		[CACHE_STATE_MISS] = " cache=MISS", [CACHE_STATE_HIT] = " cache=HIT",
+		[CACHE_STATE_STALE] = " cache=STALE"
+	};
+
+	log_access("%s %s model=%s status=%u ms=%llu attempts=%u in=%zu out=%llu id=%s%s%s",
 	    req->method, req->path, req->model[0] != '\0' ? req->model : "-",
 	    req->status, (unsigned long long)(loop_now_update() - req->start_ms),
 	    req->attempts, req->in_total, (unsigned long long)req->bytes_out,
-	    req->request_id,
+	    req->request_id, cache[req->cache_state],
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
 	gw_req_free(req);
 }

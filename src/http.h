@@ -26,6 +26,9 @@ int64_t	 http_after(void);
 void	 http_suspend(struct gw_req *);
 /* Resumes the connection if suspended; safe from anywhere on the loop. */
 void	 http_wake(struct gw_req *);
+/* Shuts the client's socket down, so MHD closes the connection even while it waits to
+   write to a client that stopped reading. */
+void	 http_drop(struct gw_req *);
 
 /*
  * Sends resp with status: queued at once inside the access handler, otherwise kept

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,69 @@ static _Thread_local size_t		  loop_nheap, loop_capheap;
 static _Thread_local int64_t		(*loop_after)(void);
 static _Thread_local struct loop_watch  loop_sigwatch = { .fd = -1 };
 static _Thread_local void		(*loop_sighandler)(int);
+
+struct loop_msg {
+	struct loop_msg	*next;
+	void		(*fn)(void *);
+	void		(*drop)(void *);
+	void		*arg;
+};
+
+struct loop_mailbox {
+	struct loop_watch	 w;		/* eventfd */
+	pthread_mutex_t		 mu;
+	struct loop_msg		*head, **tail;	/* guarded by mu */
+};
+
+static _Thread_local struct loop_mailbox	*loop_mb;
+
+static void
+loop_on_mail(struct loop_watch *w, uint32_t events)
+{
+	struct loop_mailbox	*mb = w->arg;
+	struct loop_msg		*m, *next;
+	uint64_t		 v;
+
+	(void)events;
+	(void)!read(w->fd, &v, sizeof(v));
+	pthread_mutex_lock(&mb->mu);
+	m = mb->head;
+	mb->head = NULL;
+	mb->tail = &mb->head;
+	pthread_mutex_unlock(&mb->mu);
+	for (; m != NULL; m = next) {
+		next = m->next;
+		m->fn(m->arg);
+		free(m);
+	}
+}
+
+struct loop_mailbox *
+loop_mailbox(void)
+{
+	return (loop_mb);
+}
+
+int
+loop_post(struct loop_mailbox *mb, void (*fn)(void *), void (*drop)(void *),
+    void *arg)
+{
+	struct loop_msg	*m;
+	uint64_t	 one = 1;
+
+	if ((m = malloc(sizeof(*m))) == NULL)
+		return (-1);
+	m->next = NULL;
+	m->fn = fn;
+	m->drop = drop;
+	m->arg = arg;
+	pthread_mutex_lock(&mb->mu);
+	*mb->tail = m;
+	mb->tail = &m->next;
+	pthread_mutex_unlock(&mb->mu);
+	(void)!write(mb->w.fd, &one, sizeof(one));
+	return (0);
+}
 
 uint64_t
 loop_now_update(void)
@@ -54,6 +118,19 @@ loop_init(void)
 		return (-1);
 	}
 	loop_now_update();
+	if ((loop_mb = calloc(1, sizeof(*loop_mb))) == NULL) {
+		log_warnx("mailbox: out of memory");
+		return (-1);
+	}
+	pthread_mutex_init(&loop_mb->mu, NULL);
+	loop_mb->tail = &loop_mb->head;
+	loop_mb->w.arg = loop_mb;
+	loop_mb->w.cb = loop_on_mail;
+	if ((loop_mb->w.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    loop_watch_add(&loop_mb->w, EPOLLIN) == -1) {
+		log_warn("mailbox eventfd");
+		return (-1);
+	}
 	return (0);
 }
 
@@ -64,6 +141,23 @@ loop_free(void)
 	if (loop_sigwatch.fd != -1)
 		close(loop_sigwatch.fd);
 	loop_sigwatch.fd = -1;
+	if (loop_mb != NULL) {
+		struct loop_msg *m, *next;
+
+		loop_watch_del(&loop_mb->w);
+		if (loop_mb->w.fd != -1)
+			close(loop_mb->w.fd);
+		/* Undelivered messages: their senders gave up ownership. */
+		for (m = loop_mb->head; m != NULL; m = next) {
+			next = m->next;
+			if (m->drop != NULL)
+				m->drop(m->arg);
+			free(m);
+		}
+		pthread_mutex_destroy(&loop_mb->mu);
+		free(loop_mb);
+		loop_mb = NULL;
+	}
 	if (loop_ep != -1)
 		close(loop_ep);
 	loop_ep = -1;

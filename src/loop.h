@@ -43,6 +43,19 @@ int	 loop_timer_set(struct loop_timer *t, uint64_t ms);
 void	 loop_timer_cancel(struct loop_timer *t);	/* no-op when not armed */
 int	 loop_timer_armed(const struct loop_timer *t);
 
+/*
+ * A mailbox: how another thread runs a function on this loop's thread. loop_init
+ * creates one per loop; loop_mailbox() returns the calling thread's. loop_post may be
+ * called from any thread while the target loop exists (the caller must know it does);
+ * fn(arg) then runs on the target's thread, in order. A message still queued when the
+ * loop is freed is passed to drop(arg) instead (drop may be NULL). Returns 0, or -1
+ * (out of memory: nothing was queued).
+ */
+struct loop_mailbox;
+struct loop_mailbox *loop_mailbox(void);
+int	 loop_post(struct loop_mailbox *, void (*fn)(void *), void (*drop)(void *),
+	    void *arg);
+
 /* Signals delivered through the loop (signalfd); the handler runs on the loop. */
 int	 loop_signals(const int *signals, size_t n, void (*handler)(int));
 

@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 #include <systemd/sd-daemon.h>
 
+#include "cache.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
@@ -238,12 +239,14 @@ main(int argc, char *argv[])
 	/* Signals are blocked before any thread starts, so only the signalfd sees them. */
 	if (loop_init() == -1 || loop_signals(signals, 3, on_signal) == -1)
 		fatalx("cannot set up the event loop");
+	cache_start(current);
 	if ((n = current->workers) == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		n = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (unsigned)ncpu;
 	}
 	if (worker_start(current, n, &port, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
+		cache_stop();
 		cfg_unref(current);
 		loop_free();
 		curl_global_cleanup();
@@ -262,6 +265,7 @@ main(int argc, char *argv[])
 
 	loop_watch_del(&exitw);
 	worker_join();
+	cache_stop();
 	cfg_unref(current);
 	loop_free();
 	curl_global_cleanup();

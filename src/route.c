@@ -139,6 +139,10 @@ route_parse(const char *path, struct route *r, int *status, char *err,
 		r->kind = ROUTE_V1_TASKS;
 		return (0);
 	}
+	if (strcmp(path, "/admin/cache") == 0) {
+		r->kind = ROUTE_ADMIN_CACHE;
+		return (0);
+	}
 	if (strncmp(path, "/models/", 8) == 0) {
 		if (route_model(path + 8, r, status, err, errlen) == -1)
 			return (-1);
@@ -177,6 +181,32 @@ route_parse(const char *path, struct route *r, int *status, char *err,
 		r->kind = ROUTE_FRAMEWORK;
 		return (0);
 	}
+	if (strncmp(path, "/endpoints/", 11) == 0) {
+		p = path + 11;
+		if ((slash = strchr(p, '/')) == NULL)
+			slash = p + strlen(p);
+		len = (size_t)(slash - p);
+		if (len == 0 || len >= sizeof(r->name) || !route_valid_part(p, len))
+			return (route_fail(status, 400, err, errlen,
+			    "invalid endpoint name '%.*s%s'", p, len));
+		memcpy(r->name, p, len);
+		r->name[len] = '\0';
+		r->kind = ROUTE_ENDPOINT;
+		if (*slash == '\0')
+			return (0);
+		if (strcmp(slash, "/generate") == 0 ||
+		    strcmp(slash, "/generate_stream") == 0) {
+			memcpy(r->sub, slash + 1, strlen(slash));
+			return (0);
+		}
+		if (strcmp(slash, "/info") == 0) {
+			r->kind = ROUTE_ENDPOINT_INFO;
+			return (0);
+		}
+		r->kind = ROUTE_NOT_FOUND;
+		return (route_fail(status, 404, err, errlen, "no route for %.*s%s",
+		    path, strlen(path)));
+	}
 	if (strncmp(path, "/v1/", 4) == 0 && path[4] != '\0' &&
 	    strchr(path + 4, '/') == NULL) {
 		p = path + 4;
@@ -198,7 +228,9 @@ route_method_allowed(enum route_kind kind, const char *method)
 	case ROUTE_MODELS:
 	case ROUTE_PIPELINE:
 	case ROUTE_V1_TASK:
+	case ROUTE_ENDPOINT:
 		return (strcmp(method, "POST") == 0);
+	case ROUTE_ENDPOINT_INFO:
 	case ROUTE_STATUS:
 	case ROUTE_FRAMEWORK:
 	case ROUTE_API_TASKS:
@@ -206,6 +238,9 @@ route_method_allowed(enum route_kind kind, const char *method)
 	case ROUTE_HEALTHZ:
 		return (strcmp(method, "GET") == 0 ||
 		    strcmp(method, "HEAD") == 0);
+	case ROUTE_ADMIN_CACHE:
+		return (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+		    strcmp(method, "DELETE") == 0);
 	case ROUTE_NOT_FOUND:
 	default:
 		return (0);
@@ -219,7 +254,10 @@ route_allow_header(enum route_kind kind)
 	case ROUTE_MODELS:
 	case ROUTE_PIPELINE:
 	case ROUTE_V1_TASK:
+	case ROUTE_ENDPOINT:
 		return ("POST");
+	case ROUTE_ADMIN_CACHE:
+		return ("GET, HEAD, DELETE");
 	default:
 		return ("GET, HEAD");
 	}

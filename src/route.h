@@ -16,14 +16,19 @@ enum route_kind {
 	ROUTE_API_TASKS,	/* GET  /api/tasks */
 	ROUTE_V1_TASK,		/* POST /v1/{task}                   task */
 	ROUTE_V1_TASKS,		/* GET  /v1/tasks */
-	ROUTE_HEALTHZ		/* GET  /healthz */
+	ROUTE_HEALTHZ,		/* GET  /healthz */
+	ROUTE_ENDPOINT,		/* POST /endpoints/{name}[/generate|/generate_stream]
+				   name, sub = "", "generate" or "generate_stream" */
+	ROUTE_ENDPOINT_INFO,	/* GET  /endpoints/{name}/info       name */
+	ROUTE_ADMIN_CACHE	/* GET, DELETE /admin/cache */
 };
 
 struct route {
 	enum route_kind	 kind;
 	char		 model[ROUTE_MODEL_MAX];	/* validated model id, "" if none */
 	char		 task[ROUTE_NAME_MAX];		/* task as written in the path */
-	char		 name[ROUTE_NAME_MAX];		/* framework name */
+	char		 name[ROUTE_NAME_MAX];		/* framework or endpoint name */
+	char		 sub[ROUTE_NAME_MAX];		/* endpoint sub-path */
 };
 
 /*
@@ -33,7 +38,8 @@ struct route {
  * and a human message in err. The method is not checked here: see route_method_allowed.
  */
 int		 route_parse(const char *path, struct route *r, int *status, char *err, size_t errlen);
-/* 1 if method is valid for the route kind ("POST" or "GET"; HEAD counts as GET), else 0. */
+/* 1 if method is valid for the route kind ("POST" or "GET"; HEAD counts as GET;
+   /admin/cache also takes DELETE), else 0. */
 int		 route_method_allowed(enum route_kind, const char *method);
 /* The allowed method for the Allow header of a 405: "POST" or "GET, HEAD". */
 const char	*route_allow_header(enum route_kind);

@@ -29,23 +29,29 @@ static _Thread_local CURL		*up_pool[256];
 static _Thread_local size_t		 up_npool;
 static _Thread_local int		 up_proxy_env;	/* a *_proxy variable is set */
 
-/* Headers of the upstream answer that the client sees (PROTOCOL.md §8). */
+/*
+ * Headers of the upstream answer that the client sees (PROTOCOL.md §8): the x-compute-*
+ * family, x-sha, x-error-*, TGI's timings and whatever else an endpoint adds as x-*,
+ * but not the ids and cache state hfgate sets itself.
+ */
 static int
 up_relayed_header(const char *name, size_t len)
 {
-	static const char *const exact[] = {
-		"x-sha", "x-error-code", "x-error-message", "x-total-time",
-		"x-validation-time", "x-queue-time", "x-inference-time",
-		"x-time-per-token", "x-accel-buffering"
+	static const char *const own[] = {
+		"x-request-id", "x-cache", "x-cache-key", "x-hfgate-", "x-forwarded-",
+		"x-ratelimit-"
 	};
-	size_t i;
+	size_t i, n;
 
-	if (len > 10 && strncasecmp(name, "x-compute-", 10) == 0)
-		return (1);
-	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-		if (strlen(exact[i]) == len && strncasecmp(name, exact[i], len) == 0)
-			return (1);
-	return (0);
+	if (len < 3 || strncasecmp(name, "x-", 2) != 0)
+		return (0);
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		n = strlen(own[i]);
+		if (own[i][n - 1] == '-' ? len >= n && strncasecmp(name, own[i], n) == 0 :
+		    len == n && strncasecmp(name, own[i], n) == 0)
+			return (0);
+	}
+	return (1);
 }
 
 static void

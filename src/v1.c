@@ -50,8 +50,8 @@ static const struct {
 	  "{\"question\": ..., \"image\": base64}" },
 	{ "zero-shot-image-classification", V1_ZSIC,
 	  "{\"image\": base64, \"candidate_labels\": [...]}" },
-	{ "tabular-classification", V1_TABULAR, "{\"table\": {...}}" },
-	{ "tabular-regression", V1_TABULAR, "{\"table\": {...}}" },
+	{ "tabular-classification", V1_TABULAR, "{\"inputs\": {\"data\": {...}}}" },
+	{ "tabular-regression", V1_TABULAR, "{\"inputs\": {\"data\": {...}}}" },
 };
 
 static void	 v1_err(char *, size_t, const char *, ...)
@@ -717,13 +717,20 @@ v1_object(const struct task_info *t, enum v1_shape shape, const char *hint,
 		if (v1_b64_field(root, "image", modified, err, errlen) == -1)
 			return (-1);
 		return (v1_labels(root, t->name, 0, modified, err, errlen));
-	case V1_TABULAR:
-		/* "data" is what the community backend validated (PROTOCOL.md §3). */
-		if (v1_rename(root, "data", "table", modified) == -1)
+	case V1_TABULAR: {
+		static const char *const data[] = { "data" };
+
+		/* {"inputs": {"data": ...}} is what the community backend validated
+		   (PROTOCOL.md §3) and what huggingface.js sends; v0.18's {"table"} and
+		   a top-level "data" are accepted too. */
+		if (v1_rename(root, "table", "data", modified) == -1)
 			goto oom;
-		if (!cJSON_IsObject(v1_get(root, "table")))
+		if (!cJSON_IsObject(v1_get(root, "data")))
 			goto missing;
+		if (v1_wrap(root, data, 1, modified) == -1)
+			goto oom;
 		return (0);
+	}
 	case V1_BINARY:
 		break;
 	}

@@ -16,8 +16,10 @@
  *  - image-to-image: raw bytes, or JSON with base64 "inputs"/"image" and "parameters"
  *    (sent as {"inputs": b64, "parameters": ...});
  *  - tasks whose v0.18 shape is top-level (question-answering, table-question-answering,
- *    visual/document-question-answering, zero-shot-image-classification, tabular-*):
+ *    visual/document-question-answering, zero-shot-image-classification):
  *    either the top-level keys or the same object wrapped in "inputs";
+ *  - tabular-*: {"table"}, {"data"} or {"inputs": {"data"}}, sent as the last, the
+ *    shape the community backend validated;
  *  - tasks whose shape is inputs-wrapped (sentence-similarity, conversational): either;
  *  - candidate_labels as a list or a comma string (sent as one comma string), in
  *    "parameters" or at the top level;

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "config.h"
 #include "gw.h"
 #include "http.h"
@@ -162,6 +163,7 @@ worker_main(void *arg)
 		snprintf(err, sizeof(err), "cannot set up libcurl");
 		goto fail;
 	}
+	cache_thread_start(cfg);
 	if (http_start(cfg, w->port, w->nthreads, &bound, err, sizeof(err)) == -1)
 		goto fail;
 	listening = 1;
@@ -181,6 +183,7 @@ done:
 	if (listening)
 		http_stop();
 	log_flush();
+	cache_thread_stop();
 	up_free();
 	loop_timer_cancel(&grace_timer);
 	loop_timer_cancel(&final_timer);

@@ -543,7 +543,10 @@ START_TEST(test_shipped_config_uncommented)
 	    "cors_origin", "default_models_file", "url", "hub_url",
 	    "token_file", "connect_timeout_ms", "deadline_ms", "max_attempts",
 	    "backoff_base_ms", "backoff_max_ms", "max_response_bytes",
-	    "max_connections_per_host", "enabled", "db", "[default-models]",
+	    "max_connections_per_host", "enabled", "db", "max_bytes", "default_ttl",
+	    "stale_if_error", "[cache-policy]", "first_byte_timeout",
+	    "idle_timeout", "total_timeout", "heartbeat", "stall_timeout",
+	    "buffer_bytes", "[default-models]",
 	    "[endpoint my-llama]", "models", "task" };
 	struct config	 c;
 	char		 err[512] = "", *line = NULL, *path, *data;

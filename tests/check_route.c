@@ -255,6 +255,37 @@ START_TEST(test_small_err_buffer)
 }
 END_TEST
 
+/* TGI-style routes of a dedicated endpoint: /endpoints/{name}[/generate...]. */
+START_TEST(test_endpoints)
+{
+	struct route	 r;
+
+	r = parse_ok("/endpoints/my-llm");
+	ck_assert_int_eq(r.kind, ROUTE_ENDPOINT);
+	ck_assert_str_eq(r.name, "my-llm");
+	ck_assert_str_eq(r.sub, "");
+	r = parse_ok("/endpoints/my-llm/generate");
+	ck_assert_int_eq(r.kind, ROUTE_ENDPOINT);
+	ck_assert_str_eq(r.sub, "generate");
+	r = parse_ok("//endpoints/my-llm/generate_stream");
+	ck_assert_int_eq(r.kind, ROUTE_ENDPOINT);
+	ck_assert_str_eq(r.sub, "generate_stream");
+	r = parse_ok("/endpoints/my-llm/info");
+	ck_assert_int_eq(r.kind, ROUTE_ENDPOINT_INFO);
+	ck_assert_str_eq(r.name, "my-llm");
+	ck_assert(route_method_allowed(ROUTE_ENDPOINT, "POST"));
+	ck_assert(!route_method_allowed(ROUTE_ENDPOINT, "GET"));
+	ck_assert(route_method_allowed(ROUTE_ENDPOINT_INFO, "GET"));
+	ck_assert(!route_method_allowed(ROUTE_ENDPOINT_INFO, "POST"));
+	ck_assert_str_eq(route_allow_header(ROUTE_ENDPOINT), "POST");
+	parse_fail("/endpoints/", 400);
+	parse_fail("/endpoints/a b", 400);
+	parse_fail("/endpoints/../x", 400);
+	parse_fail("/endpoints/my-llm/health", 404);
+	parse_fail("/endpoints/my-llm/generate/x", 404);
+}
+END_TEST
+
 START_TEST(test_methods)
 {
 	static const enum route_kind post[] = { ROUTE_MODELS, ROUTE_PIPELINE,
@@ -262,6 +293,8 @@ START_TEST(test_methods)
 	static const enum route_kind get[] = { ROUTE_STATUS, ROUTE_FRAMEWORK,
 	    ROUTE_API_TASKS, ROUTE_V1_TASKS, ROUTE_HEALTHZ };
 	size_t	 i;
+
+
 
 	for (i = 0; i < sizeof(post) / sizeof(post[0]); i++) {
 		ck_assert(route_method_allowed(post[i], "POST"));
@@ -300,6 +333,7 @@ route_suite(void)
 	tcase_add_test(tc, test_no_route_message);
 	tcase_add_test(tc, test_small_err_buffer);
 	tcase_add_test(tc, test_methods);
+	tcase_add_test(tc, test_endpoints);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -182,15 +182,17 @@ START_TEST(test_tabular)
 	size_t	 i;
 
 	for (i = 0; i < 2; i++) {
+		/* Every accepted shape goes upstream as {"inputs": {"data": ...}}. */
 		json_ok(tasks[i], "{\"table\": {\"x\": [\"1\", \"2\"]}}",
-		    "{\"table\": {\"x\": [\"1\", \"2\"]}}");
+		    "{\"inputs\":{\"data\":{\"x\":[\"1\",\"2\"]}}}");
 		json_ok(tasks[i], "{\"data\": {\"x\": [\"1\"]}}",
-		    "{\"table\":{\"x\":[\"1\"]}}");
-		json_ok(tasks[i], "{\"inputs\": {\"data\": {\"x\": [\"1\"]}}}",
-		    "{\"table\":{\"x\":[\"1\"]}}");
+		    "{\"inputs\":{\"data\":{\"x\":[\"1\"]}}}");
+		json_ok(tasks[i], "{\"inputs\": {\"data\": {\"x\": [\"1\"]}}, "
+		    "\"options\": {}}",
+		    "{\"options\":{},\"inputs\":{\"data\":{\"x\":[\"1\"]}}}");
 		json_ok(tasks[i], "{\"inputs\": {\"table\": {\"x\": [\"1\"]}}}",
-		    "{\"table\":{\"x\":[\"1\"]}}");
-		refused(tasks[i], "{\"rows\": []}", "{\"table\": {...}}");
+		    "{\"inputs\":{\"data\":{\"x\":[\"1\"]}}}");
+		refused(tasks[i], "{\"rows\": []}", "{\"inputs\": {\"data\": {...}}}");
 		refused(tasks[i], "1,2,3", "needs a JSON object");
 	}
 }

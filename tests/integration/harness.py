@@ -448,13 +448,33 @@ class Gateway:
         return out
 
 
+def merge_config(*configs):
+    """{section: {key: value}} mappings merged left to right (later keys win)."""
+    out = {}
+    for c in configs:
+        for sec, kv in (c or {}).items():
+            out.setdefault(sec, {}).update(kv)
+    return out
+
+
+def cache_config(db_path, **keys):
+    """Config turning the result cache on with its own SQLite file (the default
+    config has [cache] enabled = no); keys add [cache] settings (max_bytes, ...)."""
+    kv = {"enabled": "yes", "db": db_path}
+    kv.update({k: str(v) for k, v in keys.items()})
+    return {"cache": kv}
+
+
 class GatewayTestCase(unittest.TestCase):
     """One fake + one gateway per test class; the fake is reset before each test.
     Subclasses set CONFIG = {section: {key: value}} (values may use {fake_url});
-    DEAD_UPSTREAM = True points the gateway at a closed port."""
+    DEAD_UPSTREAM = True points the gateway at a closed port; CACHE = True turns the
+    result cache on with a fresh database file of the class (cls.cache_db), CONFIG
+    may add [cache] keys."""
 
     CONFIG = {}
     DEAD_UPSTREAM = False
+    CACHE = False
 
     @classmethod
     def setUpClass(cls):
@@ -462,7 +482,11 @@ class GatewayTestCase(unittest.TestCase):
         cls.addClassCleanup(cls.fake.kill)
         cls.fake.start()
         url = "http://127.0.0.1:%d" % free_port() if cls.DEAD_UPSTREAM else None
-        cls.gw = Gateway(cls.fake, cls.CONFIG, upstream_url=url)
+        config = cls.CONFIG
+        if cls.CACHE:
+            cls.cache_db = os.path.join(mkdtemp("hfgate-cache-"), "cache.db")
+            config = merge_config(cache_config(cls.cache_db), cls.CONFIG)
+        cls.gw = Gateway(cls.fake, config, upstream_url=url)
         cls.addClassCleanup(cls.gw.kill)
         cls.gw.start()
         cls.secret = cls.gw.secret
@@ -543,10 +567,11 @@ class FreshGatewayTestCase(unittest.TestCase):
     def setUp(self):
         self.fake.reset()
 
-    def start_gateway(self, config=None, check_on_cleanup=True):
-        gw = Gateway(self.fake, config)
+    def start_gateway(self, config=None, check_on_cleanup=True, upstream_url=None,
+                      extra_args=()):
+        gw = Gateway(self.fake, config, upstream_url=upstream_url)
         self.addCleanup(gw.kill)
-        gw.start()
+        gw.start(extra_args)
         if check_on_cleanup:
             def check():
                 gw.stop()

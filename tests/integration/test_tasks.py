@@ -52,7 +52,11 @@ class TaskRoutes(GatewayTestCase):
         if not v1 or not body[:1] in (b"{", b"["):
             self.assertEqual(ubody, body, "upstream body differs from the client's")
         else:
-            self.assertEqual(json.loads(ubody), json.loads(body),
+            want = json.loads(body)
+            if task.startswith("tabular-") and "table" in want:
+                # /v1 sends tables the way the community backend validated them.
+                want = {"inputs": {"data": want.pop("table")}, **want}
+            self.assertEqual(json.loads(ubody), want,
                              "upstream JSON differs from the client's")
 
         self.fake.reset()
