@@ -1,0 +1,459 @@
+#!/bin/bash
+# Streaming benchmark: hfgate side by side with nginx (proxy_buffering off) relaying
+# Server-Sent Event streams of the offline fake upstream on loopback, in one run, with
+# bench/sse_load as the client. Two scenarios, each run against both relays, the
+# order alternating each round:
+#  (a) many slow streams: STREAMS_BIG streams of fake/stream-20-500 (20 tokens + EOS,
+#      500 ms apart) open at once, through a freshly started relay: streams completed,
+#      errors, the relay's peak RSS (VmHWM; nginx: sum over its workers), RSS per open stream
+#      = (VmRSS sampled mid-plateau, all streams open - VmRSS idle before) / N, and the
+#      relay's CPU seconds over the run;
+#  (b) fast streams: STREAMS_FAST streams of fake/stream-100-50 (events 50 ms apart):
+#      time to first event and latency per event through each relay and directly
+#      against the fake (the baseline: what a relay adds is relay minus direct).
+# Latency of an event = its receive time - the send time the fake stamps in the
+# comment line ":t=<unix ms>" before it. The stamp has whole milliseconds, so
+# every figure (the direct one too) includes ~0.5 ms of truncation.
+#
+# Usage: bench/streams.sh        (as root the first time: installs nginx-light)
+# Environment:
+#   STREAMS_BIG=5000 STREAMS_FAST=1000   streams of scenarios (a) and (b)
+#   RAMP=2000          streams opened per second (listen backlogs are not overrun)
+#   ROUNDS=1           rounds; peers alternate order each round, medians reported
+#   SCENARIOS=ab       which scenarios to run (a, b or ab)
+#   NGINX_WORKERS=2    nginx worker_processes
+#   FAKE_THREADS=2     fake upstream threads
+#   TIMEOUT=120        seconds a stream may take before the client counts a timeout
+#   NO_BUILD=1         skip install-deps and the hfgate build (sse_load is always
+#                      rebuilt when its source is newer)
+#   KEEP_TMP=1         keep the scratch directory (configs, logs, raw client outputs)
+# The last line of output is machine-readable: RESULT key=value ...
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+STREAMS_BIG=${STREAMS_BIG:-5000}
+STREAMS_FAST=${STREAMS_FAST:-1000}
+RAMP=${RAMP:-2000}
+ROUNDS=${ROUNDS:-1}
+NGINX_WORKERS=${NGINX_WORKERS:-2}
+FAKE_THREADS=${FAKE_THREADS:-2}
+TIMEOUT=${TIMEOUT:-120}
+SCENARIOS=${SCENARIOS:-ab}
+BIG_MODEL=fake/stream-20-500
+FAST_MODEL=fake/stream-100-50
+TOKEN=hf_bench_dummy_token
+CFLAGS_LOAD="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes
+-Wmissing-prototypes"
+
+die() { echo "streams: $*" >&2; exit 1; }
+
+for v in STREAMS_BIG STREAMS_FAST RAMP ROUNDS NGINX_WORKERS FAKE_THREADS TIMEOUT; do
+	x=${!v}
+	case $x in ''|*[!0-9]*|0) die "$v must be a positive integer" ;; esac
+done
+
+cd "$top"
+if [ "${NO_BUILD:-0}" != 1 ]; then
+	sh scripts/install-deps.sh nginx-light
+	sh scripts/build.sh
+fi
+if [ ! -x bench/sse_load ] || [ bench/sse_load.c -nt bench/sse_load ]; then
+	# shellcheck disable=SC2086
+	cc $CFLAGS_LOAD bench/sse_load.c -o bench/sse_load || die "cannot build bench/sse_load"
+fi
+PATH=$PATH:/usr/sbin:/sbin	# nginx lives in /usr/sbin
+for t in nginx curl python3 pgrep; do
+	command -v "$t" >/dev/null 2>&1 || die "$t not found (run: sh scripts/install-deps.sh nginx-light)"
+done
+[ -x src/hfgate ] || die "src/hfgate not built"
+[ -x tests/fake_upstream ] || die "tests/fake_upstream not built"
+
+# Open files: as many as allowed. A relay holds 2 per stream (client + upstream) and
+# may get all of them in one process (one nginx worker); the fake and the client 1.
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ]; then
+	ulimit -n 1048576 2>/dev/null || true
+else
+	ulimit -n "$hard"
+fi
+nofile=$(ulimit -n)
+fits() { [ "$nofile" = unlimited ] || [ $((2 * $1 + 256)) -le "$nofile" ]; }
+big_skip="" fast_skip=""
+case $SCENARIOS in *a*) ;; *) big_skip="not selected (SCENARIOS=$SCENARIOS)" ;; esac
+case $SCENARIOS in *b*) ;; *) fast_skip="not selected (SCENARIOS=$SCENARIOS)" ;; esac
+[ -n "$big_skip" ] || fits "$STREAMS_BIG" || big_skip="$STREAMS_BIG streams need about $((2 * STREAMS_BIG + 256)) open files in one relay process, the limit is $nofile"
+[ -n "$fast_skip" ] || fits "$STREAMS_FAST" || fast_skip="$STREAMS_FAST streams need about $((2 * STREAMS_FAST + 256)) open files in one relay process, the limit is $nofile"
+[ -n "$big_skip" ] && echo "streams: scenario (a) not run: $big_skip" >&2
+[ -n "$fast_skip" ] && echo "streams: scenario (b) not run: $fast_skip" >&2
+[ -n "$big_skip" ] && [ -n "$fast_skip" ] && die "no scenario to run"
+nmax=$STREAMS_FAST
+[ -z "$big_skip" ] && [ "$STREAMS_BIG" -gt "$nmax" ] && nmax=$STREAMS_BIG
+relay_conns=$((2 * nmax + 256))
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hfgate-streams.XXXXXX")
+fake_pid="" nginx_pid="" hfgate_pid="" load_pid=""
+
+# Stops one process we started: SIGTERM, a bounded wait, then SIGKILL.
+stop() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	set +e
+	stop "$load_pid"
+	stop "$hfgate_pid"
+	stop "$nginx_pid"
+	stop "$fake_pid"
+	if [ "${KEEP_TMP:-0}" = 1 ]; then
+		echo "streams: scratch files kept in $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# One short stream; prints the HTTP status (000 if no answer).
+probe() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Content-Type: application/json' \
+	    --data-raw '{"inputs":"hi","stream":true}' "http://127.0.0.1:$1/models/fake/stream-1-1" ||
+	    true
+}
+
+# Polls until probe() answers 200 (bounded: about 10 s) while the process lives.
+wait_ready() {
+	local name=$1 pid=$2 port=$3 code=""
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		code=$(probe "$port")
+		[ "$code" = 200 ] && return 0
+		sleep 0.1
+	done
+	echo "streams: $name not ready (last status $code)" >&2
+	return 1
+}
+
+# --- fake upstream -------------------------------------------------------------
+tests/fake_upstream --threads "$FAKE_THREADS" --port 0 >"$tmp/fake.out" 2>"$tmp/fake.err" &
+fake_pid=$!
+fake_port=""
+for _ in $(seq 100); do
+	fake_port=$(sed -n 's/^PORT \([0-9][0-9]*\)$/\1/p' "$tmp/fake.out")
+	[ -n "$fake_port" ] && break
+	kill -0 "$fake_pid" 2>/dev/null || break
+	sleep 0.1
+done
+[ -n "$fake_port" ] || { cat "$tmp/fake.err" >&2; die "fake upstream did not start"; }
+fake_url=http://127.0.0.1:$fake_port
+wait_ready fake "$fake_pid" "$fake_port" || die "fake upstream not answering"
+
+# --- relays --------------------------------------------------------------------
+# Each relay is started afresh before each run of scenario (a): its idle RSS is then
+# that of a fresh process (allocators keep freed memory, so the RSS after a run is no
+# baseline) and its VmHWM is that run's.
+ngx=$tmp/nginx
+mkdir -p "$ngx"
+maxconn=10000
+[ "$relay_conns" -gt "$maxconn" ] && maxconn=$relay_conns
+printf '%s\n' "$TOKEN" >"$tmp/hf_token"
+cat >"$tmp/hfgate.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+grace_seconds = 1
+max_connections = $maxconn
+default_models_file = $top/etc/default-models.tsv
+
+[upstream]
+url = $fake_url
+token_file = $tmp/hf_token
+
+[cache]
+enabled = no
+db = $tmp/cache.db
+EOF
+
+# A relay must relay a stream to its end, with the token injected upstream.
+check_relay() {
+	local peer=$1 port
+	eval "port=\$${peer}_port"
+	curl -s -o /dev/null -X POST "$fake_url/__fake/reset"
+	bench/sse_load --port "$port" --path /models/fake/stream-3-20 --streams 2 --timeout 10 \
+	    >"$tmp/smoke-$peer.txt" 2>&1 || { cat "$tmp/smoke-$peer.txt" >&2;
+	    die "$peer does not relay a stream to its end"; }
+	curl -s "$fake_url/__fake/requests" | grep -q "Bearer $TOKEN" ||
+	    die "$peer: token not injected upstream"
+	curl -s -o /dev/null -X POST "$fake_url/__fake/reset"
+}
+
+start_nginx() {
+	local port
+	stop "$nginx_pid"
+	nginx_pid="" nginx_port=""
+	for _ in 1 2 3 4 5; do
+		port=$(free_port)
+		sed -e "s/@WORKERS@/$NGINX_WORKERS/" -e "s/@UPSTREAM_PORT@/$fake_port/" \
+		    -e "s/@LISTEN_PORT@/$port/" -e "s/@TOKEN@/$TOKEN/" \
+		    -e "s/@CONNECTIONS@/$relay_conns/" -e "s/@NOFILE@/$nofile/" \
+		    bench/nginx-streams.conf >"$ngx/nginx.conf"
+		nginx -p "$ngx/" -e "$ngx/error.log" -c "$ngx/nginx.conf" 2>>"$ngx/stderr" &
+		nginx_pid=$!
+		if wait_ready nginx "$nginx_pid" "$port"; then
+			nginx_port=$port
+			break
+		fi
+		stop "$nginx_pid"
+		nginx_pid=""
+	done
+	[ -n "$nginx_port" ] || { cat "$ngx/stderr" "$ngx/error.log" >&2 2>/dev/null;
+	    die "nginx did not start"; }
+	check_relay nginx
+}
+
+hfgate_starts=0
+start_hfgate() {
+	local err
+	stop "$hfgate_pid"
+	hfgate_pid="" hfgate_port=""
+	hfgate_starts=$((hfgate_starts + 1))
+	err=$tmp/hfgate-$hfgate_starts.err
+	src/hfgate -c "$tmp/hfgate.conf" 2>"$err" &
+	hfgate_pid=$!
+	for _ in $(seq 100); do
+		hfgate_port=$(sed -n 's/.*hfgate: listening on .*:\([0-9][0-9]*\).*/\1/p' "$err" | head -n 1)
+		[ -n "$hfgate_port" ] && break
+		kill -0 "$hfgate_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -n "$hfgate_port" ] || { cat "$err" >&2; die "hfgate did not start"; }
+	wait_ready hfgate "$hfgate_pid" "$hfgate_port" ||
+	    { tail -n 20 "$err" >&2; die "hfgate not answering"; }
+	check_relay hfgate
+}
+
+start_nginx
+start_hfgate
+
+# --- measurements --------------------------------------------------------------
+hz=$(getconf CLK_TCK)
+
+# utime+stime (clock ticks) summed over the given pids (all threads of each).
+cpu_ticks() {
+	local p sum=0 t
+	for p in "$@"; do
+		t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+		sum=$((sum + ${t:-0}))
+	done
+	echo "$sum"
+}
+
+# A /proc/PID/status field in kB (VmRSS, VmHWM) summed over the given pids.
+status_kb() {
+	local f=$1 p sum=0 v
+	shift
+	for p in "$@"; do
+		v=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+# "busy total" jiffies of the whole machine (all CPUs), from /proc/stat.
+box_ticks() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i
+		print t - $5 - $6, t; exit }' /proc/stat
+}
+
+# pids that do a peer's work: nginx's workers (the master only supervises).
+peer_pids() {
+	case $1 in
+	nginx) pgrep -P "$nginx_pid" | tr '\n' ' ' ;;
+	hfgate) echo "$hfgate_pid" ;;
+	fake) echo "$fake_pid" ;;
+	esac
+}
+
+# Runs sse_load against a peer; appends its SSE line plus the relay's figures to
+# $tmp/res-<scenario>-<peer>. Scenario big also samples VmRSS mid-plateau.
+run_load() {
+	local peer=$1 scen=$2 model=$3 n=$4 round=$5 port pids c0 c1 idle open="" hwm
+	local out pl="" plopen=0 plt w line rc=0 len per="" b0 b1 busy
+	eval "port=\$${peer}_port"
+	pids=$(peer_pids "$peer")
+	# Resets VmHWM to the current RSS (Linux >= 4.0), so the peak is this run's.
+	for p in $pids; do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done
+	# shellcheck disable=SC2086
+	idle=$(status_kb VmRSS $pids)
+	# shellcheck disable=SC2086
+	c0=$(cpu_ticks $pids)
+	b0=$(box_ticks)
+	out=$tmp/load-$scen-$peer-$round.txt
+	bench/sse_load --host 127.0.0.1 --port "$port" --path "/models/$model" --streams "$n" \
+	    --ramp "$RAMP" --timeout "$TIMEOUT" >"$out" 2>&1 &
+	load_pid=$!
+	if [ "$scen" = big ]; then
+		# All streams are open from the plateau until the first one ends, one
+		# stream length after the start: sample in the middle of that.
+		while kill -0 "$load_pid" 2>/dev/null; do
+			pl=$(sed -n 's/^PLATEAU open=\([0-9]*\) started=[0-9]* t=\([0-9.]*\)$/\1 \2/p' "$out")
+			[ -n "$pl" ] && break
+			sleep 0.05
+		done
+		if [ -n "$pl" ]; then
+			read -r _ plt <<<"$pl"
+			len=$(echo "$model" | awk -F- '{ print $2 * $3 / 1000 }')
+			w=$(awk -v l="$len" -v t="$plt" 'BEGIN { w = (l - t) / 2; printf "%.2f", w < 0 ? 0 : w }')
+			sleep "$w"
+			# shellcheck disable=SC2086
+			open=$(status_kb VmRSS $pids)
+			kill -USR1 "$load_pid" 2>/dev/null || true
+		fi
+	fi
+	wait "$load_pid" || rc=$?
+	load_pid=""
+	# shellcheck disable=SC2086
+	c1=$(cpu_ticks $pids)
+	# shellcheck disable=SC2086
+	hwm=$(status_kb VmHWM $pids)
+	b1=$(box_ticks)
+	busy=$(awk -v a="$b0" -v b="$b1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		printf "%.0f", (y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+	plopen=$(sed -n 's/^OPEN open=\([0-9]*\) .*/\1/p' "$out" | head -n 1)
+	[ "$rc" -le 1 ] || { cat "$out" >&2; die "sse_load failed against $peer"; }
+	line=$(grep '^SSE ' "$out") || { cat "$out" >&2; die "no result from sse_load against $peer"; }
+	[ -n "$open" ] && per=$(awk -v o="$open" -v i="$idle" -v n="$n" 'BEGIN { printf "%.2f", (o - i) / n }')
+	echo "$line rss_idle_kb=$idle rss_open_kb=${open:-0} open_sampled=${plopen:-0}" \
+	    "kb_per_stream=${per:-0} hwm_kb=$hwm cpu_ticks=$((c1 - c0)) box_busy_pct=$busy" >>"$tmp/res-$scen-$peer"
+	printf '  round %s %-5s %-7s completed %s/%s errors %s  lat p50 %s p99 %s ms  CPUs %s%% busy%s\n' \
+	    "$round" "$scen" "$peer" "$(kv completed "$line")" "$n" "$(kv errors "$line")" \
+	    "$(kv lat_p50_ms "$line")" "$(kv lat_p99_ms "$line")" "$busy" \
+	    "${per:+  RSS/stream $per kB ($plopen open)}"
+	for p in $pids; do
+		kill -0 "$p" 2>/dev/null || die "$peer (pid $p) died during the run"
+	done
+	# Let the relays close what the run left (upstream keepalive excess, TIME_WAIT).
+	sleep 1
+}
+
+# The value of key in a "key=value ..." line.
+kv() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
+
+# Aggregates key over the rounds in a result file: median (default) or sum.
+agg() {
+	local file=$1 key=$2 how=${3:-median}
+	[ -f "$file" ] || { echo 0; return; }
+	tr ' ' '\n' <"$file" | sed -n "s/^$key=//p" | sort -g | awk -v how="$how" '
+	{ v[++n] = $1; s += $1 }
+	END { if (n == 0) { print 0; exit }
+	      if (how == "sum") { print s; exit }
+	      print (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }'
+}
+
+echo "streams: fake upstream :$fake_port ($FAKE_THREADS threads), nginx :$nginx_port" \
+    "($NGINX_WORKERS workers, proxy_buffering off), hfgate :$hfgate_port;" \
+    "ramp $RAMP streams/s, $ROUNDS round(s), open files $nofile, $(nproc) CPUs shared by all"
+for r in $(seq "$ROUNDS"); do
+	if [ $((r % 2)) = 1 ]; then relays="nginx hfgate" fast="fake nginx hfgate"
+	else relays="hfgate nginx" fast="hfgate nginx fake"; fi
+	if [ -z "$big_skip" ]; then
+		for peer in $relays; do
+			"start_$peer"
+			run_load "$peer" big "$BIG_MODEL" "$STREAMS_BIG" "$r"
+		done
+	fi
+	if [ -z "$fast_skip" ]; then
+		for peer in $fast; do
+			run_load "$peer" fast "$FAST_MODEL" "$STREAMS_FAST" "$r"
+		done
+	fi
+done
+
+# --- report --------------------------------------------------------------------
+result="RESULT rounds=$ROUNDS ramp=$RAMP"
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+echo
+if [ -n "$big_skip" ]; then
+	echo "(a) not run: $big_skip"
+	result="$result big_skipped=1"
+else
+	echo "(a) $STREAMS_BIG concurrent streams of $BIG_MODEL (20 tokens + EOS, 500 ms apart);" \
+	    "medians over $ROUNDS round(s), completed/errors: totals"
+	printf '%-7s %11s %7s %9s %9s %9s %10s %7s %9s %9s %6s\n' relay completed errors \
+	    'peak MB' 'idle MB' 'open MB' 'kB/stream' 'CPU s' 'lat p50' 'lat p99' 'busy%'
+	result="$result big_n=$STREAMS_BIG"
+	for peer in nginx hfgate; do
+		f=$tmp/res-big-$peer
+		comp=$(agg "$f" completed sum) errs=$(agg "$f" errors sum)
+		hwm=$(agg "$f" hwm_kb) idle=$(agg "$f" rss_idle_kb) open=$(agg "$f" rss_open_kb)
+		per=$(agg "$f" kb_per_stream) pl=$(agg "$f" open_sampled)
+		cpu=$(awk -v t="$(agg "$f" cpu_ticks)" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
+		p50=$(agg "$f" lat_p50_ms) p99=$(agg "$f" lat_p99_ms) busy=$(agg "$f" box_busy_pct)
+		printf '%-7s %11s %7s %9s %9s %9s %10s %7s %9s %9s %6s\n' "$peer" \
+		    "$comp/$((STREAMS_BIG * ROUNDS))" "$errs" "$(mb "$hwm")" "$(mb "$idle")" \
+		    "$(mb "$open")" "$per" "$cpu" "$p50" "$p99" "$busy"
+		[ "$pl" = "$STREAMS_BIG" ] ||
+		    echo "  ($peer: $pl streams, not $STREAMS_BIG, were open when RSS was sampled)"
+		result="$result ${peer}_big_completed=$comp ${peer}_big_errors=$errs"
+		result="$result ${peer}_big_vmhwm_kb=$hwm ${peer}_big_rss_idle_kb=$idle"
+		result="$result ${peer}_big_rss_open_kb=$open ${peer}_big_kb_per_stream=$per"
+		result="$result ${peer}_big_cpu_s=$cpu ${peer}_big_lat_p50_ms=$p50 ${peer}_big_lat_p99_ms=$p99"
+		result="$result ${peer}_big_ttfe_p99_ms=$(agg "$f" ttfe_p99_ms) ${peer}_big_busy_pct=$busy"
+	done
+	echo "(nginx: sums over its $NGINX_WORKERS workers; kB/stream = (open - idle) / $STREAMS_BIG," \
+	    "open sampled mid-plateau with all streams open; peak = VmHWM of the run;" \
+	    "lat: ms added per event, fake to client; busy%: all $(nproc) CPUs)"
+fi
+echo
+if [ -n "$fast_skip" ]; then
+	echo "(b) not run: $fast_skip"
+	result="$result fast_skipped=1"
+else
+	echo "(b) $STREAMS_FAST concurrent streams of $FAST_MODEL (100 events, 50 ms apart);" \
+	    "ms; medians over $ROUNDS round(s); added = relay - direct"
+	printf '%-11s %11s %6s %9s %9s %8s %8s %8s %10s %10s %7s %6s\n' peer completed errors \
+	    'TTFE p50' 'TTFE p99' 'lat p50' 'lat p99' 'lat max' 'added p50' 'added p99' 'CPU s' \
+	    'busy%'
+	d50=$(agg "$tmp/res-fast-fake" lat_p50_ms) d99=$(agg "$tmp/res-fast-fake" lat_p99_ms)
+	dt50=$(agg "$tmp/res-fast-fake" ttfe_p50_ms) dt99=$(agg "$tmp/res-fast-fake" ttfe_p99_ms)
+	result="$result fast_n=$STREAMS_FAST"
+	for peer in fake nginx hfgate; do
+		f=$tmp/res-fast-$peer
+		comp=$(agg "$f" completed sum) errs=$(agg "$f" errors sum)
+		t50=$(agg "$f" ttfe_p50_ms) t99=$(agg "$f" ttfe_p99_ms)
+		p50=$(agg "$f" lat_p50_ms) p99=$(agg "$f" lat_p99_ms) pmax=$(agg "$f" lat_max_ms)
+		cpu=$(awk -v t="$(agg "$f" cpu_ticks)" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
+		a50=$(awk -v a="$p50" -v b="$d50" 'BEGIN { printf "%.3f", a - b }')
+		a99=$(awk -v a="$p99" -v b="$d99" 'BEGIN { printf "%.3f", a - b }')
+		name=$peer busy=$(agg "$f" box_busy_pct)
+		[ "$peer" = fake ] && name=fake-direct
+		printf '%-11s %11s %6s %9s %9s %8s %8s %8s %10s %10s %7s %6s\n' "$name" \
+		    "$comp/$((STREAMS_FAST * ROUNDS))" "$errs" "$t50" "$t99" "$p50" "$p99" "$pmax" \
+		    "$a50" "$a99" "$cpu" "$busy"
+		[ "$peer" = fake ] && peer=direct
+		result="$result ${peer}_fast_completed=$comp ${peer}_fast_errors=$errs"
+		result="$result ${peer}_fast_ttfe_p50_ms=$t50 ${peer}_fast_ttfe_p99_ms=$t99"
+		result="$result ${peer}_fast_lat_p50_ms=$p50 ${peer}_fast_lat_p99_ms=$p99"
+		result="$result ${peer}_fast_lat_max_ms=$pmax ${peer}_fast_cpu_s=$cpu ${peer}_fast_busy_pct=$busy"
+		if [ "$peer" != direct ]; then
+			result="$result ${peer}_fast_added_p50_ms=$a50 ${peer}_fast_added_p99_ms=$a99"
+			result="$result ${peer}_fast_added_ttfe_p50_ms=$(awk -v a="$t50" -v b="$dt50" 'BEGIN { printf "%.3f", a - b }')"
+			result="$result ${peer}_fast_added_ttfe_p99_ms=$(awk -v a="$t99" -v b="$dt99" 'BEGIN { printf "%.3f", a - b }')"
+		fi
+	done
+	echo "(TTFE: from connect() to the first complete event, includes the fake's 50 ms;" \
+	    "CPU s: fake-direct's is the fake's, else the relay's; busy%: all $(nproc) CPUs," \
+	    "shared by the fake, the relays and the client)"
+fi
+echo "$result"
