@@ -71,13 +71,14 @@ cache_start(const struct config *cfg)
 
 	if (!cfg->cache_enabled)
 		return;
+	/* Before the writer's first purge: expired rows stay as long as stale-if-error
+	   may still serve them. */
+	dbw_set_stale_window((int64_t)cfg->cache_stale_if_error);
 	if (dbw_start(cfg->cache_db, (int64_t)cfg->cache_max_bytes, err,
 	    sizeof(err)) == -1) {
 		log_warnx("cache off: %s", err);
 		return;
 	}
-	/* Expired rows stay as long as stale-if-error may still serve them. */
-	dbw_set_stale_window((int64_t)cfg->cache_stale_if_error);
 	cache_on = 1;
 	log_info("cache %s, up to %zu bytes", cfg->cache_db, cfg->cache_max_bytes);
 }
@@ -534,7 +535,10 @@ cache_stream_bytes(struct gw_req *req, const char *data, size_t len)
 void
 cache_stream_done(struct gw_req *req)
 {
-	if (req->cache_store && cache_on && req->up.status >= 200 && req->up.status < 300)
+	/* Only a stream that delivered its final event; an in-stream error is a
+	   failed generation even though the transfer ended cleanly. */
+	if (req->cache_store && cache_on && req->up.status >= 200 &&
+	    req->up.status < 300 && req->sse.saw_final && !req->sse.saw_error)
 		dbw_put(req->cache_key, req->model, (int)req->up.status, req->up.ctype, 1,
 		    req->cache_copy.data != NULL ? req->cache_copy.data : "",
 		    req->cache_copy.len, req->cache_expires);
