@@ -12,6 +12,14 @@
 
 struct cachedb;		/* one read connection, owned by one thread */
 
+/*
+ * What an entry costs in the file besides its body (its two rows, the key, the
+ * indexes, page slack). An entry's size, the stats' bytes and the max_bytes cap count
+ * it, so that the cap bounds the file and not only the bodies (measured: 22 MB of file
+ * for 59k entries of 102-byte bodies).
+ */
+#define CACHEDB_ROW_OVERHEAD	256
+
 struct cache_entry {
 	int		 status;
 	char		 ctype[128];
@@ -24,7 +32,7 @@ struct cache_entry {
 
 struct cache_stats {
 	int64_t		 entries;
-	int64_t		 bytes;
+	int64_t		 bytes;		/* bodies + CACHEDB_ROW_OVERHEAD per entry */
 };
 
 /*
