@@ -41,6 +41,8 @@ static _Thread_local size_t		 gw_nlive;
 static _Thread_local uint64_t		 gw_rng;
 
 static void	gw_attempt(struct gw_req *);
+static void	gw_fail(struct gw_req *, unsigned, const char *, const char *, ...)
+		    __attribute__((format(printf, 4, 5)));
 
 /* xorshift64*: request ids and jitter need speed and spread, not secrecy. */
 static uint64_t
@@ -514,13 +516,9 @@ gw_handle(struct gw_req *req)
 		return;
 	req->wait_for_model = !gw_header_is_false(http_header(req, "X-Wait-For-Model")) &&
 	    !(req->up.body != NULL && gw_body_no_wait(req->up.body, len));
-	if (gw_build_headers(req, v1_binary) == -1) {
-		http_reply_error(req, 500, "internal", "out of memory");
-		return;
-	}
+	req->v1_binary = v1_binary;
 	req->max_response = gw_cfg->max_response_bytes;
 	req->up.url = req->url;
-	req->up.headers = req->up_headers;
 	req->up.on_data = gw_on_data;
 	req->up.on_done = gw_on_done;
 	req->up.arg = req;
@@ -546,10 +544,6 @@ gw_go_upstream(struct gw_req *req)
    beats it when allowed, and waiters for this request's answer go on their own. */
 static void
 gw_fail(struct gw_req *req, unsigned status, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-gw_fail(struct gw_req *req, unsigned status, const char *type, const char *fmt, ...)
 {
 	char	msg[1024];
 	va_list	ap;
@@ -569,6 +563,14 @@ gw_attempt(struct gw_req *req)
 	uint64_t	now = loop_now_update();
 	long		left = req->deadline > now ? (long)(req->deadline - now) : 0;
 
+	/* Built on the first attempt only: a cache hit never needs them. */
+	if (req->up_headers == NULL) {
+		if (gw_build_headers(req, req->v1_binary) == -1) {
+			gw_fail(req, 500, "internal", "out of memory");
+			return;
+		}
+		req->up.headers = req->up_headers;
+	}
 	buf_reset(&req->out);
 	req->too_large = 0;
 	req->up.connect_timeout_ms = gw_cfg->connect_timeout_ms < left ?

@@ -60,6 +60,7 @@ struct gw_req {
 	char			*url;
 	struct buf		 body;		/* the body sent upstream when not `in` */
 	int			 use_body;
+	int			 v1_binary;	/* /v1 body converted to raw bytes */
 	int			 wait_for_model;
 	uint64_t		 deadline;	/* loop ms */
 	size_t			 max_response;
