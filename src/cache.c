@@ -110,6 +110,7 @@ cache_thread_stop(void)
 {
 	cachedb_close(cache_rd);
 	cache_rd = NULL;
+	canon_thread_free();
 }
 
 static int64_t

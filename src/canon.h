@@ -32,6 +32,8 @@ int	 canon_json(const char *json, size_t len, const char *const drop[], struct b
  */
 int	 canon_key(const char *method, const char *target, const char *accept,
 	    const char *body, size_t len, uint8_t key[CANON_KEY_LEN]);
+/* Frees the calling thread's digest context (at thread exit). */
+void	 canon_thread_free(void);
 /* Lowercase hex of a key into hex[2 * CANON_KEY_LEN + 1]. */
 void	 canon_hex(const uint8_t key[CANON_KEY_LEN], char *hex);
 
