@@ -31,6 +31,8 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$top/bench/lib.sh"
 STREAMS_BIG=${STREAMS_BIG:-5000}
 STREAMS_FAST=${STREAMS_FAST:-1000}
 RAMP=${RAMP:-2000}
@@ -45,28 +47,14 @@ TOKEN=hf_bench_dummy_token
 CFLAGS_LOAD="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes
 -Wmissing-prototypes"
 
-die() { echo "streams: $*" >&2; exit 1; }
-
-for v in STREAMS_BIG STREAMS_FAST RAMP ROUNDS NGINX_WORKERS FAKE_THREADS TIMEOUT; do
-	x=${!v}
-	case $x in ''|*[!0-9]*|0) die "$v must be a positive integer" ;; esac
-done
+require_positive STREAMS_BIG STREAMS_FAST RAMP ROUNDS NGINX_WORKERS FAKE_THREADS TIMEOUT
 
 cd "$top"
-if [ "${NO_BUILD:-0}" != 1 ]; then
-	sh scripts/install-deps.sh nginx-light
-	sh scripts/build.sh
-fi
+bench_setup nginx-light nginx curl python3 pgrep
 if [ ! -x bench/sse_load ] || [ bench/sse_load.c -nt bench/sse_load ]; then
 	# shellcheck disable=SC2086
 	cc $CFLAGS_LOAD bench/sse_load.c -o bench/sse_load || die "cannot build bench/sse_load"
 fi
-PATH=$PATH:/usr/sbin:/sbin	# nginx lives in /usr/sbin
-for t in nginx curl python3 pgrep; do
-	command -v "$t" >/dev/null 2>&1 || die "$t not found (run: sh scripts/install-deps.sh nginx-light)"
-done
-[ -x src/hfgate ] || die "src/hfgate not built"
-[ -x tests/fake_upstream ] || die "tests/fake_upstream not built"
 
 # Open files: as many as allowed. A relay holds 2 per stream (client + upstream) and
 # may get all of them in one process (one nginx worker); the fake and the client 1.
@@ -90,199 +78,59 @@ nmax=$STREAMS_FAST
 [ -z "$big_skip" ] && [ "$STREAMS_BIG" -gt "$nmax" ] && nmax=$STREAMS_BIG
 relay_conns=$((2 * nmax + 256))
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hfgate-streams.XXXXXX")
-fake_pid="" nginx_pid="" hfgate_pid="" load_pid=""
-
-# Stops one process we started: SIGTERM, a bounded wait, then SIGKILL.
-stop() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	set +e
-	stop "$load_pid"
-	stop "$hfgate_pid"
-	stop "$nginx_pid"
-	stop "$fake_pid"
-	if [ "${KEEP_TMP:-0}" = 1 ]; then
-		echo "streams: scratch files kept in $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+bench_tmp streams
 
 # One short stream; prints the HTTP status (000 if no answer).
-probe() {
-	curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Content-Type: application/json' \
-	    --data-raw '{"inputs":"hi","stream":true}' "http://127.0.0.1:$1/models/fake/stream-1-1" ||
-	    true
+probe_stream() {
+	http_status "$1/models/fake/stream-1-1" -H 'Content-Type: application/json' \
+	    --data-raw '{"inputs":"hi","stream":true}'
 }
 
-# Polls until probe() answers 200 (bounded: about 10 s) while the process lives.
-wait_ready() {
-	local name=$1 pid=$2 port=$3 code=""
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		code=$(probe "$port")
-		[ "$code" = 200 ] && return 0
-		sleep 0.1
-	done
-	echo "streams: $name not ready (last status $code)" >&2
-	return 1
-}
-
-# --- fake upstream -------------------------------------------------------------
-tests/fake_upstream --threads "$FAKE_THREADS" --port 0 >"$tmp/fake.out" 2>"$tmp/fake.err" &
-fake_pid=$!
-fake_port=""
-for _ in $(seq 100); do
-	fake_port=$(sed -n 's/^PORT \([0-9][0-9]*\)$/\1/p' "$tmp/fake.out")
-	[ -n "$fake_port" ] && break
-	kill -0 "$fake_pid" 2>/dev/null || break
-	sleep 0.1
-done
-[ -n "$fake_port" ] || { cat "$tmp/fake.err" >&2; die "fake upstream did not start"; }
-fake_url=http://127.0.0.1:$fake_port
-wait_ready fake "$fake_pid" "$fake_port" || die "fake upstream not answering"
+start_fake "$FAKE_THREADS" probe_stream
 
 # --- relays --------------------------------------------------------------------
 # Each relay is started afresh before each run of scenario (a): its idle RSS is then
 # that of a fresh process (allocators keep freed memory, so the RSS after a run is no
 # baseline) and its VmHWM is that run's.
-ngx=$tmp/nginx
-mkdir -p "$ngx"
 maxconn=10000
 [ "$relay_conns" -gt "$maxconn" ] && maxconn=$relay_conns
-printf '%s\n' "$TOKEN" >"$tmp/hf_token"
-cat >"$tmp/hfgate.conf" <<EOF
-[server]
-listen = 127.0.0.1:0
-grace_seconds = 1
-max_connections = $maxconn
-default_models_file = $top/etc/default-models.tsv
-
-[upstream]
-url = $fake_url
-token_file = $tmp/hf_token
-
-[cache]
-enabled = no
-db = $tmp/cache.db
-EOF
+write_hfgate_conf no "max_connections = $maxconn"
 
 # A relay must relay a stream to its end, with the token injected upstream.
 check_relay() {
-	local peer=$1 port
-	eval "port=\$${peer}_port"
-	curl -s -o /dev/null -X POST "$fake_url/__fake/reset"
-	bench/sse_load --port "$port" --path /models/fake/stream-3-20 --streams 2 --timeout 10 \
-	    >"$tmp/smoke-$peer.txt" 2>&1 || { cat "$tmp/smoke-$peer.txt" >&2;
+	local peer=$1
+	fake_reset
+	bench/sse_load --port "$(peer_port "$peer")" --path /models/fake/stream-3-20 \
+	    --streams 2 --timeout 10 >"$tmp/smoke-$peer.txt" 2>&1 || { cat "$tmp/smoke-$peer.txt" >&2;
 	    die "$peer does not relay a stream to its end"; }
-	curl -s "$fake_url/__fake/requests" | grep -q "Bearer $TOKEN" ||
-	    die "$peer: token not injected upstream"
-	curl -s -o /dev/null -X POST "$fake_url/__fake/reset"
+	check_token "$peer"
+	fake_reset
 }
 
-start_nginx() {
-	local port
-	stop "$nginx_pid"
-	nginx_pid="" nginx_port=""
-	for _ in 1 2 3 4 5; do
-		port=$(free_port)
-		sed -e "s/@WORKERS@/$NGINX_WORKERS/" -e "s/@UPSTREAM_PORT@/$fake_port/" \
-		    -e "s/@LISTEN_PORT@/$port/" -e "s/@TOKEN@/$TOKEN/" \
-		    -e "s/@CONNECTIONS@/$relay_conns/" -e "s/@NOFILE@/$nofile/" \
-		    bench/nginx-streams.conf >"$ngx/nginx.conf"
-		nginx -p "$ngx/" -e "$ngx/error.log" -c "$ngx/nginx.conf" 2>>"$ngx/stderr" &
-		nginx_pid=$!
-		if wait_ready nginx "$nginx_pid" "$port"; then
-			nginx_port=$port
-			break
-		fi
-		stop "$nginx_pid"
-		nginx_pid=""
-	done
-	[ -n "$nginx_port" ] || { cat "$ngx/stderr" "$ngx/error.log" >&2 2>/dev/null;
-	    die "nginx did not start"; }
-	check_relay nginx
-}
-
+# (Re)starts a relay, nginx or hfgate, and checks it.
 hfgate_starts=0
-start_hfgate() {
-	local err
-	stop "$hfgate_pid"
-	hfgate_pid="" hfgate_port=""
-	hfgate_starts=$((hfgate_starts + 1))
-	err=$tmp/hfgate-$hfgate_starts.err
-	src/hfgate -c "$tmp/hfgate.conf" 2>"$err" &
-	hfgate_pid=$!
-	for _ in $(seq 100); do
-		hfgate_port=$(sed -n 's/.*hfgate: listening on .*:\([0-9][0-9]*\).*/\1/p' "$err" | head -n 1)
-		[ -n "$hfgate_port" ] && break
-		kill -0 "$hfgate_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$hfgate_port" ] || { cat "$err" >&2; die "hfgate did not start"; }
-	wait_ready hfgate "$hfgate_pid" "$hfgate_port" ||
-	    { tail -n 20 "$err" >&2; die "hfgate not answering"; }
-	check_relay hfgate
+start_relay() {
+	case $1 in
+	nginx)
+		start_nginx nginx-streams.conf probe_stream \
+		    -e "s/@CONNECTIONS@/$relay_conns/" -e "s/@NOFILE@/$nofile/"
+		;;
+	hfgate)
+		hfgate_starts=$((hfgate_starts + 1))
+		start_hfgate "$tmp/hfgate-$hfgate_starts.err" probe_stream
+		;;
+	esac
+	check_relay "$1"
 }
 
-start_nginx
-start_hfgate
+start_relay nginx
+start_relay hfgate
 
 # --- measurements --------------------------------------------------------------
-hz=$(getconf CLK_TCK)
-
-# utime+stime (clock ticks) summed over the given pids (all threads of each).
-cpu_ticks() {
-	local p sum=0 t
-	for p in "$@"; do
-		t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
-		sum=$((sum + ${t:-0}))
-	done
-	echo "$sum"
-}
-
-# A /proc/PID/status field in kB (VmRSS, VmHWM) summed over the given pids.
-status_kb() {
-	local f=$1 p sum=0 v
-	shift
-	for p in "$@"; do
-		v=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null)
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
-
 # "busy total" jiffies of the whole machine (all CPUs), from /proc/stat.
 box_ticks() {
 	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i
 		print t - $5 - $6, t; exit }' /proc/stat
-}
-
-# pids that do a peer's work: nginx's workers (the master only supervises).
-peer_pids() {
-	case $1 in
-	nginx) pgrep -P "$nginx_pid" | tr '\n' ' ' ;;
-	hfgate) echo "$hfgate_pid" ;;
-	fake) echo "$fake_pid" ;;
-	esac
 }
 
 # Runs sse_load against a peer; appends its SSE line plus the relay's figures to
@@ -290,7 +138,7 @@ peer_pids() {
 run_load() {
 	local peer=$1 scen=$2 model=$3 n=$4 round=$5 port pids c0 c1 idle open="" hwm
 	local out pl="" plopen=0 plt w line rc=0 len per="" b0 b1 busy
-	eval "port=\$${peer}_port"
+	port=$(peer_port "$peer")
 	pids=$(peer_pids "$peer")
 	# Resets VmHWM to the current RSS (Linux >= 4.0), so the peak is this run's.
 	for p in $pids; do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done
@@ -302,11 +150,11 @@ run_load() {
 	out=$tmp/load-$scen-$peer-$round.txt
 	bench/sse_load --host 127.0.0.1 --port "$port" --path "/models/$model" --streams "$n" \
 	    --ramp "$RAMP" --timeout "$TIMEOUT" >"$out" 2>&1 &
-	load_pid=$!
+	client_pid=$!
 	if [ "$scen" = big ]; then
 		# All streams are open from the plateau until the first one ends, one
 		# stream length after the start: sample in the middle of that.
-		while kill -0 "$load_pid" 2>/dev/null; do
+		while kill -0 "$client_pid" 2>/dev/null; do
 			pl=$(sed -n 's/^PLATEAU open=\([0-9]*\) started=[0-9]* t=\([0-9.]*\)$/\1 \2/p' "$out")
 			[ -n "$pl" ] && break
 			sleep 0.05
@@ -318,11 +166,11 @@ run_load() {
 			sleep "$w"
 			# shellcheck disable=SC2086
 			open=$(status_kb VmRSS $pids)
-			kill -USR1 "$load_pid" 2>/dev/null || true
+			kill -USR1 "$client_pid" 2>/dev/null || true
 		fi
 	fi
-	wait "$load_pid" || rc=$?
-	load_pid=""
+	wait "$client_pid" || rc=$?
+	client_pid=""
 	# shellcheck disable=SC2086
 	c1=$(cpu_ticks $pids)
 	# shellcheck disable=SC2086
@@ -369,7 +217,7 @@ for r in $(seq "$ROUNDS"); do
 	else relays="hfgate nginx" fast="hfgate nginx fake"; fi
 	if [ -z "$big_skip" ]; then
 		for peer in $relays; do
-			"start_$peer"
+			start_relay "$peer"
 			run_load "$peer" big "$BIG_MODEL" "$STREAMS_BIG" "$r"
 		done
 	fi
@@ -398,7 +246,7 @@ else
 		comp=$(agg "$f" completed sum) errs=$(agg "$f" errors sum)
 		hwm=$(agg "$f" hwm_kb) idle=$(agg "$f" rss_idle_kb) open=$(agg "$f" rss_open_kb)
 		per=$(agg "$f" kb_per_stream) pl=$(agg "$f" open_sampled)
-		cpu=$(awk -v t="$(agg "$f" cpu_ticks)" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
+		cpu=$(ticks_to_s "$(agg "$f" cpu_ticks)")
 		p50=$(agg "$f" lat_p50_ms) p99=$(agg "$f" lat_p99_ms) busy=$(agg "$f" box_busy_pct)
 		printf '%-7s %11s %7s %9s %9s %9s %10s %7s %9s %9s %6s\n' "$peer" \
 		    "$comp/$((STREAMS_BIG * ROUNDS))" "$errs" "$(mb "$hwm")" "$(mb "$idle")" \
@@ -433,7 +281,7 @@ else
 		comp=$(agg "$f" completed sum) errs=$(agg "$f" errors sum)
 		t50=$(agg "$f" ttfe_p50_ms) t99=$(agg "$f" ttfe_p99_ms)
 		p50=$(agg "$f" lat_p50_ms) p99=$(agg "$f" lat_p99_ms) pmax=$(agg "$f" lat_max_ms)
-		cpu=$(awk -v t="$(agg "$f" cpu_ticks)" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
+		cpu=$(ticks_to_s "$(agg "$f" cpu_ticks)")
 		a50=$(awk -v a="$p50" -v b="$d50" 'BEGIN { printf "%.3f", a - b }')
 		a99=$(awk -v a="$p99" -v b="$d99" 'BEGIN { printf "%.3f", a - b }')
 		name=$peer busy=$(agg "$f" box_busy_pct)

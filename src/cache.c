@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -36,6 +37,8 @@
 static int			 cache_on;		/* the writer runs */
 static uint64_t			 cache_hits, cache_misses;	/* atomic */
 static _Thread_local struct cachedb *cache_rd;
+/* DELETE helper threads of this loop that may still post to its mailbox. */
+static _Thread_local int	 cache_deleters;
 
 /* Requests waiting for an identical one's answer, across loop threads. */
 struct flight_waiter {
@@ -108,6 +111,13 @@ cache_thread_start(const struct config *cfg)
 void
 cache_thread_stop(void)
 {
+	int	waited;
+
+	/* A deletion still running posts to this loop's mailbox: let it finish first
+	   (it waits for one writer batch; bounded all the same). */
+	for (waited = 0; __atomic_load_n(&cache_deleters, __ATOMIC_ACQUIRE) > 0 &&
+	    waited < 10000; waited += 10)
+		usleep(10000);
 	cachedb_close(cache_rd);
 	cache_rd = NULL;
 	canon_thread_free();
@@ -593,6 +603,7 @@ cache_loopback(struct gw_req *req)
 
 struct cache_delete {
 	struct loop_mailbox	*mb;
+	int			*running;	/* the loop's cache_deleters */
 	uint64_t		 serial;
 	char			*model;
 	int			 rc;
@@ -634,10 +645,14 @@ cache_delete_thread(void *arg)
 {
 	struct cache_delete	*d = arg;
 
+	int	*running = d->running;
+
 	dbw_delete(d->model);
 	d->rc = dbw_sync();
 	if (loop_post(d->mb, cache_on_deleted, cache_delete_free, d) == -1)
 		cache_delete_free(d);
+	/* After this the loop may go away: nothing here touches it again. */
+	__atomic_sub_fetch(running, 1, __ATOMIC_RELEASE);
 	return (NULL);
 }
 
@@ -671,7 +686,10 @@ cache_admin(struct gw_req *req)
 		}
 		d->mb = loop_mailbox();
 		d->serial = req->serial;
+		d->running = &cache_deleters;
+		__atomic_add_fetch(&cache_deleters, 1, __ATOMIC_ACQUIRE);
 		if (pthread_create(&th, NULL, cache_delete_thread, d) != 0) {
+			__atomic_sub_fetch(&cache_deleters, 1, __ATOMIC_RELEASE);
 			cache_delete_free(d);
 			http_reply_error(req, 500, "internal", "cannot start the deletion");
 			return;
