@@ -25,6 +25,7 @@
 #include "config.h"
 #include "gw.h"
 #include "http.h"
+#include "hub.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
@@ -121,6 +122,7 @@ cache_thread_stop(void)
 	cachedb_close(cache_rd);
 	cache_rd = NULL;
 	canon_thread_free();
+	hub_thread_stop();
 }
 
 static int64_t
@@ -226,6 +228,10 @@ cache_mode(const struct config *cfg, struct gw_req *req, unsigned *ttl)
 			if (cfg->default_model[i] != NULL &&
 			    strcmp(cfg->default_model[i], req->model) == 0)
 				t = task_at(i);
+	/* The Hub's pipeline tag, for models served by the serverless API. */
+	if (t == NULL && req->route.kind == ROUTE_MODELS &&
+	    cfg_endpoint_for_model(cfg, req->model) == NULL)
+		t = hub_task(req->model);
 	if (t == NULL) {
 		*ttl = cfg->cache_default_ttl;
 		return (CACHE_DETERMINISTIC);

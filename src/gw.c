@@ -89,6 +89,12 @@ gw_config(void)
 	return (gw_cfg);
 }
 
+const char *
+gw_auth_header(void)
+{
+	return (gw_auth);
+}
+
 void
 gw_link(struct gw_req *req)
 {

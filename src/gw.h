@@ -109,6 +109,9 @@ struct gw_req {
    drops the one to the previous configuration. NULL drops it. Returns 0 or -1. */
 int	 gw_configure(struct config *cfg);
 const struct config *gw_config(void);
+/* "Authorization: Bearer <token>" for upstream calls, NULL when anonymous. Borrowed;
+   never log it. */
+const char *gw_auth_header(void);
 
 /* Access-handler steps (http.c). Each may reply through http_reply*. */
 void	 gw_begin(struct gw_req *);	/* headers complete */
