@@ -2152,6 +2152,30 @@ status_route(struct req *r, const char *id)
 	return (reply_no_model(r, id));
 }
 
+/* GET /api/models/<id>: the Hub's model info, reduced to what hfgate reads. */
+static enum MHD_Result
+hub_model_route(struct req *r, const char *id)
+{
+	const struct sent	*e = smap_find(&data.models, id, strlen(id), 0);
+	const struct model	*m;
+	const char		*task = NULL;
+	cJSON			*o;
+
+	if (e == NULL)
+		return (reply_error(r, 404, "Repository not found"));
+	m = e->ptr;
+	if (m->kind == MODEL_CASSETTE)
+		task = data.cas[m->cas[0]].task;
+	else
+		task = tasks[m->task];
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "modelId", id);
+	if (task != NULL && strncmp(task, "hub:", 4) != 0 && strchr(task, ' ') == NULL)
+		cJSON_AddStringToObject(o, "pipeline_tag", task);
+	return (reply_json(r, 200, o, NULL, NULL));
+}
+
 static enum MHD_Result
 framework_route(struct req *r, const char *fw)
 {
@@ -2296,6 +2320,8 @@ route(struct req *r, const char *url, const char *method)
 		return (framework_route(r, url + 11));
 	if (strcmp(url, "/api/tasks") == 0 && data.api_tasks != NULL)
 		return (answer_queue(r, data.api_tasks, NULL, NULL));
+	if (strncmp(url, "/api/models/", 12) == 0 && url[12] != '\0')
+		return (hub_model_route(r, url + 12));
 	if (strncmp(url, "/endpoints/", 11) == 0 && url[11] != '\0' && url[11] != '/')
 		return (endpoint_route(r, url + 11, strcspn(url + 11, "/"), method));
 	return (reply_error(r, 404, "Not Found"));

@@ -155,6 +155,8 @@ export class Stack {
 			},
 			upstream: {
 				url: this.fakeUrl,
+				// Model look-ups go to the fake too: tests never leave loopback.
+				hub_url: this.fakeUrl,
 				token_file: tokenPath,
 				connect_timeout_ms: "2000",
 				deadline_ms: "20000",

@@ -308,6 +308,8 @@ class Gateway:
             },
             "upstream": {
                 "url": url,
+                # Model look-ups go to the fake too: tests never leave loopback.
+                "hub_url": url,
                 "token_file": self.token_path,
                 "connect_timeout_ms": "2000",
                 "deadline_ms": "10000",

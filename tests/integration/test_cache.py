@@ -460,6 +460,36 @@ class CacheTTL(CacheHelpers, GatewayTestCase):
         self.assertEqual(self.fake.count(FILL_MASK), 2, "the expired MISS must go upstream")
 
 
+class CacheHubTask(CacheHelpers, GatewayTestCase):
+    """POST /models/{id} of a model that is no task's default: its task comes from
+    the Hub's pipeline tag (GET {hub_url}/api/models/{id}, here the fake), looked up
+    in the background once and then applied."""
+    CACHE = True
+    CONFIG = {"cache-policy": {"fill-mask": "never"}}
+
+    def test_policy_follows_the_hub_pipeline_tag(self):
+        path = "/models/mock/fill-mask"
+        body = {"inputs": "The <mask> " + nonce()}
+        # Unknown task at first: treated as a deterministic generation, so cached.
+        h, _ = self.post_ok(path, body)
+        self.assertIn(h.get("x-cache"), ("MISS", "BYPASS"))
+        # Once the look-up is in, fill-mask's policy (never) applies.
+        self.poll_cache("BYPASS", path, body, timeout=5)
+        self.assertEqual(self.fake.count("/api/models/mock/fill-mask"), 1,
+                         "the Hub look-up is made once and remembered")
+        look = [r for r in self.fake.requests() if r["path"] == "/api/models/mock/fill-mask"]
+        self.assertEqual(look[0]["method"], "GET")
+        self.assertEqual(look[0]["headers"].get("authorization"), "Bearer " + self.secret)
+        # A model the Hub does not know stays unknown (cacheable), looked up once.
+        other = {"inputs": "x " + nonce()}
+        self.post_ok("/models/fake/echo", other)
+        wait_until(lambda: self.fake.count("/api/models/fake/echo") >= 1, 5,
+                   what="the look-up of fake/echo")
+        self.flush_writer()
+        self.post_ok("/models/fake/echo", other, want_cache="HIT")
+        self.assertEqual(self.fake.count("/api/models/fake/echo"), 1)
+
+
 class CacheEviction(CacheHelpers, GatewayTestCase):
     CACHE = True
     CAP = 64 * 1024
