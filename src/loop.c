@@ -26,6 +26,7 @@ static _Thread_local uint64_t		  loop_now;
 static _Thread_local struct loop_timer **loop_heap;
 static _Thread_local size_t		  loop_nheap, loop_capheap;
 static _Thread_local int64_t		(*loop_after)(void);
+static _Thread_local uint64_t		  loop_pass;	/* timer passes run so far */
 static _Thread_local struct loop_watch  loop_sigwatch = { .fd = -1 };
 static _Thread_local void		(*loop_sighandler)(int);
 
@@ -303,6 +304,7 @@ loop_timer_set(struct loop_timer *t, uint64_t ms)
 		loop_capheap = ncap;
 	}
 	t->when = loop_now_ms() + ms;
+	t->pass = loop_pass;
 	loop_heap[loop_nheap] = t;
 	t->slot = ++loop_nheap;
 	loop_heap_up(loop_nheap - 1);
@@ -321,9 +323,12 @@ loop_run_timers(void)
 	struct loop_timer	*t;
 
 	loop_now_update();
-	/* A callback may arm timers for "now"; they run on the next iteration, which keeps
-	   one iteration bounded. */
-	while (loop_nheap > 0 && loop_heap[0]->when <= loop_now) {
+	/* A callback may arm timers for "now" (curl asks for 0 ms, a timer re-arms
+	   itself): those carry this pass's number and wait for the next iteration, so
+	   one iteration stays bounded and epoll is polled in between. */
+	loop_pass++;
+	while (loop_nheap > 0 && loop_heap[0]->when <= loop_now &&
+	    loop_heap[0]->pass != loop_pass) {
 		t = loop_heap[0];
 		loop_timer_cancel(t);
 		t->cb(t);

@@ -16,6 +16,7 @@ struct loop_watch {
 /* A one-shot timer. Zero it before first use; the owner keeps it alive while armed. */
 struct loop_timer {
 	uint64_t  when;			/* loop_now_ms() time it fires */
+	uint64_t  pass;			/* timer pass during which it was armed */
 	size_t	  slot;			/* heap index + 1, 0 when not armed */
 	void	(*cb)(struct loop_timer *);
 	void	 *arg;

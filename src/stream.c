@@ -62,6 +62,8 @@ stream_read(void *cls, uint64_t pos, char *dst, size_t max)
 		req->bytes_out += n;
 		if (req->up.paused && req->out.len - req->out_off <= cfg->stream_buffer / 4) {
 			req->stall_ms = 0;
+			/* The idle clock restarts: the upstream was silent because paused. */
+			req->last_up_ms = loop_now_ms();
 			up_queue_unpause(&req->up);
 		}
 		return ((ssize_t)n);
@@ -283,7 +285,9 @@ stream_arm(struct gw_req *req)
 
 	if (req->stall_ms != 0 && req->stall_ms + (uint64_t)cfg->stream_stall * 1000 < due)
 		due = req->stall_ms + (uint64_t)cfg->stream_stall * 1000;
-	if (req->last_up_ms + (uint64_t)cfg->stream_idle * 1000 < due)
+	/* A paused upstream is silent because of us: no idle deadline then. */
+	if (!req->up.paused &&
+	    req->last_up_ms + (uint64_t)cfg->stream_idle * 1000 < due)
 		due = req->last_up_ms + (uint64_t)cfg->stream_idle * 1000;
 	if (cfg->stream_heartbeat > 0 &&
 	    req->last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000 < due)
