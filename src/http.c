@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 
 #define HTTP_POOL_BYTES		(16 * 1024)
 #define HTTP_HUP_DELAY_MS	200
+#define HTTP_BACKLOG		1024
 
 static uint64_t				 http_serial;	/* atomic */
 static _Thread_local struct MHD_Daemon	*http_d;
@@ -308,10 +310,12 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		n = *upload_data_size;
 		*upload_data_size = 0;
 		/* Past the cap the bytes are counted, not kept: 413 once the body ends. */
-		if (req->state == GW_READING && req->in_total + n <= cfg->max_body_bytes &&
+		if (req->state == GW_READING && !req->in_failed &&
+		    req->in_total + n <= cfg->max_body_bytes &&
 		    buf_append(&req->in, upload_data, n) == -1)
-			req->in_total = SIZE_MAX - n;
-		req->in_total += n;
+			req->in_failed = 1;
+		if (req->in_total + n >= req->in_total)
+			req->in_total += n;
 		return (MHD_YES);
 	}
 	if (req->state == GW_READING) {
@@ -424,6 +428,54 @@ http_resolve(const char *host, unsigned port, struct sockaddr_storage *ss,
 	return (0);
 }
 
+/*
+ * The listening socket, made here rather than by MHD: SO_REUSEADDR so that a restart
+ * binds at once despite connections in TIME_WAIT, and with several loop threads
+ * SO_REUSEPORT so that each binds the same port and the kernel spreads connections
+ * (only then: a second hfgate must not silently share the port). Returns the fd with
+ * *bound set to the port bound, or -1 with err.
+ */
+static int
+http_listen(const struct sockaddr_storage *ss, int reuseport, unsigned *bound,
+    char *err, size_t errlen)
+{
+	struct sockaddr_storage	 got;
+	socklen_t		 len = ss->ss_family == AF_INET6 ?
+				    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int			 fd, one = 1;
+
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return (-1);
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1) ||
+	    (ss->ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)) {
+		snprintf(err, errlen, "setsockopt: %s", strerror(errno));
+		goto fail;
+	}
+	if (bind(fd, (const struct sockaddr *)ss, len) == -1 ||
+	    listen(fd, HTTP_BACKLOG) == -1) {
+		snprintf(err, errlen, "cannot listen on port %u: %s",
+		    ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port),
+		    strerror(errno));
+		goto fail;
+	}
+	len = sizeof(got);
+	if (getsockname(fd, (struct sockaddr *)&got, &len) == -1) {
+		snprintf(err, errlen, "getsockname: %s", strerror(errno));
+		goto fail;
+	}
+	*bound = ntohs(((struct sockaddr_in *)(void *)&got)->sin_port);
+	return (fd);
+fail:
+	close(fd);
+	return (-1);
+}
+
 int
 http_start(const struct config *cfg, unsigned port, unsigned nthreads,
     unsigned *bound, char *err, size_t errlen)
@@ -431,18 +483,21 @@ http_start(const struct config *cfg, unsigned port, unsigned nthreads,
 	struct sockaddr_storage		 ss;
 	const union MHD_DaemonInfo	*di;
 	unsigned			 flags;
+	int				 lfd;
 	int				 v6;
 
 	memset(&ss, 0, sizeof(ss));
 	if (http_resolve(cfg->listen_host, port, &ss, err, errlen) == -1)
 		return (-1);
 	v6 = ss.ss_family == AF_INET6;
+	if ((lfd = http_listen(&ss, nthreads > 1, bound, err, errlen)) == -1)
+		return (-1);
 	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
 	    MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 	http_d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
 	    http_on_request, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
 	    /* MHD's default is 1020 even with epoll (ARCHITECTURE.md §1.1). */
 	    /* The configured total, shared out between the loop threads. */
 	    MHD_OPTION_CONNECTION_LIMIT,
@@ -452,14 +507,12 @@ http_start(const struct config *cfg, unsigned port, unsigned nthreads,
 	       is less memset per request and less RSS per stream (ARCHITECTURE.md
 	       §2.6). 16 KiB still holds any sane request head and our response head. */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-	    /* Every loop thread binds the same port; the kernel spreads connections. */
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, nthreads > 1 ? 1u : 0u,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
 	    MHD_OPTION_END);
 	if (http_d == NULL) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->listen_host,
-		    port, strerror(errno));
+		snprintf(err, errlen, "cannot serve on %s:%u: %s", cfg->listen_host,
+		    *bound, strerror(errno));
+		close(lfd);
 		return (-1);
 	}
 	di = MHD_get_daemon_info(http_d, MHD_DAEMON_INFO_EPOLL_FD);
@@ -471,8 +524,6 @@ http_start(const struct config *cfg, unsigned port, unsigned nthreads,
 		http_d = NULL;
 		return (-1);
 	}
-	di = MHD_get_daemon_info(http_d, MHD_DAEMON_INFO_BIND_PORT);
-	*bound = di != NULL ? di->port : port;
 	return (0);
 }
 
