@@ -33,6 +33,9 @@
 #include "task.h"
 
 #define CACHE_STREAM_MAX	(1024 * 1024)	/* longest stream stored */
+#define CACHE_HOT_SLOTS		512		/* per loop thread */
+#define CACHE_HOT_BODY_MAX	(64 * 1024)
+#define CACHE_HOT_MS		1000		/* how long a copy is trusted */
 #define CACHE_FLIGHT_BUCKETS	1024
 
 static int			 cache_on;		/* the writer runs */
@@ -40,6 +43,22 @@ static uint64_t			 cache_hits, cache_misses;	/* atomic */
 static _Thread_local struct cachedb *cache_rd;
 /* DELETE helper threads of this loop that may still post to its mailbox. */
 static _Thread_local int	 cache_deleters;
+
+/*
+ * Recent hits, copied per loop thread: a hot key is answered without SQLite's read
+ * transaction (its locks are a tenth of a hit's cost). A copy is valid until this
+ * process's writer commits any store or deletion (cachedb_generation), so this
+ * process never serves a replaced or deleted entry; another process's changes show
+ * within CACHE_HOT_MS.
+ */
+struct cache_hot {
+	uint8_t			 key[CANON_KEY_LEN];
+	uint64_t		 loaded;	/* loop ms, 0: empty */
+	uint64_t		 gen;
+	struct cache_entry	 e;
+};
+
+static _Thread_local struct cache_hot	*cache_hot;
 
 /* Requests waiting for an identical one's answer, across loop threads. */
 struct flight_waiter {
@@ -61,6 +80,7 @@ struct flight_msg {
 	int			 go;
 	long			 status;
 	char			 ctype[128];
+	char			 retry_after[64];
 	struct buf		 body;
 	struct buf		 relay;
 };
@@ -121,6 +141,14 @@ cache_thread_stop(void)
 		usleep(10000);
 	cachedb_close(cache_rd);
 	cache_rd = NULL;
+	if (cache_hot != NULL) {
+		size_t i;
+
+		for (i = 0; i < CACHE_HOT_SLOTS; i++)
+			cache_entry_free(&cache_hot[i].e);
+		free(cache_hot);
+		cache_hot = NULL;
+	}
 	canon_thread_free();
 	hub_thread_stop();
 }
@@ -382,11 +410,16 @@ cache_on_msg(void *arg)
 
 	if (req != NULL && req->cache_waiting && !req->client_gone) {
 		req->cache_waiting = 0;
-		if (m->go)
+		if (m->go) {
+			/* On its own now: its answer is stored like any miss's. */
+			req->cache_store = 1;
 			gw_go_upstream(req);
-		else {
-			req->cache_state = CACHE_STATE_HIT;
-			gw_relay(req, m->status, &m->body, m->ctype, &m->relay, NULL);
+		} else {
+			/* A shared 2xx is the stored answer; an error is the leader's. */
+			if (m->status >= 200 && m->status < 300)
+				req->cache_state = CACHE_STATE_HIT;
+			gw_relay(req, m->status, &m->body, m->ctype, &m->relay,
+			    m->retry_after);
 		}
 	}
 	cache_msg_free(m);
@@ -396,7 +429,7 @@ cache_on_msg(void *arg)
    is sent upstream (go = 1). */
 static void
 cache_land(struct gw_req *req, int go, long status, const char *ctype,
-    const struct buf *body, const struct buf *relay)
+    const char *retry_after, const struct buf *body, const struct buf *relay)
 {
 	struct flight		*f, **pp;
 	struct flight_waiter	*w, *next;
@@ -421,6 +454,8 @@ cache_land(struct gw_req *req, int go, long status, const char *ctype,
 			m->go = go;
 			m->status = status;
 			snprintf(m->ctype, sizeof(m->ctype), "%s", ctype != NULL ? ctype : "");
+			snprintf(m->retry_after, sizeof(m->retry_after), "%s",
+			    retry_after != NULL ? retry_after : "");
 			if (!go && ((body->len > 0 &&
 			    buf_append(&m->body, body->data, body->len) == -1) ||
 			    (relay->len > 0 &&
@@ -444,7 +479,7 @@ cache_leave(struct gw_req *req)
 	struct flight_waiter	*w, **pp;
 
 	if (req->cache_leader) {
-		cache_land(req, 1, 0, NULL, NULL, NULL);
+		cache_land(req, 1, 0, NULL, NULL, NULL, NULL);
 		return;
 	}
 	if (!req->cache_waiting)
@@ -463,6 +498,55 @@ cache_leave(struct gw_req *req)
 		break;
 	}
 	pthread_mutex_unlock(&flight_mu);
+}
+
+static struct cache_hot *
+cache_hot_slot(const uint8_t key[CANON_KEY_LEN])
+{
+	if (cache_hot == NULL &&
+	    (cache_hot = calloc(CACHE_HOT_SLOTS, sizeof(*cache_hot))) == NULL)
+		return (NULL);
+	return (&cache_hot[((size_t)key[2] << 8 | key[3]) % CACHE_HOT_SLOTS]);
+}
+
+static void
+cache_hot_clear(struct cache_hot *h)
+{
+	cache_entry_free(&h->e);
+	memset(h, 0, sizeof(*h));
+}
+
+/* Like cachedb_get, through this thread's copies of recent hits. */
+static int
+cache_lookup(const uint8_t key[CANON_KEY_LEN], struct cache_entry *e)
+{
+	struct cache_hot	*h = cache_hot_slot(key);
+	uint64_t		 now = loop_now_ms();
+	uint64_t		 gen = cachedb_generation();
+	int			 r;
+
+	if (h != NULL && h->loaded != 0 && memcmp(h->key, key, CANON_KEY_LEN) == 0 &&
+	    h->gen == gen && now - h->loaded < CACHE_HOT_MS) {
+		*e = h->e;
+		if ((e->body = malloc(h->e.len + 1)) == NULL)
+			return (-1);
+		memcpy(e->body, h->e.body, h->e.len + 1);
+		return (1);
+	}
+	if ((r = cachedb_get(cache_rd, key, e)) != 1 || h == NULL ||
+	    e->len > CACHE_HOT_BODY_MAX)
+		return (r);
+	cache_hot_clear(h);
+	h->e = *e;
+	if ((h->e.body = malloc(e->len + 1)) == NULL) {
+		memset(h, 0, sizeof(*h));
+		return (r);
+	}
+	memcpy(h->e.body, e->body, e->len + 1);
+	memcpy(h->key, key, CANON_KEY_LEN);
+	h->gen = gen;
+	h->loaded = now;
+	return (r);
 }
 
 int
@@ -499,7 +583,7 @@ cache_begin(struct gw_req *req)
 		no_cache = 1;
 	if (!no_cache && cache_rd != NULL) {
 		memset(&e, 0, sizeof(e));
-		r = cachedb_get(cache_rd, req->cache_key, &e);
+		r = cache_lookup(req->cache_key, &e);
 		if (r == 1) {
 			fresh = now < e.expires &&
 			    (max_age < 0 || now - e.created <= max_age);
@@ -529,12 +613,19 @@ cache_begin(struct gw_req *req)
 
 void
 cache_answer(struct gw_req *req, long status, const char *ctype,
-    const struct buf *body, const struct buf *relay)
+    const char *retry_after, const struct buf *body, const struct buf *relay)
 {
-	if (req->cache_store && status >= 200 && status < 300 && cache_on)
+	struct cache_hot	*h;
+
+	if (req->cache_store && status >= 200 && status < 300 && cache_on) {
 		dbw_put(req->cache_key, req->model, (int)status, ctype, 0,
 		    body->data != NULL ? body->data : "", body->len, req->cache_expires);
-	cache_land(req, 0, status, ctype, body, relay);
+		/* This thread's copy of the old answer must not outlive the new one. */
+		if ((h = cache_hot_slot(req->cache_key)) != NULL &&
+		    memcmp(h->key, req->cache_key, CANON_KEY_LEN) == 0)
+			cache_hot_clear(h);
+	}
+	cache_land(req, 0, status, ctype, retry_after, body, relay);
 }
 
 void
@@ -554,6 +645,11 @@ cache_stream_done(struct gw_req *req)
 {
 	/* Only a stream that delivered its final event; an in-stream error is a
 	   failed generation even though the transfer ended cleanly. */
+	struct cache_hot	*h;
+
+	if (req->cache_store && cache_on && (h = cache_hot_slot(req->cache_key)) != NULL &&
+	    memcmp(h->key, req->cache_key, CANON_KEY_LEN) == 0)
+		cache_hot_clear(h);
 	if (req->cache_store && cache_on && req->up.status >= 200 &&
 	    req->up.status < 300 && req->sse.saw_final && !req->sse.saw_error)
 		dbw_put(req->cache_key, req->model, (int)req->up.status, req->up.ctype, 1,

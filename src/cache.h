@@ -29,10 +29,11 @@ void	 cache_thread_stop(void);
  * waits for another request's answer; 0 when it goes upstream.
  */
 int	 cache_begin(struct gw_req *);
-/* The upstream answered req (status, Content-Type, body, relayed headers; borrowed):
-   stores a 2xx answer and hands a copy to every request waiting for it. */
-void	 cache_answer(struct gw_req *, long status, const char *ctype, const struct buf *body,
-	    const struct buf *relay);
+/* The upstream answered req (status, Content-Type, Retry-After, body, relayed
+   headers; all borrowed): stores a 2xx answer and hands a copy to every request
+   waiting for it. */
+void	 cache_answer(struct gw_req *, long status, const char *ctype,
+	    const char *retry_after, const struct buf *body, const struct buf *relay);
 /* Upstream bytes of a stream, kept to store the stream once it ends cleanly. */
 void	 cache_stream_bytes(struct gw_req *, const char *, size_t);
 /* The stream ended with its final event: store it. */

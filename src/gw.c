@@ -492,6 +492,11 @@ gw_handle(struct gw_req *req)
 		    gw_cfg->max_body_bytes);
 		return;
 	}
+	if (req->in_failed) {
+		http_reply_error(req, 503, "unavailable",
+		    "out of memory receiving the request body");
+		return;
+	}
 	switch (req->route.kind) {
 	case ROUTE_HEALTHZ:
 	case ROUTE_API_TASKS:
@@ -601,7 +606,7 @@ gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
 	size_t			 len = body->len, off;
 	char			*data;
 
-	cache_answer(req, status, ctype, body, relay);
+	cache_answer(req, status, ctype, retry_after, body, relay);
 	data = buf_steal(body);
 	if (data == NULL && (data = strdup("")) == NULL) {
 		http_reply(req, (unsigned)status, NULL);

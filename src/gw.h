@@ -42,6 +42,7 @@ struct gw_req {
 	/* body */
 	struct buf		 in;
 	size_t			 in_total;	/* bytes received, even past the cap */
+	int			 in_failed;	/* out of memory keeping the body */
 
 	/* http.c state */
 	enum gw_state		 state;
