@@ -697,16 +697,29 @@ dbw_checkpoint(const char *mode)
 		dbw.dirty = 0;
 }
 
+/* Bumped after every commit that stored or deleted entries: readers' copies made
+   before it may be stale (cachedb_generation). */
+static uint64_t	dbw_generation;
+
+uint64_t
+cachedb_generation(void)
+{
+	return (__atomic_load_n(&dbw_generation, __ATOMIC_ACQUIRE));
+}
+
 /* Applies one batch in one transaction, evicts, then answers the syncs in it. */
 static void
 dbw_batch(struct dbw_op *ops)
 {
 	struct dbw_op	*op, *next;
-	int		 ok = 0, clean = 1, writes = 0;
+	int		 ok = 0, clean = 1, writes = 0, changes = 0;
 
-	for (op = ops; op != NULL; op = op->next)
+	for (op = ops; op != NULL; op = op->next) {
 		if (op->type != DBW_SYNC)
 			writes = 1;
+		if (op->type != DBW_SYNC && op->type != DBW_TOUCH)
+			changes = 1;
+	}
 	if (!writes)
 		ok = 1;
 	else if (dbw_exec("BEGIN IMMEDIATE") == 0) {
@@ -727,6 +740,8 @@ dbw_batch(struct dbw_op *ops)
 			sqlite3_exec(dbw.db, "ROLLBACK", NULL, NULL, NULL);
 		if (ok) {
 			dbw.dirty = dbw.wal_used = 1;
+			if (changes)
+				__atomic_add_fetch(&dbw_generation, 1, __ATOMIC_RELEASE);
 			if (clean)
 				dbw_ok();
 			/* Syncs are answered after this: a synced file is under the cap. */

@@ -51,6 +51,9 @@ void	 cachedb_close(struct cachedb *);	/* accepts NULL */
  */
 int	 cachedb_get(struct cachedb *, const uint8_t key[CANON_KEY_LEN], struct cache_entry *e);
 int	 cachedb_stats(struct cachedb *, struct cache_stats *);
+/* A number that changes after every commit of this process's writer that stored or
+   deleted entries (copies of entries read before it may be stale). */
+uint64_t cachedb_generation(void);
 void	 cache_entry_free(struct cache_entry *);	/* frees body; accepts zeroed */
 
 /*

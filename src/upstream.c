@@ -369,6 +369,12 @@ up_release(struct up_call *c)
 {
 	up_cancel(c);
 	if (c->easy != NULL) {
+		/* Nothing in a pooled handle may point into the call being freed. */
+		curl_easy_setopt(c->easy, CURLOPT_PRIVATE, NULL);
+		curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, NULL);
+		curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, NULL);
 		if (up_npool < sizeof(up_pool) / sizeof(up_pool[0]))
 			up_pool[up_npool++] = c->easy;
 		else
