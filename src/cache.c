@@ -72,10 +72,26 @@ struct flight {
 	uint8_t			 key[CANON_KEY_LEN];
 	uint64_t		 leader;	/* serial of the request that went upstream */
 	struct flight_waiter	*waiters;
+	/* a stream's flight: its events so far, for those who join late */
+	int			 stream;
+	int			 started;	/* the leader relays its stream */
+	int			 closed;	/* sofar outgrew its cap: no more joiners */
+	long			 status;
+	char			 ctype[128];
+	struct buf		 relay;
+	struct buf		 sofar;
 };
 
-/* What a waiter receives: the answer, or (go == 1) "call the upstream yourself". */
+/* What a waiter receives. */
+enum flight_kind {
+	FLIGHT_ANSWER,		/* the answer, or (go == 1) "call the upstream yourself" */
+	FLIGHT_START,		/* a stream begins: status, headers, the events so far */
+	FLIGHT_DATA,		/* more of the stream */
+	FLIGHT_END		/* the stream's end (body: a last error event, if any) */
+};
+
 struct flight_msg {
+	enum flight_kind	 kind;
 	uint64_t		 serial;
 	int			 go;
 	long			 status;
@@ -354,6 +370,46 @@ cache_bucket(const uint8_t key[CANON_KEY_LEN])
 	return (((size_t)key[0] << 8 | key[1]) % CACHE_FLIGHT_BUCKETS);
 }
 
+static void	cache_on_msg(void *);
+static void	cache_msg_free(void *);
+
+/* Posts a message of kind to waiter w; call with flight_mu held (so w's thread and
+   mailbox exist). Bodies are copied. */
+static void
+cache_post(struct flight_waiter *w, enum flight_kind kind, long status,
+    const char *ctype, const struct buf *body, const struct buf *relay)
+{
+	struct flight_msg	*m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return;
+	m->kind = kind;
+	m->serial = w->serial;
+	m->status = status;
+	snprintf(m->ctype, sizeof(m->ctype), "%s", ctype != NULL ? ctype : "");
+	if ((body != NULL && body->len > 0 &&
+	    buf_append(&m->body, body->data, body->len) == -1) ||
+	    (relay != NULL && relay->len > 0 &&
+	    buf_append(&m->relay, relay->data, relay->len) == -1)) {
+		cache_msg_free(m);
+		return;
+	}
+	if (loop_post(w->mb, cache_on_msg, cache_msg_free, m) == -1)
+		cache_msg_free(m);
+}
+
+/* The flight req leads; call with flight_mu held. */
+static struct flight *
+cache_led(struct gw_req *req)
+{
+	struct flight	*f;
+
+	for (f = flights[cache_bucket(req->cache_key)]; f != NULL; f = f->next)
+		if (f->leader == req->serial)
+			return (f);
+	return (NULL);
+}
+
 /* Joins the flight for req's key, or starts one. Returns 1 when req now waits. */
 static int
 cache_join(struct gw_req *req)
@@ -363,13 +419,16 @@ cache_join(struct gw_req *req)
 
 	pthread_mutex_lock(&flight_mu);
 	slot = &flights[cache_bucket(req->cache_key)];
+	/* Streams join streams only: the key leaves "stream" out. */
 	for (f = *slot; f != NULL; f = f->next)
-		if (memcmp(f->key, req->cache_key, CANON_KEY_LEN) == 0)
+		if (memcmp(f->key, req->cache_key, CANON_KEY_LEN) == 0 &&
+		    f->stream == req->up.sse)
 			break;
 	if (f == NULL) {
 		if ((f = calloc(1, sizeof(*f))) != NULL) {
 			memcpy(f->key, req->cache_key, CANON_KEY_LEN);
 			f->leader = req->serial;
+			f->stream = req->up.sse;
 			f->next = *slot;
 			*slot = f;
 			req->cache_leader = 1;
@@ -377,7 +436,8 @@ cache_join(struct gw_req *req)
 		pthread_mutex_unlock(&flight_mu);
 		return (0);
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
+	/* Too late to hand over everything so far: on its own. */
+	if (f->closed || (w = calloc(1, sizeof(*w))) == NULL) {
 		pthread_mutex_unlock(&flight_mu);
 		return (0);
 	}
@@ -387,6 +447,9 @@ cache_join(struct gw_req *req)
 	f->waiters = w;
 	req->cache_waiting = 1;
 	req->cache_store = 0;		/* the leader stores the answer */
+	/* A stream already under way: its events so far, then the live ones. */
+	if (f->started)
+		cache_post(w, FLIGHT_START, f->status, f->ctype, &f->sofar, &f->relay);
 	pthread_mutex_unlock(&flight_mu);
 	return (1);
 }
@@ -408,7 +471,34 @@ cache_on_msg(void *arg)
 	struct flight_msg	*m = arg;
 	struct gw_req		*req = gw_find(m->serial);
 
-	if (req != NULL && req->cache_waiting && !req->client_gone) {
+	if (req == NULL || !req->cache_waiting || req->client_gone) {
+		cache_msg_free(m);
+		return;
+	}
+	switch (m->kind) {
+	case FLIGHT_START:
+		if (req->state == GW_COALESCED) {
+			req->cache_state = CACHE_STATE_HIT;
+			stream_follow(req, (int)m->status, m->ctype, &m->relay, &m->body);
+		}
+		cache_msg_free(m);
+		return;
+	case FLIGHT_DATA:
+	case FLIGHT_END:
+		if (req->state == GW_STREAMING &&
+		    stream_follow_data(req, &m->body, m->kind == FLIGHT_END) == -1) {
+			cache_leave(req);
+			gw_client_gone(req);
+			http_drop(req);
+		}
+		if (m->kind == FLIGHT_END)
+			req->cache_waiting = 0;
+		cache_msg_free(m);
+		return;
+	case FLIGHT_ANSWER:
+		break;
+	}
+	if (req->state == GW_COALESCED) {
 		req->cache_waiting = 0;
 		if (m->go) {
 			/* On its own now: its answer is stored like any miss's. */
@@ -425,6 +515,85 @@ cache_on_msg(void *arg)
 	cache_msg_free(m);
 }
 
+void
+cache_stream_start(struct gw_req *req)
+{
+	struct flight		*f;
+	struct flight_waiter	*w;
+
+	if (!req->cache_leader)
+		return;
+	pthread_mutex_lock(&flight_mu);
+	if ((f = cache_led(req)) != NULL && f->stream) {
+		f->started = 1;
+		f->status = req->up.status;
+		snprintf(f->ctype, sizeof(f->ctype), "%s", req->up.ctype);
+		if (req->up.relay.len > 0 &&
+		    buf_append(&f->relay, req->up.relay.data, req->up.relay.len) == -1)
+			f->closed = 1;
+		for (w = f->waiters; w != NULL; w = w->next)
+			cache_post(w, FLIGHT_START, f->status, f->ctype, NULL, &f->relay);
+	}
+	pthread_mutex_unlock(&flight_mu);
+}
+
+/* The leader's stream bytes go to every follower, and are kept for late joiners. */
+static void
+cache_fan_out(struct gw_req *req, const char *data, size_t len)
+{
+	struct flight		*f;
+	struct flight_waiter	*w;
+	struct buf		 b = { (char *)(uintptr_t)data, len, len };
+
+	pthread_mutex_lock(&flight_mu);
+	if ((f = cache_led(req)) != NULL && f->started) {
+		if (!f->closed && (f->sofar.len + len > CACHE_STREAM_MAX ||
+		    buf_append(&f->sofar, data, len) == -1)) {
+			f->closed = 1;
+			buf_free(&f->sofar);
+		}
+		for (w = f->waiters; w != NULL; w = w->next)
+			cache_post(w, FLIGHT_DATA, 0, NULL, &b, NULL);
+	}
+	pthread_mutex_unlock(&flight_mu);
+}
+
+/* Ends a stream flight: every follower gets tail (an error event, or nothing) and the
+   end of its stream. */
+static void
+cache_stream_land(struct gw_req *req, const char *tail, size_t len)
+{
+	struct flight		*f, **pp;
+	struct flight_waiter	*w, *next;
+	struct buf		 b = { (char *)(uintptr_t)tail, len, len };
+
+	pthread_mutex_lock(&flight_mu);
+	for (pp = &flights[cache_bucket(req->cache_key)]; (f = *pp) != NULL;
+	    pp = &f->next)
+		if (f->leader == req->serial)
+			break;
+	if (f != NULL) {
+		*pp = f->next;
+		for (w = f->waiters; w != NULL; w = next) {
+			next = w->next;
+			cache_post(w, FLIGHT_END, 0, NULL, &b, NULL);
+			free(w);
+		}
+		buf_free(&f->relay);
+		buf_free(&f->sofar);
+		free(f);
+	}
+	pthread_mutex_unlock(&flight_mu);
+	req->cache_leader = 0;
+}
+
+void
+cache_stream_end(struct gw_req *req, const char *tail, size_t len)
+{
+	if (req->cache_leader)
+		cache_stream_land(req, tail, len);
+}
+
 /* Ends req's flight as its leader: each waiter gets a copy of the answer (go = 0), or
    is sent upstream (go = 1). */
 static void
@@ -437,8 +606,19 @@ cache_land(struct gw_req *req, int go, long status, const char *ctype,
 
 	if (!req->cache_leader)
 		return;
-	req->cache_leader = 0;
 	pthread_mutex_lock(&flight_mu);
+	f = cache_led(req);
+	if (f != NULL && f->started) {
+		/* Followers are mid-stream: they cannot start over upstream. */
+		static const char abandoned[] = "data:{\"error\":\"the stream this "
+		    "request shared was abandoned\",\"error_type\":"
+		    "\"incomplete_generation\"}\n\n";
+
+		pthread_mutex_unlock(&flight_mu);
+		cache_stream_land(req, abandoned, sizeof(abandoned) - 1);
+		return;
+	}
+	req->cache_leader = 0;
 	for (pp = &flights[cache_bucket(req->cache_key)]; (f = *pp) != NULL;
 	    pp = &f->next)
 		if (f->leader == req->serial)
@@ -469,6 +649,10 @@ cache_land(struct gw_req *req, int go, long status, const char *ctype,
 		free(w);
 	}
 	pthread_mutex_unlock(&flight_mu);
+	if (f != NULL) {
+		buf_free(&f->relay);
+		buf_free(&f->sofar);
+	}
 	free(f);
 }
 
@@ -602,8 +786,9 @@ cache_begin(struct gw_req *req)
 		cache_entry_free(&e);
 	}
 	__atomic_add_fetch(&cache_misses, 1, __ATOMIC_RELAXED);
-	/* Streams are not coalesced: each relays its own upstream events. */
-	if (!req->up.sse && cache_join(req)) {
+	/* Identical requests share one upstream call; a stream's followers get its
+	   events so far, then the live ones. */
+	if (cache_join(req)) {
 		req->state = GW_COALESCED;
 		http_suspend(req);
 		return (1);
@@ -631,6 +816,8 @@ cache_answer(struct gw_req *req, long status, const char *ctype,
 void
 cache_stream_bytes(struct gw_req *req, const char *data, size_t len)
 {
+	if (req->cache_leader)
+		cache_fan_out(req, data, len);
 	if (!req->cache_store)
 		return;
 	if (req->cache_copy.len + len > CACHE_STREAM_MAX ||

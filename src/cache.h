@@ -38,6 +38,10 @@ void	 cache_answer(struct gw_req *, long status, const char *ctype,
 void	 cache_stream_bytes(struct gw_req *, const char *, size_t);
 /* The stream ended with its final event: store it. */
 void	 cache_stream_done(struct gw_req *);
+/* req's stream starts (its followers start theirs), or ends: tail (borrowed) is what
+   req's client gets after the upstream's bytes (an error event, or nothing). */
+void	 cache_stream_start(struct gw_req *);
+void	 cache_stream_end(struct gw_req *, const char *tail, size_t len);
 /* req failed upstream with status (502/504/5xx): serves a stale entry within the
    stale-if-error window. Returns 1 when it did. */
 int	 cache_serve_stale(struct gw_req *);

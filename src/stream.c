@@ -24,6 +24,10 @@
 
 static void	stream_arm(struct gw_req *);
 
+/* A follower cannot pause the stream it shares: one that falls this far behind is
+   dropped. */
+#define STREAM_FOLLOW_MAX	(4 * 1024 * 1024)
+
 /* The byte after the last line end of out, from start on. */
 static size_t
 stream_line_end(const struct buf *out, size_t start, size_t ready)
@@ -117,6 +121,57 @@ stream_replay(struct gw_req *req, int status, const char *ctype, char *body,
 }
 
 void
+stream_follow(struct gw_req *req, int status, const char *ctype,
+    const struct buf *relay, struct buf *sofar)
+{
+	buf_free(&req->out);
+	req->out = *sofar;
+	memset(sofar, 0, sizeof(*sofar));
+	req->out_off = 0;
+	/* Whole lines only, as for the leader's own client. */
+	req->out_ready = stream_line_end(&req->out, 0, 0);
+	req->up_done = 0;
+	loop_timer_cancel(&req->deadline_timer);
+	req->state = GW_STREAMING;
+	http_reply(req, (unsigned)status, stream_response(req, ctype, relay));
+}
+
+int
+stream_follow_data(struct gw_req *req, const struct buf *data, int end)
+{
+	if (req->up_done)
+		return (0);
+	if (req->out.len - req->out_off + data->len > STREAM_FOLLOW_MAX) {
+		log_warnx("%s: a follower of a shared stream fell %d MiB behind: dropping it",
+		    req->request_id, STREAM_FOLLOW_MAX / (1024 * 1024));
+		return (-1);
+	}
+	size_t	start;
+
+	/* An error at the end follows the leader's whole lines: the leader dropped an
+	   unfinished one, so the follower does too. */
+	if (end && data->len > 0 && req->out_ready < req->out.len)
+		req->out.len = req->out_ready;
+	if (req->out_off > 0) {
+		memmove(req->out.data, req->out.data + req->out_off,
+		    req->out.len - req->out_off);
+		req->out.len -= req->out_off;
+		req->out_ready -= req->out_off;
+		req->out_off = 0;
+	}
+	start = req->out.len;
+	if (data->len > 0 && buf_append(&req->out, data->data, data->len) == -1)
+		return (-1);
+	if (end) {
+		req->out_ready = req->out.len;
+		req->up_done = 1;
+	} else
+		req->out_ready = stream_line_end(&req->out, start, req->out_ready);
+	http_wake(req);
+	return (0);
+}
+
+void
 stream_start(struct gw_req *req)
 {
 	struct MHD_Response	*resp;
@@ -130,6 +185,7 @@ stream_start(struct gw_req *req)
 	req->stream_end_ms = now + (uint64_t)cfg->stream_total * 1000;
 	req->stream_timer.arg = req;
 	stream_arm(req);
+	cache_stream_start(req);
 	http_reply(req, (unsigned)req->up.status, resp);
 }
 
@@ -186,13 +242,18 @@ stream_data(struct gw_req *req, const char *data, size_t len)
 static void
 stream_end_with_error(struct gw_req *req, const char *msg, const char *type)
 {
+	size_t	tail;
+
 	req->cache_store = 0;		/* a failed stream is never stored */
 	if (req->out_ready < req->out.len) {
 		req->out.len = req->out_ready;
 		sse_scan_drop_partial(&req->sse);
 	}
+	tail = req->out.len;
 	if (sse_error_event(&req->out, &req->sse, msg, type) == -1)
 		req->client_gone = 1;	/* cannot even say why: close the connection */
+	/* Followers end the same way: they drop their unfinished line too. */
+	cache_stream_end(req, req->out.data + tail, req->out.len - tail);
 	req->up_done = 1;
 	loop_timer_cancel(&req->stream_timer);
 	stream_flush(req);
@@ -219,6 +280,7 @@ stream_done(struct gw_req *req, CURLcode code)
 		return;
 	}
 	cache_stream_done(req);
+	cache_stream_end(req, NULL, 0);
 	req->up_done = 1;
 	loop_timer_cancel(&req->stream_timer);
 	stream_flush(req);

@@ -19,6 +19,12 @@ void	 stream_fail(struct gw_req *, const char *msg, const char *type);
 /* Replays a stored stream (body taken) as if the upstream had just sent it. */
 void	 stream_replay(struct gw_req *, int status, const char *ctype, char *body,
 	    size_t len);
+/* A follower of another request's stream: starts its response with the events so far
+   (sofar, taken), then stream_follow_data adds the live ones (end: the last); returns
+   -1 when the follower must be dropped (too far behind, out of memory). */
+void	 stream_follow(struct gw_req *, int status, const char *ctype,
+	    const struct buf *relay, struct buf *sofar);
+int	 stream_follow_data(struct gw_req *, const struct buf *data, int end);
 /* Frees what the relay holds. */
 void	 stream_free(struct gw_req *);
 

@@ -460,6 +460,83 @@ class CacheTTL(CacheHelpers, GatewayTestCase):
         self.assertEqual(self.fake.count(FILL_MASK), 2, "the expired MISS must go upstream")
 
 
+class CacheStreamFanOut(CacheHelpers, GatewayTestCase):
+    """Identical stream requests in flight share one upstream stream: a follower
+    gets the events so far, then the live ones (issue 4, coalescing)."""
+    CACHE = True
+
+    def stream_body(self):
+        return json.dumps({"inputs": "fan " + nonce(), "parameters": {"max_new_tokens": 10},
+                           "stream": True}).encode()
+
+    def test_concurrent_streams_share_one_upstream_call(self):
+        from test_stream import RawStream
+        path = "/models/fake/stream-10-100"
+        body = self.stream_body()
+        streams = [RawStream(self.gw.port, path, body) for _ in range(10)]
+        try:
+            for rs in streams:
+                rs.read_to_end(15)
+        finally:
+            for rs in streams:
+                rs.close()
+        self.assertEqual(self.fake.count(path), 1, "one upstream stream for all ten")
+        first = streams[0].body
+        self.assertEqual(first.count(b"data:"), 10)
+        for i, rs in enumerate(streams):
+            with self.subTest(client=i):
+                self.assertEqual(rs.status, 200)
+                self.assertTrue(rs.complete, "chunked body not terminated")
+                self.assertEqual(rs.headers.get("content-type"), "text/event-stream")
+                self.assertEqual(rs.body, first, "every follower gets the same bytes")
+        states = sorted(rs.headers.get("x-cache") for rs in streams)
+        self.assertEqual(states, ["HIT"] * 9 + ["MISS"])
+
+    def test_late_joiner_gets_events_so_far_then_live_ones(self):
+        from test_stream import RawStream
+        path = "/models/fake/stream-10-200"
+        body = self.stream_body()
+        a = RawStream(self.gw.port, path, body)
+        try:
+            a.read_until(lambda s: s.data_count() >= 3, 10, "3 events of the first stream")
+            b = RawStream(self.gw.port, path, body)
+            try:
+                t0 = time.monotonic()
+                b.read_until(lambda s: s.data_count() >= 3, 5, "the joiner's first events")
+                self.assertLess(time.monotonic() - t0, 0.5,
+                                "the events so far must come at once, not at the stream's pace")
+                self.assertLess(b.data_count(), 10, "the joiner got the rest live")
+                a.read_to_end(10)
+                b.read_to_end(10)
+            finally:
+                b.close()
+        finally:
+            a.close()
+        self.assertEqual(self.fake.count(path), 1)
+        self.assertEqual(b.body, a.body)
+        self.assertTrue(b.complete)
+        self.assertEqual(b.headers.get("x-cache"), "HIT")
+
+    def test_leader_gone_mid_stream_ends_followers_with_an_error(self):
+        from test_stream import RawStream
+        path = "/models/fake/stream-20-150"
+        body = self.stream_body()
+        a = RawStream(self.gw.port, path, body)
+        a.read_until(lambda s: s.data_count() >= 1, 10, "the first event")
+        b = RawStream(self.gw.port, path, body)
+        try:
+            b.read_until(lambda s: s.data_count() >= 1, 5, "the joiner's first event")
+            a.close()	# the stream's source goes away
+            b.read_to_end(10)
+        finally:
+            b.close()
+        self.assertTrue(b.complete, "the follower must get a clean end, never a hang")
+        events = [json.loads(line[5:]) for line in b.body.split(b"\n")
+                  if line.startswith(b"data:")]
+        self.assertEqual(events[-1].get("error_type"), "incomplete_generation", events[-1])
+        self.assertLess(len(events), 21)
+
+
 class CacheHubTask(CacheHelpers, GatewayTestCase):
     """POST /models/{id} of a model that is no task's default: its task comes from
     the Hub's pipeline tag (GET {hub_url}/api/models/{id}, here the fake), looked up
