@@ -603,7 +603,7 @@ gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
     struct buf *relay, const char *retry_after)
 {
 	struct MHD_Response	*resp;
-	size_t			 len = body->len, off;
+	size_t			 len = body->len;
 	char			*data;
 
 	cache_answer(req, status, ctype, retry_after, body, relay);
@@ -620,13 +620,7 @@ gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
 	}
 	if (ctype != NULL && *ctype != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	for (off = 0; relay->data != NULL && off < relay->len; ) {
-		const char *name = relay->data + off;
-		const char *value = name + strlen(name) + 1;
-
-		MHD_add_response_header(resp, name, value);
-		off = (size_t)(value - relay->data) + strlen(value) + 1;
-	}
+	http_add_relayed(resp, relay, NULL);
 	if (retry_after != NULL && *retry_after != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
 	req->bytes_out = len;

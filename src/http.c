@@ -214,6 +214,21 @@ http_reply(struct gw_req *req, unsigned status, struct MHD_Response *resp)
 }
 
 void
+http_add_relayed(struct MHD_Response *resp, const struct buf *relay, const char *skip)
+{
+	const char	*name, *value;
+	size_t		 off;
+
+	for (off = 0; relay != NULL && relay->data != NULL && off < relay->len; ) {
+		name = relay->data + off;
+		value = name + strlen(name) + 1;
+		if (skip == NULL || strcasecmp(name, skip) != 0)
+			MHD_add_response_header(resp, name, value);
+		off = (size_t)(value - relay->data) + strlen(value) + 1;
+	}
+}
+
+void
 http_reply_take(struct gw_req *req, unsigned status, const char *ctype,
     char *data, size_t len)
 {

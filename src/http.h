@@ -45,6 +45,10 @@ void	 http_reply_copy(struct gw_req *, unsigned status, const char *ctype,
 /* Replies with malloc'd data, taking it. */
 void	 http_reply_take(struct gw_req *, unsigned status, const char *ctype,
 	    char *data, size_t len);
+/* Adds the upstream headers kept by upstream.c ("name\0value\0" pairs in relay; NULL
+   accepted) to resp, except one named skip (NULL: none). */
+void	 http_add_relayed(struct MHD_Response *resp, const struct buf *relay,
+	    const char *skip);
 /* Looks up a request header (case-insensitive); NULL if absent. Borrowed. */
 const char *http_header(struct gw_req *, const char *name);
 const char *http_query(struct gw_req *, const char *name);

@@ -84,7 +84,6 @@ static struct MHD_Response *
 stream_response(struct gw_req *req, const char *ctype, const struct buf *relay)
 {
 	struct MHD_Response	*resp;
-	size_t			 off;
 
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
 	    stream_read, req, NULL);
@@ -93,14 +92,8 @@ stream_response(struct gw_req *req, const char *ctype, const struct buf *relay)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-	for (off = 0; relay != NULL && relay->data != NULL && off < relay->len; ) {
-		const char *name = relay->data + off;
-		const char *value = name + strlen(name) + 1;
-
-		if (strcasecmp(name, "x-accel-buffering") != 0)
-			MHD_add_response_header(resp, name, value);
-		off = (size_t)(value - relay->data) + strlen(value) + 1;
-	}
+	/* Ours says "no" already. */
+	http_add_relayed(resp, relay, "x-accel-buffering");
 	return (resp);
 }
 
