@@ -12,6 +12,7 @@
 #   NGINX_WORKERS  nginx worker_processes (default: number of CPUs)
 #   NO_BUILD=1     skip install-deps and build (use the existing src/hfgate)
 #   KEEP_TMP=1     keep the scratch directory (configs, logs, raw wrk outputs)
+#   HFGATE_SERVER_LINES="workers = 3"  extra [server] lines for hfgate's config
 # The last line of output is machine-readable: RESULT key=value ...
 # Absolute numbers drift on a shared machine; the hfgate/nginx ratio of one run counts.
 set -eu
@@ -39,7 +40,7 @@ bench_tmp bench
 
 start_fake 2 post_status
 start_nginx nginx-passthrough.conf post_status
-write_hfgate_conf no
+write_hfgate_conf no "${HFGATE_SERVER_LINES:-}"
 start_hfgate "$tmp/hfgate.err" post_status
 
 # Both peers must forward the same request with the token injected.
