@@ -167,6 +167,25 @@ def free_port():
     return port
 
 
+def terminate(proc, timeout):
+    """SIGTERM and a bounded wait, then SIGKILL; True when proc ended by itself."""
+    if proc.poll() is not None:
+        return True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        return False
+
+
+def kill(proc):
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait(5)
+
+
 class Fake:
     """The fake Hugging Face upstream (tests/fake_upstream)."""
 
@@ -256,19 +275,11 @@ class Fake:
     def stop(self, timeout=10):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, timeout)
         return self.proc.returncode
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+        kill(self.proc)
 
     def problems(self):
         text = self.log_text()
@@ -413,23 +424,15 @@ class Gateway:
         """SIGTERM and a bounded wait; returns the exit code (killed: negative)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                self.exit_code = "killed after %ds" % timeout
-                return self.exit_code
+        if not terminate(self.proc, timeout):
+            self.exit_code = "killed after %ds" % timeout
+            return self.exit_code
         if self.exit_code is None:
             self.exit_code = self.proc.returncode
         return self.exit_code
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+        kill(self.proc)
 
     def problems(self, expect_exit=0):
         """What is wrong after stop(): sanitizer reports, the secret in the log or in

@@ -6,35 +6,18 @@ import threading
 import time
 import unittest
 
-from harness import Fake, Gateway, wait_until
+from harness import FreshGatewayTestCase, wait_until
 
 JSON = {"Content-Type": "application/json"}
 
 
-class Shutdown(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = Fake()
-        cls.addClassCleanup(cls.fake.kill)
-        cls.fake.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
-        problems = cls.fake.problems()
-        if problems:
-            raise AssertionError("\n".join(problems))
-
-    def setUp(self):
-        self.fake.reset()
+class Shutdown(FreshGatewayTestCase):
 
     def start_gateway(self, grace):
-        gw = Gateway(self.fake, {"server": {"grace_seconds": str(grace)},
-                                 "upstream": {"deadline_ms": "20000"}})
-        self.addCleanup(gw.kill)
-        gw.start()
-        return gw
+        # The tests stop the daemon themselves and check it with check_clean.
+        return super().start_gateway({"server": {"grace_seconds": str(grace)},
+                                      "upstream": {"deadline_ms": "20000"}},
+                                     check_on_cleanup=False)
 
     def fire(self, gw, model, n):
         results = [None] * n
