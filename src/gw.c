@@ -219,31 +219,6 @@ gw_begin(struct gw_req *req)
 }
 
 static int
-gw_header_is_false(const char *v)
-{
-	return (v != NULL && (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 ||
-	    strcasecmp(v, "no") == 0));
-}
-
-/* options.wait_for_model = false in a JSON body (huggingface.js, InferenceApi). */
-static int
-gw_body_no_wait(const char *body, size_t len)
-{
-	cJSON	*root, *opt, *w;
-	int	 no = 0;
-
-	if (memmem(body, len, "wait_for_model", 14) == NULL)
-		return (0);
-	if ((root = cJSON_ParseWithLength(body, len)) == NULL)
-		return (0);
-	opt = cJSON_GetObjectItemCaseSensitive(root, "options");
-	w = cJSON_GetObjectItemCaseSensitive(opt, "wait_for_model");
-	no = cJSON_IsFalse(w);
-	cJSON_Delete(root);
-	return (no);
-}
-
-static int
 gw_add_header(struct gw_req *req, const char *name, const char *value)
 {
 	char			 line[2048];
@@ -525,8 +500,8 @@ gw_handle(struct gw_req *req)
 	}
 	if (gw_deadline(req) == -1)
 		return;
-	req->wait_for_model = !gw_header_is_false(http_header(req, "X-Wait-For-Model")) &&
-	    !(req->up.body != NULL && gw_body_no_wait(req->up.body, len));
+	req->wait_for_model = !http_header_false(req, "X-Wait-For-Model") &&
+	    !json_option_false(req->up.body, len, "wait_for_model");
 	req->v1_binary = v1_binary;
 	req->max_response = gw_cfg->max_response_bytes;
 	req->up.url = req->url;

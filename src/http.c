@@ -67,6 +67,15 @@ http_query(struct gw_req *req, const char *name)
 	return (MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name));
 }
 
+int
+http_header_false(struct gw_req *req, const char *name)
+{
+	const char	*v = http_header(req, name);
+
+	return (v != NULL && (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 ||
+	    strcasecmp(v, "no") == 0));
+}
+
 static void
 http_on_hup(struct loop_watch *w, uint32_t events)
 {

@@ -52,5 +52,7 @@ void	 http_add_relayed(struct MHD_Response *resp, const struct buf *relay,
 /* Looks up a request header (case-insensitive); NULL if absent. Borrowed. */
 const char *http_header(struct gw_req *, const char *name);
 const char *http_query(struct gw_req *, const char *name);
+/* 1 when the request header name says no: "false", "0" or "no" (any case). */
+int	 http_header_false(struct gw_req *, const char *name);
 
 #endif

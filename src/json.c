@@ -1,6 +1,7 @@
 /* json.c: small JSON helpers on top of cJSON. */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cJSON.h>
 
@@ -63,4 +64,21 @@ json_body_stream(const char *body, size_t len)
 	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "stream"));
 	cJSON_Delete(o);
 	return (stream);
+}
+
+int
+json_option_false(const char *body, size_t len, const char *name)
+{
+	cJSON	*o;
+	int	 no;
+
+	/* Most bodies do not name the option: spare them the parse. */
+	if (body == NULL || memmem(body, len, name, strlen(name)) == NULL)
+		return (0);
+	if ((o = cJSON_ParseWithLength(body, len)) == NULL)
+		return (0);
+	no = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(o, "options"), name));
+	cJSON_Delete(o);
+	return (no);
 }

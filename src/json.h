@@ -11,5 +11,8 @@ int	 json_looks_like(const char *body, size_t len);
 /* Value of a boolean-ish field "stream" at the top level of a JSON object body:
    1 if true, 0 otherwise (absent, false, not JSON). */
 int	 json_body_stream(const char *body, size_t len);
+/* 1 when the JSON object body has "options": {name: false} (huggingface.js and the
+   legacy InferenceApi put wait_for_model and use_cache there), else 0. */
+int	 json_option_false(const char *body, size_t len, const char *name);
 
 #endif

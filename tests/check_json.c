@@ -84,6 +84,29 @@ START_TEST(test_body_stream)
 }
 END_TEST
 
+static int
+option_false(const char *s, const char *name)
+{
+	return (json_option_false(s, strlen(s), name));
+}
+
+START_TEST(test_option_false)
+{
+	static const char wait[] = "{\"inputs\":\"x\",\"options\":{\"wait_for_model\":false}}";
+
+	ck_assert_int_eq(option_false(wait, "wait_for_model"), 1);
+	ck_assert_int_eq(option_false(wait, "use_cache"), 0);
+	ck_assert_int_eq(option_false("{\"options\":{\"use_cache\":true}}", "use_cache"), 0);
+	/* Only under "options", only the literal false, only whole JSON. */
+	ck_assert_int_eq(option_false("{\"use_cache\":false}", "use_cache"), 0);
+	ck_assert_int_eq(option_false("{\"options\":{\"use_cache\":0}}", "use_cache"), 0);
+	ck_assert_int_eq(option_false("{\"options\":{\"use_cache\":false", "use_cache"), 0);
+	ck_assert_int_eq(json_option_false(NULL, 0, "use_cache"), 0);
+	/* Only len bytes are read. */
+	ck_assert_int_eq(json_option_false(wait, strlen(wait) - 1, "wait_for_model"), 0);
+}
+END_TEST
+
 START_TEST(test_buf_append)
 {
 	struct buf	 b = { 0 };
@@ -258,6 +281,7 @@ json_suite(int forking)
 	tcase_add_test(tc, test_error_body);
 	tcase_add_test(tc, test_looks_like);
 	tcase_add_test(tc, test_body_stream);
+	tcase_add_test(tc, test_option_false);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("buf");
 	tcase_add_test(tc, test_buf_append);
