@@ -204,24 +204,6 @@ cache_control(const char *v, int *no_store, int *no_cache, long *max_age)
 	}
 }
 
-/* options.use_cache = false in a JSON body (huggingface.js, InferenceApi). */
-static int
-cache_body_no_cache(const char *body, size_t len)
-{
-	cJSON	*root, *w;
-	int	 no = 0;
-
-	if (body == NULL || memmem(body, len, "use_cache", 9) == NULL)
-		return (0);
-	if ((root = cJSON_ParseWithLength(body, len)) == NULL)
-		return (0);
-	w = cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(root, "options"), "use_cache");
-	no = cJSON_IsFalse(w);
-	cJSON_Delete(root);
-	return (no);
-}
-
 static int
 cache_set(const cJSON *o, const char *name)
 {
@@ -373,11 +355,15 @@ cache_bucket(const uint8_t key[CANON_KEY_LEN])
 static void	cache_on_msg(void *);
 static void	cache_msg_free(void *);
 
-/* Posts a message of kind to waiter w; call with flight_mu held (so w's thread and
-   mailbox exist). Bodies are copied. */
+/*
+ * Posts a message of kind to waiter w; call with flight_mu held (so w's thread and
+ * mailbox exist). Bodies are copied; when a copy fails the waiter still hears the
+ * end: an answer becomes "go upstream yourself", a stream part the end of its stream.
+ */
 static void
-cache_post(struct flight_waiter *w, enum flight_kind kind, long status,
-    const char *ctype, const struct buf *body, const struct buf *relay)
+cache_post(struct flight_waiter *w, enum flight_kind kind, int go, long status,
+    const char *ctype, const char *retry_after, const struct buf *body,
+    const struct buf *relay)
 {
 	struct flight_msg	*m;
 
@@ -385,17 +371,49 @@ cache_post(struct flight_waiter *w, enum flight_kind kind, long status,
 		return;
 	m->kind = kind;
 	m->serial = w->serial;
+	m->go = go;
 	m->status = status;
 	snprintf(m->ctype, sizeof(m->ctype), "%s", ctype != NULL ? ctype : "");
+	snprintf(m->retry_after, sizeof(m->retry_after), "%s",
+	    retry_after != NULL ? retry_after : "");
 	if ((body != NULL && body->len > 0 &&
 	    buf_append(&m->body, body->data, body->len) == -1) ||
 	    (relay != NULL && relay->len > 0 &&
 	    buf_append(&m->relay, relay->data, relay->len) == -1)) {
-		cache_msg_free(m);
-		return;
+		buf_free(&m->body);
+		buf_free(&m->relay);
+		if (kind == FLIGHT_ANSWER)
+			m->go = 1;
+		else
+			m->kind = FLIGHT_END;
 	}
 	if (loop_post(w->mb, cache_on_msg, cache_msg_free, m) == -1)
 		cache_msg_free(m);
+}
+
+/* Takes req's flight out of the table; call with flight_mu held. */
+static struct flight *
+cache_unlink(struct gw_req *req)
+{
+	struct flight	*f, **pp;
+
+	for (pp = &flights[cache_bucket(req->cache_key)]; (f = *pp) != NULL;
+	    pp = &f->next)
+		if (f->leader == req->serial) {
+			*pp = f->next;
+			return (f);
+		}
+	return (NULL);
+}
+
+static void
+cache_flight_free(struct flight *f)
+{
+	if (f == NULL)
+		return;
+	buf_free(&f->relay);
+	buf_free(&f->sofar);
+	free(f);
 }
 
 /* The flight req leads; call with flight_mu held. */
@@ -449,7 +467,8 @@ cache_join(struct gw_req *req)
 	req->cache_store = 0;		/* the leader stores the answer */
 	/* A stream already under way: its events so far, then the live ones. */
 	if (f->started)
-		cache_post(w, FLIGHT_START, f->status, f->ctype, &f->sofar, &f->relay);
+		cache_post(w, FLIGHT_START, 0, f->status, f->ctype, NULL, &f->sofar,
+		    &f->relay);
 	pthread_mutex_unlock(&flight_mu);
 	return (1);
 }
@@ -532,7 +551,8 @@ cache_stream_start(struct gw_req *req)
 		    buf_append(&f->relay, req->up.relay.data, req->up.relay.len) == -1)
 			f->closed = 1;
 		for (w = f->waiters; w != NULL; w = w->next)
-			cache_post(w, FLIGHT_START, f->status, f->ctype, NULL, &f->relay);
+			cache_post(w, FLIGHT_START, 0, f->status, f->ctype, NULL, NULL,
+			    &f->relay);
 	}
 	pthread_mutex_unlock(&flight_mu);
 }
@@ -553,7 +573,7 @@ cache_fan_out(struct gw_req *req, const char *data, size_t len)
 			buf_free(&f->sofar);
 		}
 		for (w = f->waiters; w != NULL; w = w->next)
-			cache_post(w, FLIGHT_DATA, 0, NULL, &b, NULL);
+			cache_post(w, FLIGHT_DATA, 0, 0, NULL, NULL, &b, NULL);
 	}
 	pthread_mutex_unlock(&flight_mu);
 }
@@ -563,27 +583,19 @@ cache_fan_out(struct gw_req *req, const char *data, size_t len)
 static void
 cache_stream_land(struct gw_req *req, const char *tail, size_t len)
 {
-	struct flight		*f, **pp;
+	struct flight		*f;
 	struct flight_waiter	*w, *next;
 	struct buf		 b = { (char *)(uintptr_t)tail, len, len };
 
 	pthread_mutex_lock(&flight_mu);
-	for (pp = &flights[cache_bucket(req->cache_key)]; (f = *pp) != NULL;
-	    pp = &f->next)
-		if (f->leader == req->serial)
-			break;
-	if (f != NULL) {
-		*pp = f->next;
-		for (w = f->waiters; w != NULL; w = next) {
-			next = w->next;
-			cache_post(w, FLIGHT_END, 0, NULL, &b, NULL);
-			free(w);
-		}
-		buf_free(&f->relay);
-		buf_free(&f->sofar);
-		free(f);
+	f = cache_unlink(req);
+	for (w = f != NULL ? f->waiters : NULL; w != NULL; w = next) {
+		next = w->next;
+		cache_post(w, FLIGHT_END, 0, 0, NULL, NULL, &b, NULL);
+		free(w);
 	}
 	pthread_mutex_unlock(&flight_mu);
+	cache_flight_free(f);
 	req->cache_leader = 0;
 }
 
@@ -600,9 +612,8 @@ static void
 cache_land(struct gw_req *req, int go, long status, const char *ctype,
     const char *retry_after, const struct buf *body, const struct buf *relay)
 {
-	struct flight		*f, **pp;
+	struct flight		*f;
 	struct flight_waiter	*w, *next;
-	struct flight_msg	*m;
 
 	if (!req->cache_leader)
 		return;
@@ -619,41 +630,17 @@ cache_land(struct gw_req *req, int go, long status, const char *ctype,
 		return;
 	}
 	req->cache_leader = 0;
-	for (pp = &flights[cache_bucket(req->cache_key)]; (f = *pp) != NULL;
-	    pp = &f->next)
-		if (f->leader == req->serial)
-			break;
-	if (f != NULL)
-		*pp = f->next;
+	f = cache_unlink(req);
 	/* Posting under the lock: a waiter leaves under it too, so its thread and
 	   mailbox exist for every message posted here. */
 	for (w = f != NULL ? f->waiters : NULL; w != NULL; w = next) {
 		next = w->next;
-		if ((m = calloc(1, sizeof(*m))) != NULL) {
-			m->serial = w->serial;
-			m->go = go;
-			m->status = status;
-			snprintf(m->ctype, sizeof(m->ctype), "%s", ctype != NULL ? ctype : "");
-			snprintf(m->retry_after, sizeof(m->retry_after), "%s",
-			    retry_after != NULL ? retry_after : "");
-			if (!go && ((body->len > 0 &&
-			    buf_append(&m->body, body->data, body->len) == -1) ||
-			    (relay->len > 0 &&
-			    buf_append(&m->relay, relay->data, relay->len) == -1))) {
-				buf_reset(&m->body);
-				m->go = 1;
-			}
-			if (loop_post(w->mb, cache_on_msg, cache_msg_free, m) == -1)
-				cache_msg_free(m);
-		}
+		cache_post(w, FLIGHT_ANSWER, go, status, ctype, retry_after,
+		    go ? NULL : body, go ? NULL : relay);
 		free(w);
 	}
 	pthread_mutex_unlock(&flight_mu);
-	if (f != NULL) {
-		buf_free(&f->relay);
-		buf_free(&f->sofar);
-	}
-	free(f);
+	cache_flight_free(f);
 }
 
 void
@@ -743,7 +730,6 @@ cache_begin(struct gw_req *req)
 	long			 max_age;
 	int			 no_store, no_cache, r, fresh;
 	int64_t			 now = cache_now();
-	const char		*use = http_header(req, "X-Use-Cache");
 
 	if (req->up.body == NULL)
 		return (0);			/* GET /status, /framework, /info */
@@ -762,8 +748,8 @@ cache_begin(struct gw_req *req)
 	req->cache_state = CACHE_STATE_MISS;
 	req->cache_store = 1;
 	req->cache_expires = now + (max_age > 0 ? max_age : (long)ttl);
-	if ((use != NULL && (strcasecmp(use, "false") == 0 || strcmp(use, "0") == 0)) ||
-	    cache_body_no_cache(req->up.body, req->up.body_len))
+	if (http_header_false(req, "X-Use-Cache") ||
+	    json_option_false(req->up.body, req->up.body_len, "use_cache"))
 		no_cache = 1;
 	if (!no_cache && cache_rd != NULL) {
 		memset(&e, 0, sizeof(e));
