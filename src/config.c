@@ -10,7 +10,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <ini.h>
+#include <openssl/evp.h>
 
 #include "config.h"
 #include "route.h"
@@ -26,6 +30,8 @@
 #define CFG_DEFAULT_MODELS_FILE	SYSCONFDIR "/hfgate/default-models.tsv"
 #define CFG_DEFAULT_CACHE_DB	LOCALSTATEDIR "/lib/hfgate/cache.db"
 #define CFG_MSG_MAX		512
+#define CFG_FILE_MAX		(1024 * 1024)	/* PEM and key files */
+#define CFG_MAX_ALLOW		256
 
 enum cfg_section {
 	SECT_NONE,		/* before the first [section] */
@@ -35,7 +41,10 @@ enum cfg_section {
 	SECT_STREAM,
 	SECT_DEFAULT_MODELS,
 	SECT_CACHE_POLICY,
-	SECT_ENDPOINT
+	SECT_ENDPOINT,
+	SECT_USAGE,
+	SECT_ADMIN,
+	SECT_CLIENT
 };
 
 enum cfg_type {
@@ -44,7 +53,11 @@ enum cfg_type {
 	CFG_HEADER,		/* string usable as an HTTP header value */
 	CFG_PATH,		/* relative to the config file's directory */
 	CFG_URL,
-	CFG_LISTEN,
+	CFG_LISTEN,		/* list of HOST:PORT; min = 1 for tls_listen */
+	CFG_PEM,		/* a PEM file, read into the field */
+	CFG_CIDRS,		/* list of networks */
+	CFG_KEY_SHA256,		/* admin key as 64 hex digits */
+	CFG_KEY_FILE,		/* admin key in a file, hashed */
 	CFG_UINT,
 	CFG_LONG,
 	CFG_SIZE,		/* unsigned with k/M/G suffixes */
@@ -62,6 +75,16 @@ struct cfg_key {
 #define F(f)	offsetof(struct config, f)
 static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "listen", CFG_LISTEN, 0, 0, 0 },
+	{ SECT_SERVER, "tls_listen", CFG_LISTEN, 0, 1, 0 },
+	{ SECT_SERVER, "tls_cert", CFG_PEM, F(tls_cert), 0, 0 },
+	{ SECT_SERVER, "tls_key", CFG_PEM, F(tls_key), 0, 0 },
+	{ SECT_SERVER, "allow", CFG_CIDRS, 0, 0, 0 },
+	{ SECT_SERVER, "max_connections_per_ip", CFG_UINT, F(max_connections_per_ip),
+	    0, 1000000 },
+	{ SECT_SERVER, "header_timeout", CFG_UINT, F(header_timeout), 1, 3600 },
+	{ SECT_SERVER, "max_header_bytes", CFG_SIZE, F(max_header_bytes), 1024,
+	    1024 * 1024 },
+	{ SECT_SERVER, "max_url_bytes", CFG_SIZE, F(max_url_bytes), 256, 1024 * 1024 },
 	{ SECT_SERVER, "workers", CFG_UINT, F(workers), 0, 64 },
 	{ SECT_SERVER, "max_connections", CFG_UINT, F(max_connections), 1, 1000000 },
 	{ SECT_SERVER, "max_body_bytes", CFG_SIZE, F(max_body_bytes), 1, SIZE_MAX },
@@ -85,6 +108,10 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_CACHE, "max_bytes", CFG_SIZE, F(cache_max_bytes), 65536, SIZE_MAX },
 	{ SECT_CACHE, "default_ttl", CFG_UINT, F(cache_default_ttl), 1, 315360000 },
 	{ SECT_CACHE, "stale_if_error", CFG_UINT, F(cache_stale_if_error), 0, 315360000 },
+	{ SECT_USAGE, "enabled", CFG_BOOL, F(usage_enabled), 0, 0 },
+	{ SECT_USAGE, "db", CFG_STR_OR_UNSET, F(usage_db), 0, 0 },
+	{ SECT_ADMIN, "key_sha256", CFG_KEY_SHA256, F(admin_key_hash), 0, 0 },
+	{ SECT_ADMIN, "key_file", CFG_KEY_FILE, F(admin_key_hash), 0, 0 },
 	{ SECT_STREAM, "first_byte_timeout", CFG_UINT, F(stream_first_byte), 1, 86400 },
 	{ SECT_STREAM, "idle_timeout", CFG_UINT, F(stream_idle), 1, 86400 },
 	{ SECT_STREAM, "total_timeout", CFG_UINT, F(stream_total), 1, 604800 },
@@ -106,7 +133,10 @@ struct cfg_parse {
 	enum cfg_section	 sect;
 	char			 sectname[64];
 	size_t			 ep;		/* index of the current endpoint */
-	int			 sectline;	/* line of the current [endpoint] header */
+	size_t			 cl;		/* index of the current client */
+	int			 sectline;	/* line of the current [endpoint] or
+						   [client] header */
+	int			 tls_line;	/* line of tls_listen, 0 if none */
 	int			 errline;	/* line of the first error, 0 if none */
 	int			 failed;
 	char			*err;
@@ -171,7 +201,13 @@ int
 cfg_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->listen_port = 8080;
+	c->listens[0].port = 8080;
+	c->nlistens = 1;
+	c->max_connections_per_ip = 1000;
+	c->header_timeout = 10;
+	c->max_header_bytes = 8 * 1024;
+	c->max_url_bytes = 4 * 1024;
+	c->usage_enabled = 1;
 	c->max_connections = 10000;
 	c->max_body_bytes = 16 * 1024 * 1024;
 	c->connection_timeout = 60;
@@ -193,7 +229,7 @@ cfg_init(struct config *c)
 	c->stream_heartbeat = 15;
 	c->stream_stall = 30;
 	c->stream_buffer = 64 * 1024;
-	if (cfg_set_string(&c->listen_host, "127.0.0.1") == -1 ||
+	if (cfg_set_string(&c->listens[0].host, "127.0.0.1") == -1 ||
 	    cfg_set_string(&c->cors_origin, "*") == -1 ||
 	    cfg_set_string(&c->default_models_file, CFG_DEFAULT_MODELS_FILE) == -1 ||
 	    cfg_set_string(&c->upstream_url, "https://api-inference.huggingface.co") == -1 ||
@@ -218,6 +254,30 @@ cfg_endpoint_clear(struct cfg_endpoint *ep)
 	free(ep->task);
 }
 
+static void
+cfg_client_clear(struct cfg_client *cl)
+{
+	size_t	 i;
+
+	free(cl->name);
+	for (i = 0; i < cl->ntasks; i++)
+		free(cl->tasks[i]);
+	free(cl->tasks);
+	for (i = 0; i < cl->nmodels; i++)
+		free(cl->models[i]);
+	free(cl->models);
+}
+
+/* Frees a secret string after wiping it. */
+static void
+cfg_free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 void
 cfg_free(struct config *c)
 {
@@ -226,17 +286,22 @@ cfg_free(struct config *c)
 	if (c == NULL)
 		return;
 	free(c->path);
-	free(c->listen_host);
+	for (i = 0; i < c->nlistens; i++)
+		free(c->listens[i].host);
+	free(c->tls_cert);
+	cfg_free_secret(c->tls_key);
+	free(c->allow);
+	free(c->usage_db);
+	for (i = 0; i < c->nclients; i++)
+		cfg_client_clear(&c->clients[i]);
+	free(c->clients);
 	free(c->cors_origin);
 	free(c->default_models_file);
 	free(c->upstream_url);
 	free(c->hub_url);
 	free(c->token_file);
 	free(c->cache_db);
-	if (c->token != NULL) {
-		explicit_bzero(c->token, strlen(c->token));
-		free(c->token);
-	}
+	cfg_free_secret(c->token);
 	for (i = 0; i < TASK_COUNT; i++)
 		free(c->default_model[i]);
 	for (i = 0; i < c->nendpoints; i++)
@@ -263,13 +328,14 @@ cfg_parse_port(const char *s, unsigned *port)
 	return (0);
 }
 
-int
-cfg_set_listen(struct config *c, const char *hostport, char *err, size_t errlen)
+/* One "HOST:PORT" or "[v6]:PORT" into l. 0 or -1 + err. */
+static int
+cfg_parse_hostport(const char *hostport, struct cfg_listen *l, char *err,
+    size_t errlen)
 {
 	const char	*host, *end, *portstr;
 	size_t		 hostlen, i;
 	unsigned	 port;
-	char		*h;
 
 	if (hostport[0] == '[') {
 		host = hostport + 1;
@@ -313,14 +379,113 @@ cfg_set_listen(struct config *c, const char *hostport, char *err, size_t errlen)
 		    "a number from 0 to 65535", hostport);
 		return (-1);
 	}
-	if ((h = strndup(host, hostlen)) == NULL) {
+	if ((l->host = strndup(host, hostlen)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
-	free(c->listen_host);
-	c->listen_host = h;
-	c->listen_port = port;
+	l->port = port;
 	return (0);
+}
+
+/*
+ * Calls fn for each word of a list separated by commas and blanks. Stops at the first
+ * failure. Returns 0, or -1 (fn's error, or a word longer than the buffer).
+ */
+static int
+cfg_each_word(const char *list, int (*fn)(const char *, void *), void *arg)
+{
+	char		 word[256];
+	const char	*s = list, *start;
+	size_t		 len;
+
+	for (;;) {
+		while (*s == ',' || isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			return (0);
+		for (start = s; *s != '\0' && *s != ',' && !isspace((unsigned char)*s); s++)
+			;
+		len = (size_t)(s - start);
+		if (len >= sizeof(word))
+			len = sizeof(word) - 1;	/* fn reports it as invalid */
+		memcpy(word, start, len);
+		word[len] = '\0';
+		if (fn(word, arg) == -1)
+			return (-1);
+	}
+}
+
+struct cfg_listen_parse {
+	struct cfg_listen	 l[CFG_MAX_LISTEN];
+	size_t			 n;
+	int			 tls;
+	char			*err;
+	size_t			 errlen;
+};
+
+static int
+cfg_listen_word(const char *word, void *arg)
+{
+	struct cfg_listen_parse	*lp = arg;
+
+	if (lp->n == CFG_MAX_LISTEN) {
+		snprintf(lp->err, lp->errlen, "more than %d listen addresses",
+		    CFG_MAX_LISTEN);
+		return (-1);
+	}
+	if (cfg_parse_hostport(word, &lp->l[lp->n], lp->err, lp->errlen) == -1)
+		return (-1);
+	lp->l[lp->n++].tls = lp->tls;
+	return (0);
+}
+
+int
+cfg_set_listen(struct config *c, const char *list, int tls, char *err, size_t errlen)
+{
+	struct cfg_listen_parse	 lp;
+	struct cfg_listen	 keep[CFG_MAX_LISTEN];
+	size_t			 i, nkeep = 0;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.tls = tls;
+	lp.err = err;
+	lp.errlen = errlen;
+	/* "none": no address of this kind (e.g. TLS only; cfg_check wants one). */
+	if (strcmp(list, "none") != 0) {
+		if (cfg_each_word(list, cfg_listen_word, &lp) == -1)
+			goto fail;
+		if (lp.n == 0) {
+			snprintf(err, errlen, "invalid listen address '%s'", list);
+			goto fail;
+		}
+	}
+	for (i = 0; i < c->nlistens; i++) {
+		if (c->listens[i].tls != tls)
+			keep[nkeep++] = c->listens[i];
+		else
+			free(c->listens[i].host);
+	}
+	if (nkeep + lp.n > CFG_MAX_LISTEN) {
+		for (i = 0; i < nkeep; i++)
+			c->listens[i] = keep[i];
+		c->nlistens = nkeep;
+		snprintf(err, errlen, "more than %d listen addresses", CFG_MAX_LISTEN);
+		goto fail;
+	}
+	/* keep holds the other kind. Plain addresses come first: the first one is
+	   the one logged and the one tests connect to. */
+	c->nlistens = 0;
+	for (i = 0; i < nkeep && tls; i++)
+		c->listens[c->nlistens++] = keep[i];
+	for (i = 0; i < lp.n; i++)
+		c->listens[c->nlistens++] = lp.l[i];
+	for (i = 0; i < nkeep && !tls; i++)
+		c->listens[c->nlistens++] = keep[i];
+	return (0);
+fail:
+	for (i = 0; i < lp.n; i++)
+		free(lp.l[i].host);
+	return (-1);
 }
 
 /*
@@ -442,6 +607,178 @@ cfg_resolve_path(const struct cfg_parse *p, const char *value)
 	return (s);
 }
 
+/* Reads a whole small file into a malloc'd NUL-terminated string. 0 or -1 + msg. */
+static int
+cfg_read_file(const char *path, char **out, size_t *outlen, char *msg, size_t msglen)
+{
+	FILE	*f;
+	char	*data = NULL;
+	size_t	 len;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if ((data = malloc(CFG_FILE_MAX + 1)) == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		goto fail;
+	}
+	len = fread(data, 1, CFG_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		snprintf(msg, msglen, "%s: read error", path);
+		goto fail;
+	}
+	if (len > CFG_FILE_MAX) {
+		snprintf(msg, msglen, "%s: larger than %d bytes", path, CFG_FILE_MAX);
+		goto fail;
+	}
+	data[len] = '\0';
+	fclose(f);
+	*out = data;
+	*outlen = len;
+	return (0);
+fail:
+	if (data != NULL) {
+		explicit_bzero(data, CFG_FILE_MAX + 1);
+		free(data);
+	}
+	fclose(f);
+	return (-1);
+}
+
+int
+cfg_hash_key(const char *key, size_t len, uint8_t out[CFG_KEY_HASH_LEN])
+{
+	unsigned int	n = 0;
+
+	if (EVP_Digest(key, len, out, &n, EVP_sha256(), NULL) != 1 ||
+	    n != CFG_KEY_HASH_LEN)
+		return (-1);
+	return (0);
+}
+
+/* A key file: its content without surrounding white space, hashed. 0 or -1 + msg. */
+static int
+cfg_key_file(const char *path, uint8_t out[CFG_KEY_HASH_LEN], char *msg, size_t msglen)
+{
+	char	*data, *k;
+	size_t	 len;
+	int	 rc = -1;
+
+	if (cfg_read_file(path, &data, &len, msg, msglen) == -1)
+		return (-1);
+	for (k = data; isspace((unsigned char)*k); k++)
+		;
+	len -= (size_t)(k - data);
+	while (len > 0 && isspace((unsigned char)k[len - 1]))
+		len--;
+	if (len == 0)
+		snprintf(msg, msglen, "%s: the key file is empty", path);
+	else if (cfg_hash_key(k, len, out) == -1)
+		snprintf(msg, msglen, "cannot hash the key");
+	else
+		rc = 0;
+	explicit_bzero(data, strlen(data));
+	free(data);
+	return (rc);
+}
+
+/* 64 hex digits (any case). 0 or -1 + msg. */
+static int
+cfg_key_hex(const char *s, uint8_t out[CFG_KEY_HASH_LEN], char *msg, size_t msglen)
+{
+	size_t	i;
+	int	hi, lo;
+
+	if (strlen(s) != CFG_KEY_HASH_LEN * 2)
+		goto bad;
+	for (i = 0; i < CFG_KEY_HASH_LEN; i++) {
+		hi = isxdigit((unsigned char)s[2 * i]) ? s[2 * i] : -1;
+		lo = isxdigit((unsigned char)s[2 * i + 1]) ? s[2 * i + 1] : -1;
+		if (hi == -1 || lo == -1)
+			goto bad;
+		hi = isdigit(hi) ? hi - '0' : tolower(hi) - 'a' + 10;
+		lo = isdigit(lo) ? lo - '0' : tolower(lo) - 'a' + 10;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return (0);
+bad:
+	snprintf(msg, msglen, "key_sha256 must be 64 hex digits (the output of "
+	    "printf %%s KEY | sha256sum)");
+	return (-1);
+}
+
+/* "ADDR" or "ADDR/BITS", IPv4 or IPv6; host bits are cleared. 0 or -1. */
+static int
+cfg_parse_cidr(const char *word, struct cfg_cidr *n)
+{
+	char		 addr[INET6_ADDRSTRLEN + 1];
+	const char	*slash = strchr(word, '/');
+	size_t		 len = slash != NULL ? (size_t)(slash - word) : strlen(word);
+	unsigned	 bits, max, i;
+	char		*end;
+	unsigned long	 v;
+
+	if (len == 0 || len >= sizeof(addr))
+		return (-1);
+	memcpy(addr, word, len);
+	addr[len] = '\0';
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, addr, n->addr) == 1) {
+		n->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, n->addr) == 1) {
+		n->family = AF_INET6;
+		max = 128;
+	} else
+		return (-1);
+	bits = max;
+	if (slash != NULL) {
+		if (!isdigit((unsigned char)slash[1]))
+			return (-1);
+		errno = 0;
+		v = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || errno != 0 || v > max)
+			return (-1);
+		bits = (unsigned)v;
+	}
+	n->prefix = bits;
+	for (i = bits; i < max; i++)
+		n->addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+	return (0);
+}
+
+struct cfg_allow_parse {
+	struct config	*c;
+	const char	*bad;
+	char		 badword[64];
+};
+
+static int
+cfg_allow_word(const char *word, void *arg)
+{
+	struct cfg_allow_parse	*ap = arg;
+	struct cfg_cidr		*a;
+
+	if (ap->c->nallow == CFG_MAX_ALLOW) {
+		ap->bad = "too many networks";
+		return (-1);
+	}
+	a = reallocarray(ap->c->allow, ap->c->nallow + 1, sizeof(*a));
+	if (a == NULL) {
+		ap->bad = "out of memory";
+		return (-1);
+	}
+	ap->c->allow = a;
+	if (cfg_parse_cidr(word, &a[ap->c->nallow]) == -1) {
+		snprintf(ap->badword, sizeof(ap->badword), "%s", word);
+		ap->bad = "not an address or network (ADDR or ADDR/BITS)";
+		return (-1);
+	}
+	ap->c->nallow++;
+	return (0);
+}
+
 static int
 cfg_oom(struct cfg_parse *p)
 {
@@ -453,10 +790,12 @@ cfg_oom(struct cfg_parse *p)
 static int
 cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 {
-	char			 msg[CFG_MSG_MAX], *s;
+	char			 msg[CFG_MSG_MAX], *s, *data;
 	char			*base = (char *)p->c;
 	unsigned long long	 v;
 	const char		*q;
+	size_t			 len;
+	int			 rc;
 
 	if (*value == '\0' && k->type != CFG_STR_OR_UNSET) {
 		cfg_error(p, p->lineno, "missing value for '%s'", k->name);
@@ -496,10 +835,52 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 		*(char **)(base + k->off) = s;
 		break;
 	case CFG_LISTEN:
-		if (cfg_set_listen(p->c, value, msg, sizeof(msg)) == -1) {
+		if (cfg_set_listen(p->c, value, (int)k->min, msg, sizeof(msg)) == -1) {
 			cfg_error(p, p->lineno, "%s", msg);
 			return (0);
 		}
+		if (k->min)
+			p->tls_line = p->lineno;
+		break;
+	case CFG_PEM:
+		if ((s = cfg_resolve_path(p, value)) == NULL)
+			return (cfg_oom(p));
+		rc = cfg_read_file(s, &data, &len, msg, sizeof(msg));
+		free(s);
+		if (rc == -1) {
+			cfg_error(p, p->lineno, "%s: %s", k->name, msg);
+			return (0);
+		}
+		cfg_free_secret(*(char **)(base + k->off));
+		*(char **)(base + k->off) = data;
+		break;
+	case CFG_CIDRS: {
+		struct cfg_allow_parse ap = { .c = p->c };
+
+		/* Repeating the key adds networks. */
+		if (cfg_each_word(value, cfg_allow_word, &ap) == -1) {
+			cfg_error(p, p->lineno, "allow: '%s': %s", ap.badword, ap.bad);
+			return (0);
+		}
+		break;
+	}
+	case CFG_KEY_SHA256:
+	case CFG_KEY_FILE:
+		if (k->type == CFG_KEY_SHA256)
+			rc = cfg_key_hex(value, (uint8_t *)(base + k->off), msg,
+			    sizeof(msg));
+		else if ((s = cfg_resolve_path(p, value)) == NULL)
+			return (cfg_oom(p));
+		else {
+			rc = cfg_key_file(s, (uint8_t *)(base + k->off), msg,
+			    sizeof(msg));
+			free(s);
+		}
+		if (rc == -1) {
+			cfg_error(p, p->lineno, "%s: %s", k->name, msg);
+			return (0);
+		}
+		p->c->admin_has_key = 1;
 		break;
 	case CFG_UINT:
 	case CFG_LONG:
@@ -667,6 +1048,106 @@ cfg_endpoint_key(struct cfg_parse *p, const char *name, const char *value)
 	return (0);
 }
 
+struct cfg_glob_parse {
+	struct cfg_parse	*p;
+	char		      ***list;
+	size_t			*n;
+	int			 tasks;		/* patterns of task names */
+};
+
+static int
+cfg_glob_word(const char *word, void *arg)
+{
+	struct cfg_glob_parse	*gp = arg;
+	char			**l, *w;
+	const char		*q;
+
+	/* A task name without wildcards must exist: catches typos that would
+	   silently forbid a task. */
+	if (gp->tasks && strpbrk(word, "*?[") == NULL && task_find(word) == NULL) {
+		cfg_error(gp->p, gp->p->lineno, "unknown task '%s'", word);
+		return (-1);
+	}
+	for (q = word; *q != '\0'; q++) {
+		if (!isalnum((unsigned char)*q) && strchr("._-/*?[]!", *q) == NULL) {
+			cfg_error(gp->p, gp->p->lineno, "invalid pattern '%s'", word);
+			return (-1);
+		}
+	}
+	if ((l = reallocarray(*gp->list, *gp->n + 1, sizeof(*l))) == NULL ||
+	    (w = strdup(word)) == NULL) {
+		if (l != NULL)
+			*gp->list = l;
+		cfg_oom(gp->p);
+		return (-1);
+	}
+	*gp->list = l;
+	l[(*gp->n)++] = w;
+	return (0);
+}
+
+/* Keys of [client NAME]. Returns 1, or 0 on error. */
+static int
+cfg_client_key(struct cfg_parse *p, const char *name, const char *value)
+{
+	static const struct {
+		const char	*name;
+		size_t		 off;
+		unsigned	 max;
+	} nums[] = {
+		{ "rate", offsetof(struct cfg_client, rate), 6000000 },
+		{ "burst", offsetof(struct cfg_client, burst), 6000000 },
+		{ "max_concurrent", offsetof(struct cfg_client, max_concurrent), 1000000 },
+		{ "daily_quota", offsetof(struct cfg_client, daily_quota), 4000000000u },
+	};
+	struct cfg_client	*cl = &p->c->clients[p->cl];
+	struct cfg_glob_parse	 gp = { .p = p };
+	char			 msg[CFG_MSG_MAX], *path;
+	unsigned long long	 v;
+	size_t			 i;
+	int			 rc;
+
+	if (*value == '\0') {
+		cfg_error(p, p->lineno, "missing value for '%s'", name);
+		return (0);
+	}
+	if (strcmp(name, "key_sha256") == 0 || strcmp(name, "key_file") == 0) {
+		if (name[4] == 's')
+			rc = cfg_key_hex(value, cl->key_hash, msg, sizeof(msg));
+		else if ((path = cfg_resolve_path(p, value)) == NULL)
+			return (cfg_oom(p));
+		else {
+			rc = cfg_key_file(path, cl->key_hash, msg, sizeof(msg));
+			free(path);
+		}
+		if (rc == -1) {
+			cfg_error(p, p->lineno, "%s: %s", name, msg);
+			return (0);
+		}
+		cl->has_key = 1;
+		return (1);
+	}
+	if (strcmp(name, "tasks") == 0 || strcmp(name, "models") == 0) {
+		gp.tasks = name[0] == 't';
+		gp.list = gp.tasks ? &cl->tasks : &cl->models;
+		gp.n = gp.tasks ? &cl->ntasks : &cl->nmodels;
+		return (cfg_each_word(value, cfg_glob_word, &gp) == 0);
+	}
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (strcmp(name, nums[i].name) != 0)
+			continue;
+		if (cfg_parse_number(value, 0, 0, nums[i].max, &v, msg,
+		    sizeof(msg)) == -1) {
+			cfg_error(p, p->lineno, "%s: %s", name, msg);
+			return (0);
+		}
+		*(unsigned *)(void *)((char *)cl + nums[i].off) = (unsigned)v;
+		return (1);
+	}
+	cfg_error(p, p->lineno, "unknown key '%s' in [%s]", name, p->sectname);
+	return (0);
+}
+
 /* libinih callback; the section comes from cfg_reader, which saw the header. */
 static int
 cfg_handler(void *user, const char *section, const char *name, const char *value)
@@ -687,6 +1168,8 @@ cfg_handler(void *user, const char *section, const char *name, const char *value
 		return (cfg_cache_policy(p, name, value));
 	case SECT_ENDPOINT:
 		return (cfg_endpoint_key(p, name, value));
+	case SECT_CLIENT:
+		return (cfg_client_key(p, name, value));
 	default:
 		break;
 	}
@@ -699,21 +1182,39 @@ cfg_handler(void *user, const char *section, const char *name, const char *value
 	return (0);
 }
 
-/* Called when a section ends: an endpoint needs a url. */
+/* Called when a section ends: an endpoint needs a url, a client a key of its own. */
 static void
 cfg_section_end(struct cfg_parse *p)
 {
 	const struct cfg_endpoint	*ep;
+	const struct cfg_client		*cl;
+	size_t				 i;
 
-	if (p->sect != SECT_ENDPOINT)
+	if (p->sect == SECT_ENDPOINT) {
+		ep = &p->c->endpoints[p->ep];
+		if (ep->url == NULL)
+			cfg_error(p, p->sectline, "endpoint '%s' has no url", ep->name);
+	}
+	if (p->sect != SECT_CLIENT)
 		return;
-	ep = &p->c->endpoints[p->ep];
-	if (ep->url == NULL)
-		cfg_error(p, p->sectline, "endpoint '%s' has no url", ep->name);
+	cl = &p->c->clients[p->cl];
+	if (!cl->has_key) {
+		cfg_error(p, p->sectline, "client '%s' has no key (key_sha256 or "
+		    "key_file)", cl->name);
+		return;
+	}
+	for (i = 0; i < p->cl; i++) {
+		if (memcmp(p->c->clients[i].key_hash, cl->key_hash,
+		    CFG_KEY_HASH_LEN) == 0) {
+			cfg_error(p, p->sectline, "client '%s' has the same key as "
+			    "client '%s'", cl->name, p->c->clients[i].name);
+			return;
+		}
+	}
 }
 
 static int
-cfg_valid_endpoint_name(const char *s)
+cfg_valid_name(const char *s)
 {
 	if (*s == '\0')
 		return (0);
@@ -731,7 +1232,7 @@ cfg_new_endpoint(struct cfg_parse *p, const char *name)
 	struct config		*c = p->c;
 	struct cfg_endpoint	*eps;
 
-	if (!cfg_valid_endpoint_name(name)) {
+	if (!cfg_valid_name(name)) {
 		cfg_error(p, p->lineno, "invalid endpoint name '%s' (letters, "
 		    "digits, '.', '_' and '-' only)", name);
 		return (-1);
@@ -756,6 +1257,54 @@ cfg_new_endpoint(struct cfg_parse *p, const char *name)
 	return (0);
 }
 
+static int
+cfg_new_client(struct cfg_parse *p, const char *name)
+{
+	struct config		*c = p->c;
+	struct cfg_client	*cls;
+	size_t			 i;
+
+	/* "-" stands for requests without a client in the usage table. */
+	if (!cfg_valid_name(name) || strcmp(name, "-") == 0 || strlen(name) > 63) {
+		cfg_error(p, p->lineno, "invalid client name '%s' (up to 63 letters, "
+		    "digits, '.', '_' and '-')", name);
+		return (-1);
+	}
+	for (i = 0; i < c->nclients; i++) {
+		if (strcmp(c->clients[i].name, name) == 0) {
+			cfg_error(p, p->lineno, "duplicate client '%s'", name);
+			return (-1);
+		}
+	}
+	if ((cls = reallocarray(c->clients, c->nclients + 1, sizeof(*cls))) == NULL) {
+		cfg_oom(p);
+		return (-1);
+	}
+	c->clients = cls;
+	memset(&cls[c->nclients], 0, sizeof(cls[0]));
+	if ((cls[c->nclients].name = strdup(name)) == NULL) {
+		cfg_oom(p);
+		return (-1);
+	}
+	p->cl = c->nclients++;
+	p->sectline = p->lineno;
+	return (0);
+}
+
+/* "[word NAME]": NAME when name is word followed by blanks and a name, else NULL. */
+static const char *
+cfg_named_section(const char *name, const char *word)
+{
+	size_t	len = strlen(word);
+
+	if (strncmp(name, word, len) != 0 ||
+	    (name[len] != '\0' && !isspace((unsigned char)name[len])))
+		return (NULL);
+	for (name += len; isspace((unsigned char)*name); name++)
+		;
+	return (name);
+}
+
 /*
  * A "[name]" line (s starts at '['). Sections are tracked here rather than in
  * the handler because libinih does not call it for a section without keys, and
@@ -766,7 +1315,7 @@ cfg_section_line(struct cfg_parse *p, const char *s)
 {
 	const char	*close, *q;
 	char		 name[sizeof(p->sectname)];
-	char		*word2;
+	const char	*word2;
 	size_t		 len;
 
 	cfg_section_end(p);
@@ -808,17 +1357,23 @@ cfg_section_line(struct cfg_parse *p, const char *s)
 		p->sect = SECT_DEFAULT_MODELS;
 	else if (strcmp(name, "cache-policy") == 0)
 		p->sect = SECT_CACHE_POLICY;
-	else if (strncmp(name, "endpoint", 8) == 0 &&
-	    (name[8] == '\0' || isspace((unsigned char)name[8]))) {
-		for (word2 = name + 8; isspace((unsigned char)*word2); word2++)
-			;
+	else if (strcmp(name, "usage") == 0)
+		p->sect = SECT_USAGE;
+	else if (strcmp(name, "admin") == 0)
+		p->sect = SECT_ADMIN;
+	else if ((word2 = cfg_named_section(name, "endpoint")) != NULL ||
+	    (word2 = cfg_named_section(name, "client")) != NULL) {
 		if (*word2 == '\0') {
-			cfg_error(p, p->lineno, "[endpoint] needs a name: "
-			    "[endpoint NAME]");
+			cfg_error(p, p->lineno, "[%s] needs a name: [%s NAME]",
+			    name, name);
 			return (-1);
 		}
-		p->sect = SECT_ENDPOINT;
-		return (cfg_new_endpoint(p, word2));
+		if (name[0] == 'e') {
+			p->sect = SECT_ENDPOINT;
+			return (cfg_new_endpoint(p, word2));
+		}
+		p->sect = SECT_CLIENT;
+		return (cfg_new_client(p, word2));
 	} else {
 		cfg_error(p, p->lineno, "unknown section [%s]", name);
 		return (-1);
@@ -884,6 +1439,24 @@ cfg_reader(char *str, int num, void *user)
 	return (str);
 }
 
+/* Rules across sections, once the whole file is read. */
+static void
+cfg_check(struct cfg_parse *p)
+{
+	const struct config	*c = p->c;
+	size_t			 i;
+
+	if (c->nlistens == 0)
+		cfg_error(p, p->lineno, "no listen address (listen or tls_listen)");
+	if (p->tls_line != 0 && (c->tls_cert == NULL || c->tls_key == NULL))
+		cfg_error(p, p->tls_line, "tls_listen needs tls_cert and tls_key");
+	for (i = 0; i < c->nclients && c->admin_has_key; i++)
+		if (memcmp(c->clients[i].key_hash, c->admin_key_hash,
+		    CFG_KEY_HASH_LEN) == 0)
+			cfg_error(p, p->lineno, "the admin key is also client '%s''s key",
+			    c->clients[i].name);
+}
+
 /*
  * Stops at the first error. On failure c may hold part of the file: a reload
  * (SIGHUP) should load into a fresh struct and swap it in only on success.
@@ -928,6 +1501,8 @@ cfg_load(struct config *c, const char *path, char *err, size_t errlen)
 		p.failed = 0;
 		cfg_error(&p, rv, "syntax error");
 	}
+	if (!p.failed)
+		cfg_check(&p);
 	if (p.failed)
 		goto fail;
 	fclose(p.f);
@@ -981,6 +1556,33 @@ cfg_endpoint_by_name(const struct config *c, const char *name)
 	for (i = 0; i < c->nendpoints; i++) {
 		if (strcmp(c->endpoints[i].name, name) == 0)
 			return (&c->endpoints[i]);
+	}
+	return (NULL);
+}
+
+int
+cfg_same_listen(const struct config *a, const struct config *b)
+{
+	size_t	 i;
+
+	if (a->nlistens != b->nlistens)
+		return (0);
+	for (i = 0; i < a->nlistens; i++)
+		if (strcmp(a->listens[i].host, b->listens[i].host) != 0 ||
+		    a->listens[i].port != b->listens[i].port ||
+		    a->listens[i].tls != b->listens[i].tls)
+			return (0);
+	return (1);
+}
+
+const struct cfg_client *
+cfg_client_by_name(const struct config *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nclients; i++) {
+		if (strcmp(c->clients[i].name, name) == 0)
+			return (&c->clients[i]);
 	}
 	return (NULL);
 }

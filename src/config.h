@@ -3,10 +3,12 @@
 #define HFGATE_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "task.h"
 
-#define CFG_MAX_LISTEN	8
+#define CFG_MAX_LISTEN	8	/* listen + tls_listen addresses */
+#define CFG_KEY_HASH_LEN	32	/* SHA-256 */
 
 /* When a task's results may be cached ([cache-policy]). */
 enum cfg_cache_mode {
@@ -24,12 +26,50 @@ struct cfg_endpoint {
 	char	 *task;		/* task of the endpoint's model, NULL if unknown */
 };
 
+/* One listening address ([server] listen or tls_listen). */
+struct cfg_listen {
+	char	*host;
+	unsigned port;			/* 0: the system picks one */
+	int	 tls;			/* from tls_listen */
+};
+
+/* One network of [server] allow. */
+struct cfg_cidr {
+	int	 family;		/* AF_INET or AF_INET6 */
+	uint8_t	 addr[16];		/* network address, network byte order */
+	unsigned prefix;		/* bits */
+};
+
+/* [client NAME]: a team or app with its own key and limits. */
+struct cfg_client {
+	char	 *name;
+	uint8_t	  key_hash[CFG_KEY_HASH_LEN];	/* SHA-256 of the key */
+	int	  has_key;
+	char	**tasks;		/* glob patterns (fnmatch); none: every task */
+	size_t	  ntasks;
+	char	**models;		/* glob patterns; none: every model */
+	size_t	  nmodels;
+	unsigned  rate;			/* requests per minute, 0: no limit */
+	unsigned  burst;		/* token-bucket size, 0: same as rate */
+	unsigned  max_concurrent;	/* requests and streams at once, 0: no cap */
+	unsigned  daily_quota;		/* requests per UTC day, 0: none */
+};
+
 struct config {
 	char	*path;			/* file read, NULL when none */
 
 	/* [server] */
-	char	*listen_host;		/* listen = HOST:PORT, default 127.0.0.1:8080 */
-	unsigned listen_port;
+	struct cfg_listen listens[CFG_MAX_LISTEN]; /* listen, then tls_listen; default
+					   127.0.0.1:8080 */
+	size_t	 nlistens;
+	char	*tls_cert;		/* PEM certificate (chain), read from tls_cert */
+	char	*tls_key;		/* PEM private key, read from tls_key (a secret) */
+	struct cfg_cidr *allow;		/* clients allowed; none: any address */
+	size_t	 nallow;
+	unsigned max_connections_per_ip; /* default 1000, 0: no limit */
+	unsigned header_timeout;	/* seconds to receive a request head, default 10 */
+	size_t	 max_header_bytes;	/* all header names and values, default 8K */
+	size_t	 max_url_bytes;		/* request target, default 4K */
 	unsigned workers;		/* event-loop threads, 0 = one per CPU (default) */
 	unsigned max_connections;	/* default 10000 */
 	size_t	 max_body_bytes;	/* default 16 MiB (413 above) */
@@ -57,6 +97,19 @@ struct config {
 	size_t	 cache_max_bytes;	/* default 1 GiB */
 	unsigned cache_default_ttl;	/* seconds, default 86400 */
 	unsigned cache_stale_if_error;	/* seconds past expiry, default 0 (off) */
+
+	/* [usage] */
+	int	 usage_enabled;		/* default 1 */
+	char	*usage_db;		/* default: the cache's file, or
+					   $(localstatedir)/lib/hfgate/usage.db without cache */
+
+	/* [admin] */
+	uint8_t	 admin_key_hash[CFG_KEY_HASH_LEN];
+	int	 admin_has_key;		/* else the admin routes answer loopback clients only */
+
+	/* [client NAME] sections: once there is one, every request needs a key */
+	struct cfg_client *clients;
+	size_t	 nclients;
 
 	/* [cache-policy]: task = mode [ttl] */
 	enum cfg_cache_mode cache_mode[TASK_COUNT];
@@ -94,14 +147,23 @@ int	 cfg_init(struct config *c);
 int	 cfg_load(struct config *c, const char *path, char *err, size_t errlen);
 /* Loads the default-models data file into the tasks not overridden. 0 or -1 + err. */
 int	 cfg_load_defaults(struct config *c, char *err, size_t errlen);
-/* Parses "HOST:PORT" ("[v6]:PORT" too) into listen_host/listen_port. 0 or -1 + err. */
-int	 cfg_set_listen(struct config *c, const char *hostport, char *err, size_t errlen);
+/* Parses a list of "HOST:PORT" ("[v6]:PORT" too), separated by commas or blanks, into
+   the plain (tls 0) or TLS listening addresses, replacing those of that kind. 0 or
+   -1 + err. */
+int	 cfg_set_listen(struct config *c, const char *list, int tls, char *err,
+	    size_t errlen);
 /* Replaces a string field (strdup). 0 or -1. */
 int	 cfg_set_string(char **field, const char *value);
+/* SHA-256 of a client or admin key (libcrypto). 0 or -1. */
+int	 cfg_hash_key(const char *key, size_t len, uint8_t out[CFG_KEY_HASH_LEN]);
 /* The endpoint serving model, or NULL for the serverless API. Borrows. */
 const struct cfg_endpoint *cfg_endpoint_for_model(const struct config *c, const char *model);
 /* The endpoint called name, or NULL. */
 const struct cfg_endpoint *cfg_endpoint_by_name(const struct config *c, const char *name);
+/* 1 when a and b listen on the same addresses. */
+int	 cfg_same_listen(const struct config *a, const struct config *b);
+/* The client called name, or NULL. */
+const struct cfg_client *cfg_client_by_name(const struct config *c, const char *name);
 void	 cfg_free(struct config *c);	/* accepts NULL and a zeroed struct */
 /* A heap configuration shared by the loop threads: cfg_ref takes a reference,
    cfg_unref drops one and frees the struct with the last. Both accept NULL. */

@@ -511,7 +511,7 @@ http_start(const struct config *cfg, unsigned port, unsigned nthreads,
 	int				 v6;
 
 	memset(&ss, 0, sizeof(ss));
-	if (http_resolve(cfg->listen_host, port, &ss, err, errlen) == -1)
+	if (http_resolve(cfg->listens[0].host, port, &ss, err, errlen) == -1)
 		return (-1);
 	v6 = ss.ss_family == AF_INET6;
 	if ((lfd = http_listen(&ss, nthreads > 1, bound, err, errlen)) == -1)
@@ -534,7 +534,7 @@ http_start(const struct config *cfg, unsigned port, unsigned nthreads,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
 	    MHD_OPTION_END);
 	if (http_d == NULL) {
-		snprintf(err, errlen, "cannot serve on %s:%u: %s", cfg->listen_host,
+		snprintf(err, errlen, "cannot serve on %s:%u: %s", cfg->listens[0].host,
 		    *bound, strerror(errno));
 		close(lfd);
 		return (-1);

@@ -78,7 +78,7 @@ build_config(struct config **out, char *err, size_t errlen)
 		log_warnx("%s: no default models", err);
 		err[0] = '\0';
 	}
-	if (opts.listen != NULL && cfg_set_listen(c, opts.listen, err, errlen) == -1)
+	if (opts.listen != NULL && cfg_set_listen(c, opts.listen, 0, err, errlen) == -1)
 		goto fail;
 	if (opts.upstream != NULL) {
 		size_t len = strlen(opts.upstream);
@@ -128,8 +128,7 @@ reload(void)
 		log_warnx("reload failed, keeping the running configuration: %s", err);
 		goto done;
 	}
-	if (strcmp(c->listen_host, current->listen_host) != 0 ||
-	    c->listen_port != current->listen_port ||
+	if (!cfg_same_listen(c, current) ||
 	    c->workers != current->workers ||
 	    c->max_connections != current->max_connections ||
 	    c->connection_timeout != current->connection_timeout ||
@@ -256,8 +255,8 @@ main(int argc, char *argv[])
 	exitw.cb = on_worker_exit;
 	if (loop_watch_add(&exitw, EPOLLIN) == -1)
 		fatalx("cannot watch the loop threads");
-	log_info(strchr(current->listen_host, ':') != NULL ? "listening on [%s]:%u" :
-	    "listening on %s:%u", current->listen_host, port);
+	log_info(strchr(current->listens[0].host, ':') != NULL ? "listening on [%s]:%u" :
+	    "listening on %s:%u", current->listens[0].host, port);
 	log_info("%u loop thread%s, upstream %s", n, n == 1 ? "" : "s",
 	    current->upstream_url);
 	sd_notify(0, "READY=1");

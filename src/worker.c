@@ -220,7 +220,7 @@ worker_start(struct config *cfg, unsigned n, unsigned *port, char *err,
 		    strerror(errno));
 		return (-1);
 	}
-	*port = cfg->listen_port;
+	*port = cfg->listens[0].port;
 	/* One at a time: the first binds (and may pick the port), the others join it. */
 	for (i = 0; i < n && !failed; i++) {
 		w = &workers[i];

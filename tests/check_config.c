@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,8 +117,8 @@ START_TEST(test_defaults)
 
 	ck_assert_int_eq(cfg_init(&c), 0);
 	ck_assert_ptr_null(c.path);
-	ck_assert_str_eq(c.listen_host, "127.0.0.1");
-	ck_assert_uint_eq(c.listen_port, 8080);
+	ck_assert_str_eq(c.listens[0].host, "127.0.0.1");
+	ck_assert_uint_eq(c.listens[0].port, 8080);
 	ck_assert_uint_eq(c.max_connections, 10000);
 	ck_assert_uint_eq(c.max_body_bytes, 16777216);
 	ck_assert_uint_eq(c.connection_timeout, 60);
@@ -177,8 +178,8 @@ START_TEST(test_full_file)
 
 	ck_assert_msg(load(&c, conf, err, sizeof(err), NULL) == 0, "%s", err);
 	ck_assert_ptr_nonnull(c.path);
-	ck_assert_str_eq(c.listen_host, "::1");
-	ck_assert_uint_eq(c.listen_port, 9090);
+	ck_assert_str_eq(c.listens[0].host, "::1");
+	ck_assert_uint_eq(c.listens[0].port, 9090);
 	ck_assert_uint_eq(c.max_connections, 42);
 	ck_assert_uint_eq(c.max_body_bytes, 1048576);
 	ck_assert_uint_eq(c.connection_timeout, 5);
@@ -332,15 +333,71 @@ static const struct {
 	{ "[server\n", "3: missing ']' in section header" },
 	{ "[server] junk\n", "3: unexpected text after section header" },
 	{ "max_connections =\n", "3: missing value for 'max_connections'" },
+	{ "[client a]\nrate = 5\n[cache]\n", "3: client 'a' has no key (key_sha256 or key_file)" },
+	{ "[client a]\nkey_sha256 = abc\n",
+	  "4: key_sha256: key_sha256 must be 64 hex digits (the output of printf %s KEY | sha256sum)" },
+	{ "[client a]\nkey_sha256 = KA\n[client b]\nkey_sha256 = KA\n",
+	  "5: client 'b' has the same key as client 'a'" },
+	{ "[client a]\nkey_sha256 = KA\n[client a]\nkey_sha256 = KB\n",
+	  "5: duplicate client 'a'" },
+	{ "[client -]\n", "3: invalid client name '-' (up to 63 letters, digits, '.', '_' and '-')" },
+	{ "[client]\n", "3: [client] needs a name: [client NAME]" },
+	{ "[client a]\nkey_sha256 = KA\ntasks = text-clasification\n",
+	  "5: unknown task 'text-clasification'" },
+	{ "[client a]\nkey_sha256 = KA\nmodels = a/b c$d\n", "5: invalid pattern 'c$d'" },
+	{ "[client a]\nkey_sha256 = KA\nrate = -1\n", "5: rate: '-1' is not a number" },
+	{ "[client a]\nkey_sha256 = KA\ncolour = red\n", "5: unknown key 'colour' in [client a]" },
+	{ "[client a]\nkey_file = no-such-key\n", "4: key_file: NOSUCH: No such file or directory" },
+	{ "[admin]\nkey_sha256 = KA\n[client a]\nkey_sha256 = KA\n",
+	  "6: the admin key is also client 'a''s key" },
+	{ "tls_listen = 127.0.0.1:8443\n", "3: tls_listen needs tls_cert and tls_key" },
+	{ "listen = none\n", "3: no listen address (listen or tls_listen)" },
+	{ "listen = 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 127.0.0.1:4 127.0.0.1:5 "
+	  "127.0.0.1:6 127.0.0.1:7 127.0.0.1:8 127.0.0.1:9\n", "3: more than 8 listen addresses" },
+	{ "allow = 10.0.0.0/8, 10.1.2.3/33\n",
+	  "3: allow: '10.1.2.3/33': not an address or network (ADDR or ADDR/BITS)" },
+	{ "tls_cert = missing.pem\n", "3: tls_cert: NOSUCH: No such file or directory" },
 };
+
+/* s with every "KA"/"KB" replaced by a key hash (malloc'd). */
+static char *
+with_keys(const char *s)
+{
+	static const char *const ka = "8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1";
+	static const char *const kb = "ff492ef788c89b555e6f738b33d2422f57dbb6656af2402155672c5f123a90af";
+	char	*out = malloc(strlen(s) * 32 + 1), *o = out;
+
+	ck_assert_ptr_nonnull(out);
+	while (*s != '\0') {
+		if (s[0] == 'K' && (s[1] == 'A' || s[1] == 'B')) {
+			strcpy(o, s[1] == 'A' ? ka : kb);
+			o += 64;
+			s += 2;
+		} else
+			*o++ = *s++;
+	}
+	*o = '\0';
+	return (out);
+}
 
 START_TEST(test_errors)
 {
 	struct config	 c;
-	char		 err[1024] = "", *path, *want;
+	char		 err[1024] = "", *path, *want, *content, *w, *nosuch;
 
-	ck_assert_int_eq(load(&c, errcases[_i].content, err, sizeof(err), &path), -1);
-	ck_assert_int_ne(asprintf(&want, "%s:%s", path, errcases[_i].want), -1);
+	content = with_keys(errcases[_i].content);
+	ck_assert_int_eq(load(&c, content, err, sizeof(err), &path), -1);
+	free(content);
+	w = strdup(errcases[_i].want);
+	/* A missing file is named by its full path. */
+	if ((nosuch = strstr(w, "NOSUCH")) != NULL) {
+		*nosuch = '\0';
+		ck_assert_int_ne(asprintf(&want, "%s:%s%s/%s%s", path, w, tmpdir,
+		    strstr(errcases[_i].content, "no-such-key") ? "no-such-key" :
+		    "missing.pem", nosuch + 6), -1);
+	} else
+		ck_assert_int_ne(asprintf(&want, "%s:%s", path, w), -1);
+	free(w);
 	ck_assert_str_eq(err, want);
 	cfg_free(&c);
 	free(want);
@@ -520,8 +577,8 @@ START_TEST(test_shipped_config)
 	ck_assert_int_eq(cfg_init(&c), 0);
 	ck_assert_msg(cfg_load(&c, TOP_SRCDIR "/etc/hfgate.conf", err,
 	    sizeof(err)) == 0, "%s", err);
-	ck_assert_str_eq(c.listen_host, "127.0.0.1");
-	ck_assert_uint_eq(c.listen_port, 8080);
+	ck_assert_str_eq(c.listens[0].host, "127.0.0.1");
+	ck_assert_uint_eq(c.listens[0].port, 8080);
 	ck_assert_str_eq(c.default_models_file, TOP_SRCDIR "/etc/default-models.tsv");
 	ck_assert_str_eq(c.upstream_url, "https://api-inference.huggingface.co");
 	ck_assert_str_eq(c.cache_db, LOCALSTATEDIR "/lib/hfgate/cache.db");
@@ -606,20 +663,20 @@ START_TEST(test_set_listen)
 
 	ck_assert_int_eq(cfg_init(&c), 0);
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		ck_assert_msg(cfg_set_listen(&c, ok[i].in, err, sizeof(err)) == 0,
+		ck_assert_msg(cfg_set_listen(&c, ok[i].in, 0, err, sizeof(err)) == 0,
 		    "%s: %s", ok[i].in, err);
-		ck_assert_str_eq(c.listen_host, ok[i].host);
-		ck_assert_uint_eq(c.listen_port, ok[i].port);
+		ck_assert_str_eq(c.listens[0].host, ok[i].host);
+		ck_assert_uint_eq(c.listens[0].port, ok[i].port);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		ck_assert_msg(cfg_set_listen(&c, bad[i], err, sizeof(err)) == -1,
+		ck_assert_msg(cfg_set_listen(&c, bad[i], 0, err, sizeof(err)) == -1,
 		    "accepted '%s'", bad[i]);
 		ck_assert_msg(strstr(err, "invalid listen address") != NULL, "%s",
 		    err);
 		/* The last good value is kept. */
-		ck_assert_str_eq(c.listen_host, "fe80::1%eth0");
-		ck_assert_uint_eq(c.listen_port, 1);
+		ck_assert_str_eq(c.listens[0].host, "fe80::1%eth0");
+		ck_assert_uint_eq(c.listens[0].port, 1);
 	}
 	cfg_free(&c);
 }
@@ -635,6 +692,85 @@ START_TEST(test_set_string)
 	ck_assert_str_eq(s, "bc");
 	ck_assert_int_eq(cfg_set_string(&s, NULL), 0);
 	ck_assert_ptr_null(s);
+}
+END_TEST
+
+START_TEST(test_clients)
+{
+	static const uint8_t hash_a[CFG_KEY_HASH_LEN] = {
+		0x87, 0x66, 0xb9, 0xcb, 0x08, 0xe6, 0x04, 0x0b, 0x70, 0x4f, 0x1e, 0x3e,
+		0xe1, 0xe1, 0x86, 0xef, 0xcc, 0xf2, 0x63, 0x5b, 0x1d, 0x26, 0x34, 0xd6,
+		0x52, 0x53, 0x33, 0x00, 0x7e, 0x6a, 0xea, 0xe1
+	};
+	struct config		 c;
+	const struct cfg_client	*a, *b;
+	char			 err[1024] = "", *keyfile, *content;
+
+	/* "secret-a" with the blank lines an editor may leave around it. */
+	keyfile = write_file("team-b.key", "\n  secret-b\n\n");
+	free(keyfile);
+	content = with_keys("[client team-a]\nkey_sha256 = KA\n"
+	    "tasks = text-classification, fill-mask\ntasks = text-*\n"
+	    "models = org/* gpt2\nrate = 60\nburst = 10\nmax_concurrent = 4\n"
+	    "daily_quota = 1000\n"
+	    "[client team-b]\nkey_file = team-b.key\n"
+	    "[admin]\nkey_sha256 = 00000000000000000000000000000000000000000000000000000000000000fF\n"
+	    "[server]\nallow = 10.0.0.0/8 192.168.1.77 ::1 fd00::/8\nallow = 127.0.0.1/8\n"
+	    "listen = 127.0.0.1:8080, [::1]:8081\ntls_listen = 0.0.0.0:8443\n"
+	    "tls_cert = team-b.key\ntls_key = team-b.key\n"
+	    "max_connections_per_ip = 50\nheader_timeout = 5\nmax_header_bytes = 16k\n"
+	    "max_url_bytes = 2k\n[usage]\nenabled = no\ndb = /tmp/u.db\n");
+	ck_assert_msg(load(&c, content, err, sizeof(err), NULL) == 0, "%s", err);
+	free(content);
+	ck_assert_uint_eq(c.nclients, 2);
+	a = cfg_client_by_name(&c, "team-a");
+	b = cfg_client_by_name(&c, "team-b");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_null(cfg_client_by_name(&c, "team-c"));
+	ck_assert_mem_eq(a->key_hash, hash_a, CFG_KEY_HASH_LEN);
+	ck_assert_uint_eq(a->ntasks, 3);
+	ck_assert_str_eq(a->tasks[2], "text-*");
+	ck_assert_uint_eq(a->nmodels, 2);
+	ck_assert_str_eq(a->models[0], "org/*");
+	ck_assert_uint_eq(a->rate, 60);
+	ck_assert_uint_eq(a->burst, 10);
+	ck_assert_uint_eq(a->max_concurrent, 4);
+	ck_assert_uint_eq(a->daily_quota, 1000);
+	/* The file's key without its surrounding blanks: sha256("secret-b"). */
+	ck_assert_uint_eq(b->key_hash[0], 0xff);
+	ck_assert_uint_eq(b->key_hash[31], 0xaf);
+	ck_assert_uint_eq(b->ntasks + b->nmodels + b->rate + b->daily_quota, 0);
+	ck_assert_int_eq(c.admin_has_key, 1);
+	ck_assert_uint_eq(c.admin_key_hash[31], 0xff);
+	ck_assert_uint_eq(c.nallow, 5);
+	ck_assert_int_eq(c.allow[0].family, AF_INET);
+	ck_assert_uint_eq(c.allow[0].prefix, 8);
+	ck_assert_uint_eq(c.allow[1].prefix, 32);
+	ck_assert_int_eq(c.allow[2].family, AF_INET6);
+	ck_assert_uint_eq(c.allow[2].prefix, 128);
+	ck_assert_uint_eq(c.allow[4].addr[0], 127);
+	ck_assert_uint_eq(c.allow[4].addr[1], 0);	/* host bits cleared */
+	ck_assert_uint_eq(c.nlistens, 3);
+	ck_assert_str_eq(c.listens[0].host, "127.0.0.1");
+	ck_assert_str_eq(c.listens[1].host, "::1");
+	ck_assert_uint_eq(c.listens[1].port, 8081);
+	ck_assert_int_eq(c.listens[1].tls, 0);
+	ck_assert_str_eq(c.listens[2].host, "0.0.0.0");
+	ck_assert_int_eq(c.listens[2].tls, 1);
+	ck_assert_str_eq(c.tls_cert, "\n  secret-b\n\n");
+	ck_assert_uint_eq(c.max_connections_per_ip, 50);
+	ck_assert_uint_eq(c.header_timeout, 5);
+	ck_assert_uint_eq(c.max_header_bytes, 16384);
+	ck_assert_uint_eq(c.max_url_bytes, 2048);
+	ck_assert_int_eq(c.usage_enabled, 0);
+	ck_assert_str_eq(c.usage_db, "/tmp/u.db");
+	/* -l replaces the plain addresses and keeps the TLS one. */
+	ck_assert_int_eq(cfg_set_listen(&c, "127.0.0.2:9000", 0, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.nlistens, 2);
+	ck_assert_str_eq(c.listens[0].host, "127.0.0.2");
+	ck_assert_int_eq(c.listens[1].tls, 1);
+	cfg_free(&c);
 }
 END_TEST
 
@@ -662,6 +798,7 @@ config_suite(void)
 	tcase_add_test(tc, test_shipped_config_uncommented);
 	tcase_add_test(tc, test_set_listen);
 	tcase_add_test(tc, test_set_string);
+	tcase_add_test(tc, test_clients);
 	suite_add_tcase(s, tc);
 	return (s);
 }
