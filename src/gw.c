@@ -180,6 +180,14 @@ gw_begin(struct gw_req *req)
 	unsigned long long n;
 
 	gw_new_request_id(req);
+	if (req->head_error != 0) {
+		http_reply_error(req, req->head_error, req->head_error == 414 ?
+		    "uri_too_long" : "header_too_large", "the request %s exceeds the "
+		    "limit of %zu bytes", req->head_error == 414 ? "target" : "headers",
+		    req->head_error == 414 ? gw_cfg->max_url_bytes :
+		    gw_cfg->max_header_bytes);
+		return;
+	}
 	if (strcmp(req->method, "OPTIONS") == 0) {
 		gw_preflight(req);
 		return;

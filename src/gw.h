@@ -38,6 +38,8 @@ struct gw_req {
 	struct route		 route;
 	uint64_t		 start_ms;
 	char			 request_id[72];
+	unsigned		 head_error;	/* 414 or 431: http.c found the request
+						   head over a [server] cap */
 
 	/* body */
 	struct buf		 in;
