@@ -5,14 +5,11 @@
  * flight at the same time, on any loop thread, cause one upstream call, and the others
  * get a copy of its answer through their thread's mailbox.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -246,18 +243,9 @@ cache_deterministic(enum cfg_cache_mode mode, const char *body, size_t len)
 static enum cfg_cache_mode
 cache_mode(const struct config *cfg, struct gw_req *req, unsigned *ttl)
 {
-	const struct task_info	*t = req->task;
+	const struct task_info	*t = gw_task(req);
 	size_t			 i;
 
-	if (t == NULL)
-		for (i = 0; i < TASK_COUNT && t == NULL; i++)
-			if (cfg->default_model[i] != NULL &&
-			    strcmp(cfg->default_model[i], req->model) == 0)
-				t = task_at(i);
-	/* The Hub's pipeline tag, for models served by the serverless API. */
-	if (t == NULL && req->route.kind == ROUTE_MODELS &&
-	    cfg_endpoint_for_model(cfg, req->model) == NULL)
-		t = hub_task(req->model);
 	if (t == NULL) {
 		*ttl = cfg->cache_default_ttl;
 		return (CACHE_DETERMINISTIC);
@@ -853,29 +841,6 @@ cache_serve_stale(struct gw_req *req)
 	return (1);
 }
 
-/* 1 when the client connected from the loopback interface. */
-static int
-cache_loopback(struct gw_req *req)
-{
-	const union MHD_ConnectionInfo	*ci;
-	const struct sockaddr		*sa;
-	const struct sockaddr_in6	*s6;
-
-	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (sa = ci->client_addr) == NULL)
-		return (0);
-	if (sa->sa_family == AF_INET)
-		return ((ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr)
-		    >> 24) == 127);
-	if (sa->sa_family == AF_INET6) {
-		s6 = (const struct sockaddr_in6 *)(const void *)sa;
-		return (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
-		    s6->sin6_addr.s6_addr[12] == 127));
-	}
-	return (0);
-}
-
 struct cache_delete {
 	struct loop_mailbox	*mb;
 	int			*running;	/* the loop's cache_deleters */
@@ -942,11 +907,7 @@ cache_admin(struct gw_req *req)
 	char			 body[512];
 	int			 n;
 
-	if (!cache_loopback(req)) {
-		http_reply_error(req, 403, "forbidden",
-		    "the admin routes answer on the loopback interface only");
-		return;
-	}
+	/* gw_identify checked the admin key or the loopback address. */
 	if (!cache_on) {
 		http_reply_error(req, 503, "unavailable", "the cache is off");
 		return;

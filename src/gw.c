@@ -14,12 +14,15 @@
 
 #include <cJSON.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "cache.h"
 #include "config.h"
 #include "gw.h"
 #include "http.h"
+#include "hub.h"
 #include "json.h"
+#include "limit.h"
 #include "log.h"
 #include "loop.h"
 #include "retry.h"
@@ -32,6 +35,8 @@
 #define GW_LOADING_MIN_MS	250		/* shortest wait for a loading model */
 #define GW_LOADING_MARGIN_MS	500		/* time left for the attempt after a wait */
 #define GW_MAX_CALLS		1000		/* sanity cap on calls, loading included */
+#define GW_HUB_WAIT_MS		3000		/* for a model's task, to check a client's */
+#define GW_HUB_POLL_MS		20
 
 /* Per loop thread: each thread serves its own connections and shares nothing. */
 static _Thread_local struct config	*gw_cfg;
@@ -103,6 +108,8 @@ gw_link(struct gw_req *req)
 		gw_head->prev = req;
 	gw_head = req;
 	gw_nlive++;
+	req->cfg = gw_cfg;
+	cfg_ref(req->cfg);
 }
 
 size_t
@@ -171,6 +178,57 @@ gw_preflight(struct gw_req *req)
 	http_reply(req, 204, resp);
 }
 
+/* 401 with the challenge HF clients and curl understand. what: "client" or "admin". */
+static void
+gw_unauthorized(struct gw_req *req, const char *what, int missing)
+{
+	struct MHD_Response	*resp;
+
+	log_info("%s %s: 401 (%s %s key) from %s", req->method, req->path,
+	    missing ? "missing" : "unknown", what, http_client_address(req));
+	resp = http_json_error("unauthorized", "%s %s key: send Authorization: Bearer "
+	    "<key> or X-Api-Key: <key>", missing ? "missing" : "unknown", what);
+	if (resp != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		    "Bearer realm=\"hfgate\"");
+	http_reply(req, 401, resp);
+}
+
+/*
+ * Who is calling. The admin routes want the [admin] key, or without one a loopback
+ * client; every other route but /healthz wants a client key once a [client] exists.
+ * The key itself is never logged or forwarded (only listed headers go upstream).
+ * 0, or -1 (replied).
+ */
+static int
+gw_identify(struct gw_req *req)
+{
+	const char	*key;
+	size_t		 len = 0;
+
+	key = auth_key(http_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+	    http_header(req, "X-Api-Key"), &len);
+	if (req->route.kind == ROUTE_ADMIN_CACHE) {
+		if (gw_cfg->admin_has_key) {
+			if (auth_admin(gw_cfg, key, len))
+				return (0);
+			gw_unauthorized(req, "admin", key == NULL);
+			return (-1);
+		}
+		if (http_client_loopback(req))
+			return (0);
+		http_reply_error(req, 403, "forbidden", "the admin routes answer on the "
+		    "loopback interface only, unless an [admin] key is configured");
+		return (-1);
+	}
+	if (gw_cfg->nclients == 0 || req->route.kind == ROUTE_HEALTHZ)
+		return (0);
+	if ((req->client = auth_client(gw_cfg, key, len)) != NULL)
+		return (0);
+	gw_unauthorized(req, "client", key == NULL);
+	return (-1);
+}
+
 void
 gw_begin(struct gw_req *req)
 {
@@ -199,21 +257,17 @@ gw_begin(struct gw_req *req)
 	}
 	if (!route_method_allowed(req->route.kind, req->method)) {
 		struct MHD_Response *resp;
-		char *body = json_error_body("method not allowed on this route",
-		    "method_not_allowed");
 
-		resp = body == NULL ? NULL : MHD_create_response_from_buffer(
-		    strlen(body), body, MHD_RESPMEM_MUST_FREE);
-		if (resp != NULL) {
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-			    "application/json");
+		resp = http_json_error("method_not_allowed", "%s",
+		    "method not allowed on this route");
+		if (resp != NULL)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 			    route_allow_header(req->route.kind));
-		} else
-			free(body);
 		http_reply(req, 405, resp);
 		return;
 	}
+	if (gw_identify(req) == -1)
+		return;
 	if ((cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH)) != NULL) {
 		n = strtoull(cl, &end, 10);
 		if (*end == '\0' && n > gw_cfg->max_body_bytes) {
@@ -457,6 +511,8 @@ gw_local(struct gw_req *req)
 	http_reply_take(req, 200, "application/json", body, strlen(body));
 }
 
+static int gw_admit(struct gw_req *);
+static void gw_proceed(struct gw_req *);
 static void gw_on_deadline(struct loop_timer *);
 static void gw_on_retry(struct loop_timer *);
 static int gw_on_data(struct up_call *, const char *, size_t);
@@ -465,8 +521,6 @@ static void gw_on_done(struct up_call *, CURLcode);
 void
 gw_handle(struct gw_req *req)
 {
-	const char	*body;
-	size_t		 len;
 	int		 v1_binary;
 
 	if (req->in_total > gw_cfg->max_body_bytes) {
@@ -494,6 +548,19 @@ gw_handle(struct gw_req *req)
 	}
 	if (gw_resolve(req, &v1_binary) == -1)
 		return;
+	req->v1_binary = v1_binary;
+	gw_proceed(req);
+}
+
+/* After the model is resolved: the client's rights, then the upstream call. */
+static void
+gw_proceed(struct gw_req *req)
+{
+	const char	*body;
+	size_t		 len;
+
+	if (gw_admit(req) == -1)
+		return;
 	body = req->use_body ? req->body.data : req->in.data;
 	len = req->use_body ? req->body.len : req->in.len;
 	if (strcmp(req->method, "POST") == 0) {
@@ -510,7 +577,6 @@ gw_handle(struct gw_req *req)
 		return;
 	req->wait_for_model = !http_header_false(req, "X-Wait-For-Model") &&
 	    !json_option_false(req->up.body, len, "wait_for_model");
-	req->v1_binary = v1_binary;
 	req->max_response = gw_cfg->max_response_bytes;
 	req->up.url = req->url;
 	req->up.on_data = gw_on_data;
@@ -526,6 +592,108 @@ gw_handle(struct gw_req *req)
 	gw_attempt(req);
 	if (req->state == GW_UPSTREAM)
 		http_suspend(req);
+}
+
+const struct task_info *
+gw_task(struct gw_req *req)
+{
+	const struct task_info	*t = req->task;
+	size_t			 i;
+
+	if (t == NULL)
+		for (i = 0; i < TASK_COUNT && t == NULL; i++)
+			if (gw_cfg->default_model[i] != NULL &&
+			    strcmp(gw_cfg->default_model[i], req->model) == 0)
+				t = task_at(i);
+	/* The Hub's pipeline tag, for models served by the serverless API. */
+	if (t == NULL && req->route.kind == ROUTE_MODELS &&
+	    cfg_endpoint_for_model(gw_cfg, req->model) == NULL)
+		t = hub_task(req->model);
+	return (t);
+}
+
+static void
+gw_on_hub_wait(struct loop_timer *t)
+{
+	gw_proceed(t->arg);
+}
+
+/*
+ * A client's rights and limits, once the model is known: 403 for a task or model it
+ * may not use, 429 over its rate, concurrency or daily quota. A request admitted holds
+ * a concurrency slot until gw_req_free. 0, or -1 (replied).
+ */
+static int
+gw_admit(struct gw_req *req)
+{
+	const struct cfg_client	*cl = req->client;
+	const struct task_info	*t;
+	struct limit_params	 lp;
+	struct MHD_Response	*resp;
+	struct timespec		 ts;
+	const char		*what;
+	char			 n[16];
+
+	if (cl == NULL)
+		return (0);
+	t = gw_task(req);
+	/* A task restriction needs the model's task: wait (bounded) for the Hub. */
+	if (t == NULL && cl->ntasks > 0 && req->route.kind == ROUTE_MODELS &&
+	    hub_pending(req->model) && loop_now_ms() < req->start_ms + GW_HUB_WAIT_MS) {
+		req->state = GW_RETRY_WAIT;
+		req->retry_timer.cb = gw_on_hub_wait;
+		req->retry_timer.arg = req;
+		loop_timer_set(&req->retry_timer, GW_HUB_POLL_MS);
+		if (req->in_handler)
+			http_suspend(req);
+		return (-1);
+	}
+	if (req->route.kind != ROUTE_FRAMEWORK && !auth_allowed(cl, t != NULL ?
+	    t->name : NULL, req->model[0] != '\0' ? req->model : NULL, &what)) {
+		if (what[0] == 'm')
+			http_reply_error(req, 403, "forbidden", "client '%s' may not use "
+			    "model '%s'", cl->name, req->model);
+		else if (t != NULL)
+			http_reply_error(req, 403, "forbidden", "client '%s' may not use "
+			    "task '%s'", cl->name, t->name);
+		else
+			http_reply_error(req, 403, "forbidden", "client '%s' may only use "
+			    "some tasks, and the task of model '%s' is not known (yet: "
+			    "try again in a moment)", cl->name, req->model);
+		return (-1);
+	}
+	lp.rate = cl->rate;
+	lp.burst = cl->burst;
+	lp.concurrent = cl->max_concurrent;
+	lp.quota = cl->daily_quota;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Out of memory: admitted without a slot or headers (fail open, logged). */
+	if (limit_admit(cl->name, &lp, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	    &req->rl) == -1) {
+		log_warnx("client %s: out of memory counting its limits", cl->name);
+		return (0);
+	}
+	if (req->rl.refused == NULL) {
+		req->admitted = 1;
+		return (0);
+	}
+	log_info("%s %s: 429 client %s over its %s limit", req->method, req->path,
+	    cl->name, req->rl.refused);
+	if (strcmp(req->rl.refused, "quota") == 0)
+		resp = http_json_error("rate_limited", "client '%s' used its daily "
+		    "quota of %u requests", cl->name, cl->daily_quota);
+	else if (strcmp(req->rl.refused, "concurrency") == 0)
+		resp = http_json_error("rate_limited", "client '%s' already has %u "
+		    "requests running", cl->name, cl->max_concurrent);
+	else
+		resp = http_json_error("rate_limited", "client '%s' is over its rate of "
+		    "%u requests per minute", cl->name, cl->rate);
+	if (resp != NULL) {
+		snprintf(n, sizeof(n), "%u", req->rl.retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, n);
+	}
+	http_reply(req, 429, resp);
+	return (-1);
 }
 
 void
@@ -831,6 +999,9 @@ gw_req_free(struct gw_req *req)
 	if (req->next != NULL)
 		req->next->prev = req->prev;
 	gw_nlive--;
+	if (req->admitted)
+		limit_release(req->client->name);
+	cfg_unref(req->cfg);
 	cache_leave(req);
 	if (req->cache_stale != NULL) {
 		cache_entry_free(req->cache_stale);

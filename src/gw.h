@@ -13,6 +13,7 @@
 #include "route.h"
 #include "sse.h"
 #include "cachedb.h"
+#include "limit.h"
 #include "task.h"
 #include "upstream.h"
 
@@ -40,6 +41,14 @@ struct gw_req {
 	char			 request_id[72];
 	unsigned		 head_error;	/* 414 or 431: http.c found the request
 						   head over a [server] cap */
+
+	/* the caller: client keys and limits (auth.c, limit.c) */
+	struct config		*cfg;		/* configuration when it started (a
+						   reference: its client stays valid
+						   across a reload) */
+	const struct cfg_client	*client;	/* borrowed from cfg; NULL: no keys */
+	int			 admitted;	/* holds a limit_admit slot */
+	struct limit_verdict	 rl;		/* X-RateLimit-* to send */
 
 	/* body */
 	struct buf		 in;
@@ -128,6 +137,9 @@ size_t	 gw_live(void);
 void	 gw_link(struct gw_req *);
 /* The live request of this thread with that serial, or NULL. */
 struct gw_req *gw_find(uint64_t serial);
+/* The task of the request's model when known: the route's, the endpoint's, the default
+   table's, or the Hub's pipeline tag (looked up in the background). */
+const struct task_info *gw_task(struct gw_req *);
 /* Starts the upstream call (again); used when a coalesced request goes on its own. */
 void	 gw_go_upstream(struct gw_req *);
 /* Relays an answer (taking body and relay) as the upstream's. */

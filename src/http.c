@@ -4,6 +4,7 @@
  * suspended, MHD neither reads its socket nor notices a hang-up, so its fd is watched
  * here for EPOLLRDHUP (§1.2) and the upstream call is cancelled when the client leaves.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -27,7 +28,8 @@
 
 #define HTTP_EXPOSE	"x-compute-type, x-compute-time, x-compute-characters, " \
 			"x-compute-images, x-compute-audio-length, x-sha, x-request-id, " \
-			"x-hfgate-model, x-hfgate-attempts, x-cache, retry-after"
+			"x-hfgate-model, x-hfgate-attempts, x-cache, retry-after, " \
+			"x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset"
 
 #define HTTP_POOL_BYTES		(16 * 1024)
 #define HTTP_HUP_DELAY_MS	200
@@ -74,6 +76,52 @@ http_header_false(struct gw_req *req, const char *name)
 
 	return (v != NULL && (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 ||
 	    strcasecmp(v, "no") == 0));
+}
+
+static const struct sockaddr *
+http_client_sockaddr(struct gw_req *req)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return (ci != NULL ? ci->client_addr : NULL);
+}
+
+int
+http_client_loopback(struct gw_req *req)
+{
+	const struct sockaddr		*sa = http_client_sockaddr(req);
+	const struct sockaddr_in6	*s6;
+
+	if (sa == NULL)
+		return (0);
+	if (sa->sa_family == AF_INET)
+		return ((ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr)
+		    >> 24) == 127);
+	if (sa->sa_family == AF_INET6) {
+		s6 = (const struct sockaddr_in6 *)(const void *)sa;
+		return (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
+		    s6->sin6_addr.s6_addr[12] == 127));
+	}
+	return (0);
+}
+
+const char *
+http_client_address(struct gw_req *req)
+{
+	static _Thread_local char	 text[INET6_ADDRSTRLEN];
+	const struct sockaddr		*sa = http_client_sockaddr(req);
+	const void			*addr;
+
+	if (sa == NULL || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+		return ("-");
+	addr = sa->sa_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (inet_ntop(sa->sa_family, addr, text, sizeof(text)) == NULL)
+		return ("-");
+	return (text);
 }
 
 static void
@@ -202,6 +250,14 @@ http_reply(struct gw_req *req, unsigned status, struct MHD_Response *resp)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_AGE, n);
 		}
 	}
+	if (req->rl.limit > 0) {
+		snprintf(n, sizeof(n), "%u", req->rl.limit);
+		MHD_add_response_header(resp, "X-RateLimit-Limit", n);
+		snprintf(n, sizeof(n), "%u", req->rl.remaining);
+		MHD_add_response_header(resp, "X-RateLimit-Remaining", n);
+		snprintf(n, sizeof(n), "%u", req->rl.reset);
+		MHD_add_response_header(resp, "X-RateLimit-Reset", n);
+	}
 	if (http_quiesced)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	req->status = status;
@@ -266,22 +322,54 @@ http_reply_copy(struct gw_req *req, unsigned status, const char *ctype,
 	http_reply_take(req, status, ctype, copy, len);
 }
 
-void
-http_reply_error(struct gw_req *req, unsigned status, const char *type,
-    const char *fmt, ...)
+/* A JSON error response {"error": msg, "error_type": type}; *len: its body's size. */
+static struct MHD_Response *
+http_json_body(const char *type, const char *msg, size_t *len)
 {
-	char	 msg[1024], *body;
+	struct MHD_Response	*resp;
+	char			*body;
+
+	if ((body = json_error_body(msg, type)) == NULL)
+		return (NULL);
+	*len = strlen(body);
+	resp = MHD_create_response_from_buffer(*len, body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(body);
+		return (NULL);
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return (resp);
+}
+
+struct MHD_Response *
+http_json_error(const char *type, const char *fmt, ...)
+{
+	char	 msg[1024];
+	size_t	 len;
 	va_list	 ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	return (http_json_body(type, msg, &len));
+}
+
+void
+http_reply_error(struct gw_req *req, unsigned status, const char *type,
+    const char *fmt, ...)
+{
+	struct MHD_Response	*resp;
+	char			 msg[1024];
+	size_t			 len = 0;
+	va_list			 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	log_debug("%s %s: %u %s: %s", req->method, req->path, status, type, msg);
-	if ((body = json_error_body(msg, type)) == NULL) {
-		http_reply(req, status, NULL);
-		return;
-	}
-	http_reply_take(req, status, "application/json", body, strlen(body));
+	resp = http_json_body(type, msg, &len);
+	req->bytes_out = len;
+	http_reply(req, status, resp);
 }
 
 static const char *
@@ -381,8 +469,10 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		[CACHE_STATE_STALE] = " cache=STALE"
 	};
 
-	log_access("%s %s model=%s status=%u ms=%llu attempts=%u in=%zu out=%llu id=%s%s%s",
-	    req->method, req->path, req->model[0] != '\0' ? req->model : "-",
+	log_access("%s %s client=%s model=%s status=%u ms=%llu attempts=%u in=%zu "
+	    "out=%llu id=%s%s%s", req->method, req->path,
+	    req->client != NULL ? req->client->name : "-",
+	    req->model[0] != '\0' ? req->model : "-",
 	    req->status, (unsigned long long)(loop_now_update() - req->start_ms),
 	    req->attempts, req->in_total, (unsigned long long)req->bytes_out,
 	    req->request_id, cache[req->cache_state],

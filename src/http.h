@@ -36,6 +36,14 @@ void	 http_drop(struct gw_req *);
  * common headers (request id, CORS, model, attempts).
  */
 void	 http_reply(struct gw_req *, unsigned status, struct MHD_Response *resp);
+/* A JSON error {"error": msg, "error_type": type}, to add headers to before
+   http_reply (NULL when out of memory; http_reply accepts it). */
+struct MHD_Response *http_json_error(const char *type, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The client's address as text, for logs. Static per-thread storage. */
+const char *http_client_address(struct gw_req *);
+/* 1 when the client connects from a loopback address (127/8, ::1, v4-mapped). */
+int	 http_client_loopback(struct gw_req *);
 /* A JSON error {"error": msg, "error_type": type}. */
 void	 http_reply_error(struct gw_req *, unsigned status, const char *type,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -205,6 +205,18 @@ hub_task(const char *model)
 	return (task);
 }
 
+int
+hub_pending(const char *model)
+{
+	struct hub_entry	*e;
+	int			 pending;
+
+	pthread_mutex_lock(&hub_mu);
+	pending = (e = hub_find(model)) != NULL && e->state == HUB_PENDING;
+	pthread_mutex_unlock(&hub_mu);
+	return (pending);
+}
+
 void
 hub_thread_stop(void)
 {

@@ -11,6 +11,8 @@
  * remembered for the process (a failed look-up is tried again after a while).
  */
 const struct task_info	*hub_task(const char *model);
+/* 1 while the look-up of model is running. */
+int			 hub_pending(const char *model);
 /* Cancels this loop thread's look-ups (before its loop goes away). */
 void			 hub_thread_stop(void);
 

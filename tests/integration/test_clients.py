@@ -1,0 +1,264 @@
+"""Client keys (issue 5): once a [client] is configured every route but /healthz needs
+a key; 401, 403 and 429 are JSON errors with their headers; one client's limits never
+touch another's; the admin routes want the admin key; keys never reach the upstream or
+the log; SIGHUP swaps keys without dropping an open stream."""
+
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+
+from harness import (FreshGatewayTestCase, GatewayTestCase, cache_config, merge_config,
+                     mkdtemp, wait_until)
+
+JSON = {"Content-Type": "application/json"}
+FILL = b'{"inputs": "The goal of life is <mask>."}'
+CLASSIFY = b'{"inputs": "I like you."}'
+KEYS = {name: "key-%s-%s" % (name, os.urandom(6).hex())
+        for name in ("a", "b", "c", "d", "e")}
+ADMIN_KEY = "admin-" + os.urandom(8).hex()
+
+
+def sha(key):
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def bearer(key):
+    return {"Authorization": "Bearer " + key}
+
+
+def stream_body():
+    return b'{"inputs": "hi", "parameters": {"details": true}, "stream": true}'
+
+
+class StreamReader:
+    """A text-generation stream read in a thread, so a test can act while it runs."""
+
+    def __init__(self, port, path, key):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.conn.request("POST", path, stream_body(), {**JSON, **bearer(key)})
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.body = b""
+        self.done = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            while True:
+                chunk = self.resp.read1(65536)
+                if not chunk:
+                    break
+                self.body += chunk
+        except OSError:
+            pass
+        self.done.set()
+
+    def events(self):
+        return [json.loads(line[5:]) for line in self.body.split(b"\n")
+                if line.startswith(b"data:")]
+
+    def close(self):
+        self.conn.close()
+
+
+class ClientKeys(GatewayTestCase):
+    CACHE = True
+    CONFIG = {
+        "client a": {"key_sha256": sha(KEYS["a"]), "rate": 3, "burst": 3},
+        "client b": {"key_sha256": sha(KEYS["b"]), "tasks": "fill-mask",
+                     "models": "mock/* distilroberta-*"},
+        "client c": {"key_sha256": sha(KEYS["c"]), "max_concurrent": 1},
+        "client d": {"key_sha256": sha(KEYS["d"]), "daily_quota": 3},
+        "client e": {"key_sha256": sha(KEYS["e"])},
+        "admin": {"key_sha256": sha(ADMIN_KEY)},
+    }
+
+    def post(self, path, body, key=None, headers=None):
+        h = dict(JSON)
+        if key is not None:
+            h.update(bearer(key))
+        h.update(headers or {})
+        return self.gw.request("POST", path, body, h)
+
+    def assert_401(self, st, h, b):
+        obj = self.assert_json_error(st, h, b, 401, "unauthorized")
+        self.assertEqual(h.get("www-authenticate"), 'Bearer realm="hfgate"')
+        return obj
+
+    def test_missing_and_unknown_keys_get_401(self):
+        obj = self.assert_401(*self.post("/models/mock/fill-mask", FILL))
+        self.assertIn("missing client key", obj["error"])
+        obj = self.assert_401(*self.post("/models/mock/fill-mask", FILL, "nope"))
+        self.assertIn("unknown client key", obj["error"])
+        # Other schemes and other routes too; nothing went upstream.
+        self.assert_401(*self.gw.request("POST", "/models/mock/fill-mask", FILL,
+                                         {"Authorization": "Basic " + KEYS["e"]}))
+        self.assert_401(*self.gw.request("GET", "/api/tasks"))
+        self.assert_401(*self.post("/v1/fill-mask", FILL))
+        self.assertEqual(self.fake.stats()["total"], 0)
+        # The admin key is not a client key.
+        self.assert_401(*self.post("/models/mock/fill-mask", FILL, ADMIN_KEY))
+        # /healthz stays open for probes.
+        self.assert_healthy()
+
+    def test_valid_key_is_served_and_never_forwarded(self):
+        st, h, b = self.post("/models/mock/fill-mask", b'{"inputs": "fwd <mask>"}',
+                             KEYS["e"])
+        self.assertEqual(st, 200, b)
+        st, _, b = self.gw.request("POST", "/models/mock/fill-mask", CLASSIFY,
+                                   {**JSON, "X-Api-Key": KEYS["e"]})
+        self.assertEqual(st, 200, b)
+        for rec in self.wait_upstream("/models/mock/fill-mask", n=2):
+            headers = {k.lower(): v for k, v in rec["headers"].items()}
+            self.assertEqual(headers.get("authorization"), "Bearer " + self.secret)
+            self.assertNotIn("x-api-key", headers)
+            self.assertNotIn(KEYS["e"], json.dumps(rec))
+
+    def test_task_and_model_not_allowed_get_403(self):
+        st, _, b = self.post("/models/mock/fill-mask", FILL, KEYS["b"])
+        self.assertEqual(st, 200, b)
+        st, _, b = self.post("/v1/fill-mask", FILL, KEYS["b"])
+        self.assertEqual(st, 200, b)
+        obj = self.assert_json_error(*self.post("/models/mock/text-classification",
+                                                CLASSIFY, KEYS["b"]), 403, "forbidden")
+        self.assertIn("task 'text-classification'", obj["error"])
+        obj = self.assert_json_error(*self.post("/pipeline/fill-mask/other/model", FILL,
+                                                KEYS["b"]), 403, "forbidden")
+        self.assertIn("model 'other/model'", obj["error"])
+        self.assertEqual(self.fake.count("/models/mock/text-classification"), 0)
+        self.assertEqual(self.fake.count("/pipeline/fill-mask/other/model"), 0)
+
+    def test_rate_limit_429_with_headers(self):
+        seen = []
+        for i in range(3):
+            # Distinct bodies: the cache is on, and these must reach the upstream.
+            body = b'{"inputs": "rate %d <mask>."}' % i
+            st, h, b = self.post("/models/mock/fill-mask", body, KEYS["a"])
+            self.assertEqual(st, 200, b)
+            seen.append(int(h["x-ratelimit-remaining"]))
+            self.assertEqual(h["x-ratelimit-limit"], "3")
+        self.assertEqual(seen, [2, 1, 0])
+        st, h, b = self.post("/models/mock/fill-mask", FILL, KEYS["a"])
+        obj = self.assert_json_error(st, h, b, 429, "rate_limited")
+        self.assertIn("3 requests per minute", obj["error"])
+        # One token comes back every 20 s at 3 per minute.
+        self.assertTrue(1 <= int(h["retry-after"]) <= 20, h)
+        self.assertEqual(h["x-ratelimit-limit"], "3")
+        self.assertEqual(h["x-ratelimit-remaining"], "0")
+        self.assertTrue(40 <= int(h["x-ratelimit-reset"]) <= 60, h)
+        self.assertIn("x-ratelimit-remaining", h["access-control-expose-headers"])
+        self.assertEqual(self.fake.count("/models/mock/fill-mask"), 3)
+        # Client e has no limit and is not touched by a's.
+        for _ in range(5):
+            st, h, b = self.post("/models/mock/fill-mask", FILL, KEYS["e"])
+            self.assertEqual(st, 200, b)
+            self.assertNotIn("x-ratelimit-limit", h)
+
+    def test_concurrency_cap(self):
+        s = StreamReader(self.gw.port, "/models/fake/stream-20-100", KEYS["c"])
+        try:
+            self.assertEqual(s.status, 200)
+            st, h, b = self.post("/models/mock/fill-mask", FILL, KEYS["c"])
+            obj = self.assert_json_error(st, h, b, 429, "rate_limited")
+            self.assertIn("1 requests running", obj["error"])
+            self.assertEqual(h["retry-after"], "1")
+            # Another client meanwhile is served.
+            st, _, b = self.post("/models/mock/fill-mask", FILL, KEYS["e"])
+            self.assertEqual(st, 200, b)
+            self.assertTrue(s.done.wait(30), "the stream did not end")
+            self.assertEqual(len(s.events()), 20)
+        finally:
+            s.close()
+        # The slot is back once the stream's request is over.
+        wait_until(lambda: self.post("/models/mock/fill-mask", FILL,
+                                     KEYS["c"])[0] == 200, 5,
+                   what="client c admitted again after its stream")
+
+    def test_daily_quota(self):
+        for i in range(3):
+            st, h, b = self.post("/models/mock/fill-mask", FILL, KEYS["d"])
+            self.assertEqual(st, 200, b)
+            self.assertEqual(h["x-ratelimit-limit"], "3")
+            self.assertEqual(h["x-ratelimit-remaining"], str(2 - i))
+        st, h, b = self.post("/models/mock/fill-mask", FILL, KEYS["d"])
+        obj = self.assert_json_error(st, h, b, 429, "rate_limited")
+        self.assertIn("daily quota of 3 requests", obj["error"])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        midnight = (now + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0,
+                                                              microsecond=0)
+        left = (midnight - now).total_seconds()
+        self.assertLessEqual(abs(int(h["retry-after"]) - left), 5, (h, left))
+        self.assertLessEqual(abs(int(h["x-ratelimit-reset"]) - left), 5, (h, left))
+        self.assertEqual(h["x-ratelimit-remaining"], "0")
+        # Cache hits count as requests too: the quota is a request quota.
+        self.assertEqual(self.post("/models/mock/fill-mask", FILL, KEYS["e"])[0], 200)
+
+    def test_admin_routes_want_the_admin_key(self):
+        self.assert_401(*self.gw.request("GET", "/admin/cache"))
+        self.assert_401(*self.gw.request("GET", "/admin/cache", None, bearer(KEYS["e"])))
+        st, _, b = self.gw.request("GET", "/admin/cache", None, bearer(ADMIN_KEY))
+        self.assertEqual(st, 200, b)
+        self.assertIn("entries", json.loads(b))
+        st, _, b = self.gw.request("GET", "/admin/cache", None, {"X-Api-Key": ADMIN_KEY})
+        self.assertEqual(st, 200, b)
+
+    def test_keys_never_logged(self):
+        self.post("/models/mock/fill-mask", FILL, KEYS["e"])
+        self.post("/models/mock/fill-mask", FILL, "wrong-" + KEYS["e"])
+        self.gw.request("GET", "/admin/cache", None, bearer(ADMIN_KEY))
+        wait_until(lambda: "client=e " in self.gw.log_text(), 5,
+                   what="an access log line naming client e")
+        log = self.gw.log_text()
+        for key in list(KEYS.values()) + [ADMIN_KEY]:
+            self.assertNotIn(key, log)
+
+
+class AdminWithoutKey(GatewayTestCase):
+    """Clients but no [admin] key: the admin routes answer loopback clients only."""
+    CACHE = True
+    CONFIG = {"client e": {"key_sha256": sha(KEYS["e"])}}
+
+    def test_loopback_admin_without_key(self):
+        st, _, b = self.gw.request("GET", "/admin/cache")
+        self.assertEqual(st, 200, b)
+
+
+class Reload(FreshGatewayTestCase):
+    def test_sighup_swaps_a_key_without_dropping_an_open_stream(self):
+        tmp = mkdtemp("hfgate-keys-")
+        key_path = os.path.join(tmp, "team.key")
+        old_key, new_key = "old-" + os.urandom(8).hex(), "new-" + os.urandom(8).hex()
+        with open(key_path, "w") as f:
+            f.write(old_key + "\n")
+        gw = self.start_gateway({"client team": {"key_file": key_path}})
+        s = StreamReader(gw.port, "/models/fake/stream-15-200", old_key)
+        try:
+            self.assertEqual(s.status, 200)
+            with open(key_path, "w") as f:
+                f.write(new_key + "\n")
+            reloads = gw.log_text().count("configuration reloaded")
+            gw.signal(signal.SIGHUP)
+            wait_until(lambda: gw.log_text().count("configuration reloaded") > reloads,
+                       10, what="the reload")
+            self.assertFalse(s.done.is_set(), "the stream ended before the reload")
+            st, _, b = gw.request("POST", "/models/mock/fill-mask", FILL,
+                                  {**JSON, **bearer(old_key)})
+            self.assertEqual(st, 401, b)
+            st, _, b = gw.request("POST", "/models/mock/fill-mask", FILL,
+                                  {**JSON, **bearer(new_key)})
+            self.assertEqual(st, 200, b)
+            self.assertTrue(s.done.wait(30), "the stream did not end")
+            events = s.events()
+            self.assertEqual(len(events), 15, s.body[-500:])
+            self.assertNotIn("error", events[-1])
+            self.assertEqual(events[-1]["details"]["generated_tokens"], 15)
+        finally:
+            s.close()
+        log = gw.log_text()
+        self.assertNotIn(old_key, log)
+        self.assertNotIn(new_key, log)
