@@ -604,7 +604,9 @@ START_TEST(test_shipped_config_uncommented)
 	    "stale_if_error", "[cache-policy]", "first_byte_timeout",
 	    "idle_timeout", "total_timeout", "heartbeat", "stall_timeout",
 	    "buffer_bytes", "[default-models]",
-	    "[endpoint my-llama]", "models", "task" };
+	    "[endpoint my-llama]", "models", "task", "[usage]", "[admin]",
+	    "key_sha256", "[client team-a]", "tasks", "rate", "burst", "max_concurrent",
+	    "daily_quota" };
 	struct config	 c;
 	char		 err[512] = "", *line = NULL, *path, *data;
 	char		 text[16384] = "";
@@ -615,7 +617,7 @@ START_TEST(test_shipped_config_uncommented)
 	ck_assert_ptr_nonnull(f);
 	while (getline(&line, &cap, f) != -1) {
 		/* "#key = value" and "#[section]" lines, not prose comments. */
-		n = strspn(line + 1, "abcdefghijklmnopqrstuvwxyz_-");
+		n = strspn(line + 1, "abcdefghijklmnopqrstuvwxyz0123456789_-");
 		if (line[0] == '#' && (line[1] == '[' ||
 		    (n > 0 && strncmp(line + 1 + n, " = ", 3) == 0)))
 			strcat(text, line + 1);
@@ -634,6 +636,8 @@ START_TEST(test_shipped_config_uncommented)
 	ck_assert_int_eq(cfg_init(&c), 0);
 	ck_assert_msg(cfg_load(&c, path, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(c.nendpoints, 1);
+	ck_assert_uint_eq(c.nclients, 1);
+	ck_assert_int_eq(c.admin_has_key, 1);
 	ck_assert_ptr_nonnull(cfg_endpoint_by_name(&c, "my-llama"));
 	ck_assert_str_eq(c.default_models_file, data);
 	ck_assert_str_eq(c.token_file, "/etc/hfgate/hf_token");
