@@ -171,7 +171,7 @@ gw_preflight(struct gw_req *req)
 		MHD_add_response_header(resp, "Access-Control-Allow-Methods",
 		    "GET, POST, OPTIONS");
 		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-		    hdrs != NULL ? hdrs : "authorization, content-type, x-model, "
+		    hdrs != NULL ? hdrs : "authorization, x-api-key, content-type, x-model, "
 		    "x-request-id, x-timeout, x-wait-for-model, x-use-cache");
 		MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
 	}
