@@ -853,8 +853,7 @@ cache_serve_stale(struct gw_req *req)
 	return (1);
 }
 
-/* 1 when the client connected from the loopback interface. */
-static int
+int
 cache_loopback(struct gw_req *req)
 {
 	const union MHD_ConnectionInfo	*ci;

@@ -49,6 +49,8 @@ int	 cache_serve_stale(struct gw_req *);
    its waiters upstream on their own. Safe to call more than once. */
 void	 cache_leave(struct gw_req *);
 
+/* 1 when req's client connected from the loopback interface (the admin routes). */
+int	 cache_loopback(struct gw_req *);
 /* GET /admin/cache and DELETE /admin/cache[?model=] (loopback only). */
 void	 cache_admin(struct gw_req *);
 

@@ -27,6 +27,7 @@
 #include "route.h"
 #include "task.h"
 #include "upstream.h"
+#include "usage.h"
 #include "v1.h"
 
 #define GW_LOADING_MIN_MS	250		/* shortest wait for a loading model */
@@ -481,6 +482,9 @@ gw_handle(struct gw_req *req)
 	case ROUTE_ADMIN_CACHE:
 		cache_admin(req);
 		return;
+	case ROUTE_ADMIN_USAGE:		/* usage accounting (issue 5) */
+		usage_admin(req);
+		return;
 	default:
 		break;
 	}
@@ -582,6 +586,8 @@ gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
 	char			*data;
 
 	cache_answer(req, status, ctype, retry_after, body, relay);
+	/* usage (issue 5): the tokens of a text-generation answer. */
+	req->tokens = usage_tokens(req, ctype, body->data, body->len);
 	data = buf_steal(body);
 	if (data == NULL && (data = strdup("")) == NULL) {
 		http_reply(req, (unsigned)status, NULL);
@@ -701,7 +707,11 @@ gw_on_done(struct up_call *c, CURLcode code)
 	long		 delay;
 	double		 est;
 	int		 can_retry;
+	curl_off_t	 us;
 
+	/* usage (issue 5): every attempt's upstream time, streams included. */
+	if (curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
+		req->up_ms += ((uint64_t)us + 500) / 1000;
 	if (req->state == GW_STREAMING) {
 		stream_done(req, code);
 		return;

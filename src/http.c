@@ -24,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "upstream.h"
+#include "usage.h"
 
 #define HTTP_EXPOSE	"x-compute-type, x-compute-time, x-compute-characters, " \
 			"x-compute-images, x-compute-audio-length, x-sha, x-request-id, " \
@@ -387,6 +388,8 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	    req->attempts, req->in_total, (unsigned long long)req->bytes_out,
 	    req->request_id, cache[req->cache_state],
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	/* usage (issue 5): counted at the request's end; client: none yet ("-"). */
+	usage_request_done(req, NULL);
 	gw_req_free(req);
 }
 
