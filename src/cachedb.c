@@ -202,6 +202,7 @@ static struct {
 	sqlite3		*db;
 	sqlite3_stmt	*st[DBW_S_COUNT];
 	int64_t		 max_bytes;
+	char		 path[4096];	/* the file, for dbw_path */
 	int64_t		 stale_window;	/* under mtx */
 	int		 warned;
 	int		 dirty;		/* written since the last checkpoint */
@@ -1130,6 +1131,7 @@ dbw_start(const char *path, int64_t max_bytes, char *err, size_t errlen)
 	conds = 1;
 
 	dbw.max_bytes = max_bytes;
+	snprintf(dbw.path, sizeof(dbw.path), "%s", path);
 	dbw.warned = dbw.dirty = 0;
 	pthread_mutex_lock(&dbw.mtx);
 	dbw.head = NULL;
@@ -1316,6 +1318,12 @@ dbw_notify(void (*fn)(void *, int), void *arg)
 	op->notify = fn;
 	op->arg = arg;
 	return (dbw_enqueue(op));
+}
+
+const char *
+dbw_path(void)
+{
+	return (dbw_running() ? dbw.path : NULL);
 }
 
 int

@@ -111,6 +111,8 @@ void	 dbw_usage(const struct usage_row *rows, size_t n);
 int	 dbw_notify(void (*fn)(void *, int), void *arg);
 /* 1 while the writer runs (started and not stopping). */
 int	 dbw_running(void);
+/* The running writer's file (borrowed, valid until dbw_stop; main thread), or NULL. */
+const char *dbw_path(void);
 /* Waits until everything queued so far is committed (tests, shutdown). 0 or -1. */
 int	 dbw_sync(void);
 /* Flushes the queue, checkpoints, stops the thread and closes its connection. */

@@ -67,14 +67,15 @@ usage_set_enabled(int on)
 int
 usage_start(const char *db_path)
 {
-	char	 err[512];
+	const char	*cache_path;
+	char		 err[512];
 
-	if (dbw_running()) {
-		/* The cache's writer: same file, same batches. */
-		if (db_path == NULL) {
-			log_warnx("usage accounting off: no database path");
-			return (-1);
-		}
+	if ((cache_path = dbw_path()) != NULL) {
+		/* The cache's writer: one writer per process, so its file. */
+		if (db_path != NULL && strcmp(db_path, cache_path) != 0)
+			log_warnx("usage: counting in the cache's file %s, not in %s",
+			    cache_path, db_path);
+		db_path = cache_path;
 	} else if (db_path != NULL) {
 		/* No cache entries are ever written here, so no cap applies. */
 		if (dbw_start(db_path, INT64_MAX, err, sizeof(err)) == -1) {

@@ -27,9 +27,10 @@ struct usage_event {
 
 /*
  * Main thread, after cache_start and before the loop threads start. With the cache's
- * writer running, usage goes into the cache's file (db_path is then that file);
- * otherwise, with db_path, the writer is started on db_path for usage alone; without
- * either, accounting is off. 0, or -1 (logged; accounting off, hfgate still runs).
+ * writer running, usage goes into the cache's file (one writer per process: a
+ * different db_path is ignored, with a warning); otherwise, with db_path, the writer
+ * is started on db_path for usage alone; without either, accounting is off. 0, or -1
+ * (logged; accounting off, hfgate still runs).
  */
 int	 usage_start(const char *db_path);
 /* Main thread, after the loop threads have ended (they flushed) and before

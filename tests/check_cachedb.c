@@ -16,6 +16,7 @@
 
 #include "cachedb.h"
 #include "canon.h"
+#include "usage.h"
 
 #define BIG	((int64_t)1 << 40)
 
@@ -977,10 +978,16 @@ START_TEST(test_writer_lifecycle)
 {
 	char	 err[256];
 
+	ck_assert_ptr_null(dbw_path());
+	ck_assert_int_eq(dbw_running(), 0);
 	start(BIG);
+	ck_assert_int_eq(dbw_running(), 1);
+	ck_assert_str_eq(dbw_path(), path);
 	/* One writer per process. */
 	ck_assert_int_eq(dbw_start(path, BIG, err, sizeof(err)), -1);
 	dbw_stop();
+	ck_assert_int_eq(dbw_running(), 0);
+	ck_assert_ptr_null(dbw_path());
 	dbw_stop();
 	ck_assert_int_eq(dbw_sync(), -1);
 	/* Restartable. */
@@ -1076,6 +1083,98 @@ START_TEST(test_usage_not_cached)
 }
 END_TEST
 
+/* usage.c's side: who runs the writer, and a thread's counters reaching the file. */
+START_TEST(test_usage_start)
+{
+	struct usage_event	 ev;
+	char			 other[160], longmodel[200];
+	struct cachedb		*c;
+	cJSON			*o;
+
+	/* Neither a cache nor a path: off, no writer. */
+	ck_assert_int_eq(usage_start(NULL), 0);
+	ck_assert_int_eq(dbw_running(), 0);
+	usage_stop();
+
+	/* A path alone: usage starts the writer, and stops it. */
+	ck_assert_int_eq(usage_start(path), 0);
+	ck_assert_int_eq(dbw_running(), 1);
+	ck_assert_str_eq(dbw_path(), path);
+	memset(&ev, 0, sizeof(ev));
+	ev.when_ms = 1709337600000LL + 5000;	/* 2024-03-02T00:00:05Z */
+	ev.attempts = 2;
+	ev.bytes_in = 10;
+	ev.generated_tokens = 7;
+	usage_record(&ev);
+	ev.when_ms = 1709337600000LL - 1;	/* the day before */
+	ev.client = "";
+	ev.model = "gpt2";
+	ev.task = "text-generation";
+	ev.error = 1;
+	usage_record(&ev);
+	ev.cache_hit = 1;
+	ev.error = 0;
+	ev.upstream_ms = 40;
+	usage_record(&ev);
+	memset(longmodel, 'm', sizeof(longmodel) - 1);
+	longmodel[sizeof(longmodel) - 1] = '\0';
+	ev.model = longmodel;
+	usage_record(&ev);
+	usage_thread_stop();		/* flushes this thread's table */
+	ck_assert_int_eq(dbw_sync(), 0);
+	c = open_reader();
+	o = usage_query(c, NULL, NULL, NULL);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 3);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "day")->valuestring, "2024-03-01");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "model")->valuestring, "gpt2");
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "requests")->valuedouble == 2);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "errors")->valuedouble == 1);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "cache_hits")->valuedouble == 1);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "upstream_ms")->valuedouble == 40);
+	/* A model too long for the row is cut, not dropped. */
+	ck_assert_uint_eq(strlen(cJSON_GetObjectItem(cJSON_GetArrayItem(
+	    cJSON_GetObjectItem(o, "rows"), 1), "model")->valuestring), 127);
+	/* Missing strings count as "-". */
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "day")->valuestring, "2024-03-02");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "client")->valuestring, "-");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "task")->valuestring, "-");
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "generated_tokens")->valuedouble == 7);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "totals"),
+	    "requests")->valuedouble == 4);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "totals"),
+	    "attempts")->valuedouble == 8);
+	cJSON_Delete(o);
+	cachedb_close(c);
+	usage_stop();
+	ck_assert_int_eq(dbw_running(), 0);
+
+	/* Off: nothing is counted. */
+	usage_record(&ev);
+	usage_thread_stop();
+
+	/* The cache's writer runs: usage uses it (its file) and leaves it running. */
+	snprintf(other, sizeof(other), "%s/other.db", dir);
+	start(BIG);
+	ck_assert_int_eq(usage_start(other), 0);
+	ck_assert_str_eq(dbw_path(), path);
+	usage_stop();
+	ck_assert_int_eq(dbw_running(), 1);
+	ck_assert_int_eq(access(other, F_OK), -1);
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(sql_int("SELECT sum(requests) FROM usage"), 4);
+}
+END_TEST
+
 static Suite *
 cachedb_suite(void)
 {
@@ -1097,6 +1196,7 @@ cachedb_suite(void)
 	tcase_add_test(tc, test_migrate_v1);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_usage_not_cached);
+	tcase_add_test(tc, test_usage_start);
 	suite_add_tcase(s, tc);
 	return (s);
 }

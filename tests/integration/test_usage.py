@@ -188,6 +188,23 @@ class UsageTest(UsageHelpers, GatewayTestCase):
         self.assertEqual(st, 405, b)
 
 
+class UsageOneThreadTest(UsageHelpers, GatewayTestCase):
+    """With one loop thread, /admin/usage commits that thread's counters before it
+    reads: a request's counts show in the very next read, with no wait."""
+
+    CACHE = True
+    CONFIG = {"server": {"workers": "1"}}
+
+    def test_read_your_requests(self):
+        key = ("fake/echo", "zero-shot-classification")
+        for n in (1, 2, 3):
+            st, _, b = self.gw.request("POST", "/pipeline/%s/%s" % (key[1], key[0]),
+                                       body_of({"inputs": nonce()}), JSON)
+            self.assertEqual(st, 200, b[:300])
+            got = self.rows_by_key(self.usage(), [key])
+            self.assertEqual(got.get(key, {}).get("requests"), n, got)
+
+
 class UsageOffTest(GatewayTestCase):
     """Without a cache (and so, for now, without a usage database): off."""
 
