@@ -49,7 +49,7 @@ int	 cache_serve_stale(struct gw_req *);
    its waiters upstream on their own. Safe to call more than once. */
 void	 cache_leave(struct gw_req *);
 
-/* GET /admin/cache and DELETE /admin/cache[?model=] (loopback only). */
+/* GET /admin/cache and DELETE /admin/cache[?model=] (access checked by gw.c). */
 void	 cache_admin(struct gw_req *);
 
 #endif

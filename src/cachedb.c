@@ -11,12 +11,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <cJSON.h>
 #include <sqlite3.h>
 
 #include "cachedb.h"
 #include "log.h"
 
-#define CACHEDB_VERSION		1	/* PRAGMA user_version of the schema below */
+#define CACHEDB_VERSION		2	/* PRAGMA user_version of the schema below */
 #define CACHEDB_READ_BUSY_MS	10	/* a reader that waits longer counts a miss */
 #define CACHEDB_OPEN_BUSY_MS	5000	/* creation or migration by another process */
 
@@ -54,6 +55,11 @@ static const char cachedb_pragmas[] =
  * earlier one. entry's own id is the insertion order: the LRU tie-break. An LRU
  * update rewrites only the small entry row, never a blob. meta keeps the totals
  * through triggers so nothing ever needs SUM() over the table.
+ *
+ * Version 2 adds usage, the request counters per UTC day, client, model and task
+ * (usage.c). It has no trigger and no link to entry: its rows never count in meta's
+ * totals, and eviction, the purge and deletions (which all delete from entry) never
+ * touch them.
  */
 static const char *const cachedb_migrations[CACHEDB_VERSION] = {
 	"CREATE TABLE entry(id INTEGER PRIMARY KEY, kid INTEGER NOT NULL UNIQUE,"
@@ -76,6 +82,14 @@ static const char *const cachedb_migrations[CACHEDB_VERSION] = {
 	"    UPDATE meta SET v = v - 1 WHERE k = 'entries';"
 	"    DELETE FROM body WHERE kid = OLD.kid;"
 	"END;",
+	"CREATE TABLE usage(day TEXT NOT NULL, client TEXT NOT NULL,"
+	"    model TEXT NOT NULL, task TEXT NOT NULL,"
+	"    requests INTEGER NOT NULL DEFAULT 0, cache_hits INTEGER NOT NULL DEFAULT 0,"
+	"    attempts INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,"
+	"    upstream_ms INTEGER NOT NULL DEFAULT 0, bytes_in INTEGER NOT NULL DEFAULT 0,"
+	"    bytes_out INTEGER NOT NULL DEFAULT 0,"
+	"    generated_tokens INTEGER NOT NULL DEFAULT 0,"
+	"    PRIMARY KEY(day, client, model, task)) WITHOUT ROWID;",
 };
 
 struct cachedb {
@@ -89,6 +103,8 @@ enum dbw_type {
 	DBW_PUT,
 	DBW_TOUCH,
 	DBW_DELETE,
+	DBW_USAGE,
+	DBW_NOTIFY,
 	DBW_SYNC
 };
 
@@ -105,6 +121,10 @@ struct dbw_op {
 	char		*model;		/* NULL: none (put), every model (delete) */
 	char		*body;
 	size_t		 len;
+	struct usage_row *rows;		/* usage: nrows rows after the op */
+	size_t		 nrows;
+	void		(*notify)(void *, int);	/* notify: called after the batch */
+	void		*arg;
 	int		 done;		/* sync: answered */
 	int		 result;	/* sync: 0 or -1 */
 };
@@ -119,6 +139,7 @@ enum dbw_stmt {
 	DBW_S_BYTES,
 	DBW_S_EVICT,
 	DBW_S_PURGE,
+	DBW_S_USAGE,
 	DBW_S_COUNT
 };
 
@@ -139,6 +160,18 @@ static const char *const dbw_sql[DBW_S_COUNT] = {
 	"    ORDER BY last_access, id LIMIT 256) WHERE run - size < ?1)",
 	"DELETE FROM entry WHERE id IN"
 	"    (SELECT id FROM entry WHERE expires < ?1 LIMIT 256)",
+	"INSERT INTO usage(day, client, model, task, requests, cache_hits, attempts,"
+	"    errors, upstream_ms, bytes_in, bytes_out, generated_tokens)"
+	"    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+	"    ON CONFLICT(day, client, model, task) DO UPDATE SET"
+	"    requests = requests + excluded.requests,"
+	"    cache_hits = cache_hits + excluded.cache_hits,"
+	"    attempts = attempts + excluded.attempts,"
+	"    errors = errors + excluded.errors,"
+	"    upstream_ms = upstream_ms + excluded.upstream_ms,"
+	"    bytes_in = bytes_in + excluded.bytes_in,"
+	"    bytes_out = bytes_out + excluded.bytes_out,"
+	"    generated_tokens = generated_tokens + excluded.generated_tokens",
 };
 
 struct dbw_touched {
@@ -169,6 +202,7 @@ static struct {
 	sqlite3		*db;
 	sqlite3_stmt	*st[DBW_S_COUNT];
 	int64_t		 max_bytes;
+	char		 path[4096];	/* the file, for dbw_path */
 	int64_t		 stale_window;	/* under mtx */
 	int		 warned;
 	int		 dirty;		/* written since the last checkpoint */
@@ -460,6 +494,153 @@ cachedb_stats(struct cachedb *c, struct cache_stats *s)
 	return (rv);
 }
 
+/* The counters of a usage row, in column order after day, client, model, task. */
+static const char *const cachedb_usage_counters[] = {
+	"requests", "cache_hits", "attempts", "errors", "upstream_ms", "bytes_in",
+	"bytes_out", "generated_tokens"
+};
+#define CACHEDB_USAGE_NCOUNTERS \
+	(sizeof(cachedb_usage_counters) / sizeof(cachedb_usage_counters[0]))
+
+/* An admin read is rare and asked for: every failure is logged, BUSY included. */
+static void
+cachedb_usage_fail(int rc)
+{
+	log_warnx("usage: read: %s", sqlite3_errstr(rc));
+}
+
+/* Binds text, or NULL for a NULL or empty string. */
+static int
+cachedb_bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL || *v == '\0')
+		return (sqlite3_bind_null(st, i));
+	return (sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC));
+}
+
+/* Adds "name": v, or null for NULL or "". 0 or -1. */
+static int
+cachedb_json_opt(cJSON *o, const char *name, const char *v)
+{
+	if (v == NULL || *v == '\0')
+		return (cJSON_AddNullToObject(o, name) != NULL ? 0 : -1);
+	return (cJSON_AddStringToObject(o, name, v) != NULL ? 0 : -1);
+}
+
+/* The counters (doubles are exact up to 2^53: far beyond any real count). */
+static int
+cachedb_json_counters(cJSON *o, const uint64_t v[CACHEDB_USAGE_NCOUNTERS])
+{
+	size_t	 i;
+
+	for (i = 0; i < CACHEDB_USAGE_NCOUNTERS; i++)
+		if (cJSON_AddNumberToObject(o, cachedb_usage_counters[i],
+		    (double)v[i]) == NULL)
+			return (-1);
+	return (0);
+}
+
+int
+cachedb_usage_json(struct cachedb *c, const char *from, const char *to,
+    const char *client, char **json)
+{
+	sqlite3_stmt	*st = NULL;
+	cJSON		*root = NULL, *rows, *row, *totals;
+	uint64_t	 v[CACHEDB_USAGE_NCOUNTERS], sum[CACHEDB_USAGE_NCOUNTERS];
+	const char	*t;
+	size_t		 i;
+	int		 rc;
+
+	*json = NULL;
+	if (c == NULL)
+		return (-1);
+	memset(sum, 0, sizeof(sum));
+	/* YYYY-MM-DD compares as text in date order. */
+	if (sqlite3_prepare_v2(c->db,
+	    "SELECT day, client, model, task, requests, cache_hits, attempts, errors,"
+	    " upstream_ms, bytes_in, bytes_out, generated_tokens FROM usage"
+	    " WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2)"
+	    " AND (?3 IS NULL OR client = ?3)"
+	    " ORDER BY day, client, model, task", -1, &st, NULL) != SQLITE_OK) {
+		rc = sqlite3_errcode(c->db);
+		goto sqlfail;
+	}
+	if ((rc = cachedb_bind_opt(st, 1, from)) != SQLITE_OK ||
+	    (rc = cachedb_bind_opt(st, 2, to)) != SQLITE_OK ||
+	    (rc = cachedb_bind_opt(st, 3, client)) != SQLITE_OK)
+		goto sqlfail;
+	if ((root = cJSON_CreateObject()) == NULL ||
+	    cachedb_json_opt(root, "from", from) == -1 ||
+	    cachedb_json_opt(root, "to", to) == -1 ||
+	    cachedb_json_opt(root, "client", client) == -1 ||
+	    (rows = cJSON_AddArrayToObject(root, "rows")) == NULL)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((row = cJSON_CreateObject()) == NULL)
+			goto fail;
+		if (!cJSON_AddItemToArray(rows, row)) {
+			cJSON_Delete(row);
+			goto fail;
+		}
+		for (i = 0; i < 4; i++) {
+			t = (const char *)sqlite3_column_text(st, (int)i);
+			if (cJSON_AddStringToObject(row, sqlite3_column_name(st, (int)i),
+			    t != NULL ? t : "") == NULL)
+				goto fail;
+		}
+		for (i = 0; i < CACHEDB_USAGE_NCOUNTERS; i++) {
+			v[i] = (uint64_t)sqlite3_column_int64(st, (int)i + 4);
+			sum[i] += v[i];
+		}
+		if (cachedb_json_counters(row, v) == -1)
+			goto fail;
+	}
+	if (rc != SQLITE_DONE)
+		goto sqlfail;
+	if ((totals = cJSON_AddObjectToObject(root, "totals")) == NULL ||
+	    cachedb_json_counters(totals, sum) == -1 ||
+	    (*json = cJSON_PrintUnformatted(root)) == NULL)
+		goto fail;
+	sqlite3_finalize(st);
+	cJSON_Delete(root);
+	return (0);
+
+ sqlfail:
+	cachedb_usage_fail(rc);
+ fail:
+	sqlite3_finalize(st);
+	cJSON_Delete(root);
+	return (-1);
+}
+
+int
+cachedb_usage_day(struct cachedb *c, const char *day,
+    void (*cb)(const char *, uint64_t, void *), void *arg)
+{
+	sqlite3_stmt	*st = NULL;
+	const char	*client;
+	int		 rc;
+
+	if (c == NULL)
+		return (-1);
+	if (sqlite3_prepare_v2(c->db, "SELECT client, sum(requests) FROM usage"
+	    " WHERE day = ?1 GROUP BY client ORDER BY client", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		cachedb_usage_fail(sqlite3_errcode(c->db));
+		return (-1);
+	}
+	if ((rc = sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC)) == SQLITE_OK)
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			if ((client = (const char *)sqlite3_column_text(st, 0)) != NULL)
+				cb(client, (uint64_t)sqlite3_column_int64(st, 1), arg);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		cachedb_usage_fail(rc);
+		return (-1);
+	}
+	return (0);
+}
+
 void
 cache_entry_free(struct cache_entry *e)
 {
@@ -580,6 +761,38 @@ dbw_apply_put(struct dbw_op *op)
 	return (0);
 }
 
+/* Adds each row's counters to its (day, client, model, task) row. */
+static int
+dbw_apply_usage(struct dbw_op *op)
+{
+	sqlite3_stmt		*st = dbw.st[DBW_S_USAGE];
+	const struct usage_row	*r;
+	size_t			 i;
+
+	for (i = 0; i < op->nrows; i++) {
+		r = &op->rows[i];
+		if (sqlite3_bind_text(st, 1, r->day, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 2, r->client, -1, SQLITE_STATIC) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, r->model, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 4, r->task, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 5, (sqlite3_int64)r->requests) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 6, (sqlite3_int64)r->cache_hits) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(st, 7, (sqlite3_int64)r->attempts) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 8, (sqlite3_int64)r->errors) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 9, (sqlite3_int64)r->upstream_ms) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(st, 10, (sqlite3_int64)r->bytes_in) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 11, (sqlite3_int64)r->bytes_out) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(st, 12, (sqlite3_int64)r->generated_tokens) !=
+		    SQLITE_OK || dbw_step(DBW_S_USAGE, "usage") == -1)
+			return (-1);
+	}
+	return (0);
+}
+
 static int
 dbw_apply(struct dbw_op *op)
 {
@@ -601,6 +814,9 @@ dbw_apply(struct dbw_op *op)
 		    SQLITE_STATIC) != SQLITE_OK)
 			return (-1);
 		return (dbw_step(DBW_S_DELMODEL, "delete"));
+	case DBW_USAGE:
+		return (dbw_apply_usage(op));
+	case DBW_NOTIFY:
 	case DBW_SYNC:
 		break;
 	}
@@ -715,9 +931,9 @@ dbw_batch(struct dbw_op *ops)
 	int		 ok = 0, clean = 1, writes = 0, changes = 0;
 
 	for (op = ops; op != NULL; op = op->next) {
-		if (op->type != DBW_SYNC)
+		if (op->type != DBW_SYNC && op->type != DBW_NOTIFY)
 			writes = 1;
-		if (op->type != DBW_SYNC && op->type != DBW_TOUCH)
+		if (op->type == DBW_PUT || op->type == DBW_DELETE)
 			changes = 1;
 	}
 	if (!writes)
@@ -749,6 +965,10 @@ dbw_batch(struct dbw_op *ops)
 		}
 	}
 
+	/* Outside the lock: a notification may post to a loop (which takes its own). */
+	for (op = ops; op != NULL; op = op->next)
+		if (op->type == DBW_NOTIFY)
+			op->notify(op->arg, ok && clean ? 0 : -1);
 	pthread_mutex_lock(&dbw.mtx);
 	for (op = ops; op != NULL; op = next) {
 		next = op->next;
@@ -775,8 +995,7 @@ dbw_take(void)
 		dbw.nops--;
 		if (op->type == DBW_SYNC)
 			dbw.nsync--;
-		else if (op->type == DBW_PUT)
-			dbw.qbytes -= op->len;
+		dbw.qbytes -= op->len;
 	}
 	if (last == NULL)
 		return (NULL);
@@ -912,6 +1131,7 @@ dbw_start(const char *path, int64_t max_bytes, char *err, size_t errlen)
 	conds = 1;
 
 	dbw.max_bytes = max_bytes;
+	snprintf(dbw.path, sizeof(dbw.path), "%s", path);
 	dbw.warned = dbw.dirty = 0;
 	pthread_mutex_lock(&dbw.mtx);
 	dbw.head = NULL;
@@ -943,8 +1163,9 @@ dbw_start(const char *path, int64_t max_bytes, char *err, size_t errlen)
 	return (-1);
 }
 
-/* Queues op (taken) unless the writer is not running or the queue is full. */
-static void
+/* Queues op (taken) unless the writer is not running or the queue is full. Returns
+   0 when queued, -1 when op was dropped (and freed). */
+static int
 dbw_enqueue(struct dbw_op *op)
 {
 	int	 queued = 0, warn = 0;
@@ -961,8 +1182,7 @@ dbw_enqueue(struct dbw_op *op)
 			dbw.tail = &op->next;
 			if (dbw.nops++ == 0)
 				dbw_now(&dbw.first_at);
-			if (op->type == DBW_PUT)
-				dbw.qbytes += op->len;
+			dbw.qbytes += op->len;
 			queued = 1;
 			/* Wake the writer only when it has a reason to act. */
 			if (dbw.nops == 1 || dbw.nops == DBW_BATCH_OPS)
@@ -974,6 +1194,7 @@ dbw_enqueue(struct dbw_op *op)
 		log_warnx("cache: write queue full, dropping cache writes");
 	if (!queued)
 		free(op);
+	return (queued ? 0 : -1);
 }
 
 void
@@ -1018,7 +1239,7 @@ dbw_put(const uint8_t key[CANON_KEY_LEN], const char *model, int status,
 		op->model = op->body + len;
 		memcpy(op->model, model, mlen);
 	}
-	dbw_enqueue(op);
+	(void)dbw_enqueue(op);
 }
 
 void
@@ -1045,7 +1266,7 @@ dbw_touch(const uint8_t key[CANON_KEY_LEN], int64_t now)
 	op->type = DBW_TOUCH;
 	memcpy(op->key, key, CANON_KEY_LEN);
 	op->time = now;
-	dbw_enqueue(op);
+	(void)dbw_enqueue(op);
 }
 
 void
@@ -1063,7 +1284,57 @@ dbw_delete(const char *model)
 		op->model = (char *)(op + 1);
 		memcpy(op->model, model, mlen);
 	}
-	dbw_enqueue(op);
+	(void)dbw_enqueue(op);
+}
+
+void
+dbw_usage(const struct usage_row *rows, size_t n)
+{
+	struct dbw_op	*op;
+
+	if (n == 0 || n > (SIZE_MAX - sizeof(*op)) / sizeof(*rows))
+		return;
+	/* One allocation: the op, then the rows (len: their size, for the queue cap). */
+	if ((op = calloc(1, sizeof(*op) + n * sizeof(*rows))) == NULL) {
+		log_warnx("usage: out of memory, %zu counter rows lost", n);
+		return;
+	}
+	op->type = DBW_USAGE;
+	op->rows = (struct usage_row *)(void *)(op + 1);
+	memcpy(op->rows, rows, n * sizeof(*rows));
+	op->nrows = n;
+	op->len = n * sizeof(*rows);
+	(void)dbw_enqueue(op);
+}
+
+int
+dbw_notify(void (*fn)(void *, int), void *arg)
+{
+	struct dbw_op	*op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return (-1);
+	op->type = DBW_NOTIFY;
+	op->notify = fn;
+	op->arg = arg;
+	return (dbw_enqueue(op));
+}
+
+const char *
+dbw_path(void)
+{
+	return (dbw_running() ? dbw.path : NULL);
+}
+
+int
+dbw_running(void)
+{
+	int	 on;
+
+	pthread_mutex_lock(&dbw.mtx);
+	on = dbw.running && !dbw.stopping;
+	pthread_mutex_unlock(&dbw.mtx);
+	return (on);
 }
 
 int

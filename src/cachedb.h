@@ -30,6 +30,16 @@ struct cache_entry {
 	size_t		 len;
 };
 
+/* One row of usage counters (usage.c): what dbw_usage adds to the usage table. */
+struct usage_row {
+	char		 day[11];	/* YYYY-MM-DD, UTC */
+	char		 client[64];
+	char		 model[128];
+	char		 task[48];
+	uint64_t	 requests, cache_hits, attempts, errors, upstream_ms, bytes_in,
+			 bytes_out, generated_tokens;
+};
+
 struct cache_stats {
 	int64_t		 entries;
 	int64_t		 bytes;		/* bodies + CACHEDB_ROW_OVERHEAD per entry */
@@ -51,6 +61,19 @@ void	 cachedb_close(struct cachedb *);	/* accepts NULL */
  */
 int	 cachedb_get(struct cachedb *, const uint8_t key[CANON_KEY_LEN], struct cache_entry *e);
 int	 cachedb_stats(struct cachedb *, struct cache_stats *);
+/*
+ * GET /admin/usage: *json (malloc'd, taken by the caller) is {"from","to","client"
+ * (the filters, null when absent),"rows":[{"day","client","model","task", the eight
+ * counters}...] ordered by day, client, model, task,"totals":{the counters summed}}.
+ * from and to are inclusive YYYY-MM-DD days, client one client; NULL or "": no bound.
+ * Returns 0, or -1 (logged).
+ */
+int	 cachedb_usage_json(struct cachedb *, const char *from, const char *to,
+	    const char *client, char **json);
+/* Calls cb(client (borrowed), requests, arg) once per client with rows on day
+   (YYYY-MM-DD), with its requests summed over models and tasks. 0 or -1 (logged). */
+int	 cachedb_usage_day(struct cachedb *, const char *day,
+	    void (*cb)(const char *client, uint64_t requests, void *), void *arg);
 /* A number that changes after every commit of this process's writer that stored or
    deleted entries (copies of entries read before it may be stale). */
 uint64_t cachedb_generation(void);
@@ -78,6 +101,18 @@ void	 dbw_put(const uint8_t key[CANON_KEY_LEN], const char *model, int status,
 void	 dbw_touch(const uint8_t key[CANON_KEY_LEN], int64_t now);
 /* Deletes every entry, or those of one model. */
 void	 dbw_delete(const char *model);
+/* Adds n rows of counters (copied) to the usage table, each as an upsert into its
+   (day, client, model, task) row. Usage rows are not cache entries: they count in no
+   size, and eviction, the purge and dbw_delete leave them alone. */
+void	 dbw_usage(const struct usage_row *rows, size_t n);
+/* Calls fn(arg, 0 or -1) on the writer thread once everything queued before it is
+   committed (-1: its batch failed). Returns 0, or -1 when nothing was queued (the
+   writer is not running or its queue is full): fn is then never called. */
+int	 dbw_notify(void (*fn)(void *, int), void *arg);
+/* 1 while the writer runs (started and not stopping). */
+int	 dbw_running(void);
+/* The running writer's file (borrowed, valid until dbw_stop; main thread), or NULL. */
+const char *dbw_path(void);
 /* Waits until everything queued so far is committed (tests, shutdown). 0 or -1. */
 int	 dbw_sync(void);
 /* Flushes the queue, checkpoints, stops the thread and closes its connection. */

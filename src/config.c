@@ -29,6 +29,7 @@
 
 #define CFG_DEFAULT_MODELS_FILE	SYSCONFDIR "/hfgate/default-models.tsv"
 #define CFG_DEFAULT_CACHE_DB	LOCALSTATEDIR "/lib/hfgate/cache.db"
+#define CFG_DEFAULT_USAGE_DB	LOCALSTATEDIR "/lib/hfgate/usage.db"
 #define CFG_MSG_MAX		512
 #define CFG_FILE_MAX		(1024 * 1024)	/* PEM and key files */
 #define CFG_MAX_ALLOW		256
@@ -1558,6 +1559,14 @@ cfg_endpoint_by_name(const struct config *c, const char *name)
 			return (&c->endpoints[i]);
 	}
 	return (NULL);
+}
+
+const char *
+cfg_usage_db(const struct config *c)
+{
+	if (c->usage_db != NULL)
+		return (c->usage_db);
+	return (c->cache_enabled ? c->cache_db : CFG_DEFAULT_USAGE_DB);
 }
 
 int

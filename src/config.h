@@ -160,6 +160,9 @@ int	 cfg_hash_key(const char *key, size_t len, uint8_t out[CFG_KEY_HASH_LEN]);
 const struct cfg_endpoint *cfg_endpoint_for_model(const struct config *c, const char *model);
 /* The endpoint called name, or NULL. */
 const struct cfg_endpoint *cfg_endpoint_by_name(const struct config *c, const char *name);
+/* The usage table's file: [usage] db, else the cache's when it is on, else
+   $(localstatedir)/lib/hfgate/usage.db. Borrowed. */
+const char *cfg_usage_db(const struct config *c);
 /* 1 when a and b listen on the same addresses. */
 int	 cfg_same_listen(const struct config *a, const struct config *b);
 /* The client called name, or NULL. */

@@ -30,6 +30,7 @@
 #include "route.h"
 #include "task.h"
 #include "upstream.h"
+#include "usage.h"
 #include "v1.h"
 
 #define GW_LOADING_MIN_MS	250		/* shortest wait for a loading model */
@@ -208,7 +209,7 @@ gw_identify(struct gw_req *req)
 
 	key = auth_key(http_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
 	    http_header(req, "X-Api-Key"), &len);
-	if (req->route.kind == ROUTE_ADMIN_CACHE) {
+	if (req->route.kind == ROUTE_ADMIN_CACHE || req->route.kind == ROUTE_ADMIN_USAGE) {
 		if (gw_cfg->admin_has_key) {
 			if (auth_admin(gw_cfg, key, len))
 				return (0);
@@ -543,6 +544,9 @@ gw_handle(struct gw_req *req)
 	case ROUTE_ADMIN_CACHE:
 		cache_admin(req);
 		return;
+	case ROUTE_ADMIN_USAGE:		/* usage accounting (issue 5) */
+		usage_admin(req);
+		return;
 	default:
 		break;
 	}
@@ -758,6 +762,8 @@ gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
 	char			*data;
 
 	cache_answer(req, status, ctype, retry_after, body, relay);
+	/* usage (issue 5): the tokens of a text-generation answer. */
+	req->tokens = usage_tokens(req, ctype, body->data, body->len);
 	data = buf_steal(body);
 	if (data == NULL && (data = strdup("")) == NULL) {
 		http_reply(req, (unsigned)status, NULL);
@@ -877,7 +883,11 @@ gw_on_done(struct up_call *c, CURLcode code)
 	long		 delay;
 	double		 est;
 	int		 can_retry;
+	curl_off_t	 us;
 
+	/* usage (issue 5): every attempt's upstream time, streams included. */
+	if (curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
+		req->up_ms += ((uint64_t)us + 500) / 1000;
 	if (req->state == GW_STREAMING) {
 		stream_done(req, code);
 		return;

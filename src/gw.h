@@ -65,6 +65,9 @@ struct gw_req {
 	struct MHD_Response	*resp;		/* to queue once resumed */
 	unsigned		 status;	/* for the log */
 	uint64_t		 bytes_out;
+	/* usage (issue 5): upstream time of every attempt (gw_on_done), tokens generated
+	   (gw_relay, stream_done) */
+	uint64_t		 up_ms, tokens;
 
 	/* resolution */
 	char			 model[ROUTE_MODEL_MAX];

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "loop.h"
 #include "upstream.h"
+#include "usage.h"
 
 #define HTTP_EXPOSE	"x-compute-type, x-compute-time, x-compute-characters, " \
 			"x-compute-images, x-compute-audio-length, x-sha, x-request-id, " \
@@ -477,6 +478,11 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	    req->attempts, req->in_total, (unsigned long long)req->bytes_out,
 	    req->request_id, cache[req->cache_state],
 	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	/* Counted at the request's end. With client keys, only admitted requests: the
+	   refused ones (401, 403, 429) are in the access log, and the usage table's
+	   counts give back each day's quota use at start-up. */
+	if (req->cfg == NULL || req->cfg->nclients == 0 || req->admitted)
+		usage_request_done(req, req->client != NULL ? req->client->name : NULL);
 	gw_req_free(req);
 }
 

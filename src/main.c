@@ -21,6 +21,7 @@
 #include "log.h"
 #include "loop.h"
 #include "token.h"
+#include "usage.h"
 #include "worker.h"
 
 #ifndef SYSCONFDIR
@@ -239,12 +240,15 @@ main(int argc, char *argv[])
 	if (loop_init() == -1 || loop_signals(signals, 3, on_signal) == -1)
 		fatalx("cannot set up the event loop");
 	cache_start(current);
+	if (current->usage_enabled)
+		usage_start(cfg_usage_db(current));
 	if ((n = current->workers) == 0) {
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		n = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (unsigned)ncpu;
 	}
 	if (worker_start(current, n, &port, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
+		usage_stop();
 		cache_stop();
 		cfg_unref(current);
 		loop_free();
@@ -264,6 +268,8 @@ main(int argc, char *argv[])
 
 	loop_watch_del(&exitw);
 	worker_join();
+	/* The loop threads have flushed their counters; the writer stops last. */
+	usage_stop();
 	cache_stop();
 	cfg_unref(current);
 	loop_free();

@@ -143,6 +143,10 @@ route_parse(const char *path, struct route *r, int *status, char *err,
 		r->kind = ROUTE_ADMIN_CACHE;
 		return (0);
 	}
+	if (strcmp(path, "/admin/usage") == 0) {
+		r->kind = ROUTE_ADMIN_USAGE;
+		return (0);
+	}
 	if (strncmp(path, "/models/", 8) == 0) {
 		if (route_model(path + 8, r, status, err, errlen) == -1)
 			return (-1);
@@ -236,6 +240,7 @@ route_method_allowed(enum route_kind kind, const char *method)
 	case ROUTE_API_TASKS:
 	case ROUTE_V1_TASKS:
 	case ROUTE_HEALTHZ:
+	case ROUTE_ADMIN_USAGE:
 		return (strcmp(method, "GET") == 0 ||
 		    strcmp(method, "HEAD") == 0);
 	case ROUTE_ADMIN_CACHE:

@@ -20,7 +20,8 @@ enum route_kind {
 	ROUTE_ENDPOINT,		/* POST /endpoints/{name}[/generate|/generate_stream]
 				   name, sub = "", "generate" or "generate_stream" */
 	ROUTE_ENDPOINT_INFO,	/* GET  /endpoints/{name}/info       name */
-	ROUTE_ADMIN_CACHE	/* GET, DELETE /admin/cache */
+	ROUTE_ADMIN_CACHE,	/* GET, DELETE /admin/cache */
+	ROUTE_ADMIN_USAGE	/* GET  /admin/usage */
 };
 
 struct route {

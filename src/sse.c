@@ -15,8 +15,9 @@
 static void
 sse_scan_line(struct sse_scan *s)
 {
-	const char	*p = s->line.data, *k, *v, *end;
-	size_t		 len = s->line.len;
+	const char		*p = s->line.data, *k, *v, *end;
+	size_t			 len = s->line.len;
+	unsigned long long	 n;
 
 	if (len < 5 || strncmp(p, "data:", 5) != 0)
 		return;
@@ -28,6 +29,14 @@ sse_scan_line(struct sse_scan *s)
 			;
 		if (v < end && *v != 'n')
 			s->saw_final = 1;
+	}
+	/* usage (issue 5): the final event's details.generated_tokens. */
+	if ((k = memmem(p, len, "\"generated_tokens\":", 19)) != NULL) {
+		for (v = k + 19; v < end && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (n = 0; v < end && *v >= '0' && *v <= '9'; v++)
+			n = n * 10 + (unsigned long long)(*v - '0');
+		s->generated_tokens = n;
 	}
 	if ((k = memmem(p, len, "\"error\":", 8)) != NULL) {
 		for (v = k + 8; v < end && (*v == ' ' || *v == '\t'); v++)

@@ -18,6 +18,7 @@ struct sse_scan {
 	int		 started;	/* any byte seen */
 	int		 saw_final;
 	int		 saw_error;
+	unsigned long long generated_tokens;	/* the final event's, 0 if none (usage) */
 };
 
 /* Scans len more bytes. Returns 0, -1 on allocation failure (the scan goes on). */

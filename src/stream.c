@@ -271,6 +271,7 @@ stream_done(struct gw_req *req, CURLcode code)
 		stream_end_with_error(req, "Incomplete generation", "incomplete_generation");
 		return;
 	}
+	req->tokens = req->sse.generated_tokens;	/* usage (issue 5) */
 	cache_stream_done(req);
 	cache_stream_end(req, NULL, 0);
 	req->up_done = 1;

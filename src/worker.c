@@ -21,6 +21,7 @@
 #include "log.h"
 #include "loop.h"
 #include "upstream.h"
+#include "usage.h"
 #include "worker.h"
 
 #define WORKER_FINAL_MS	2000	/* after the grace period, time to send the 503s */
@@ -164,6 +165,7 @@ worker_main(void *arg)
 		goto fail;
 	}
 	cache_thread_start(cfg);
+	usage_thread_start();
 	if (http_start(cfg, w->port, w->nthreads, &bound, err, sizeof(err)) == -1)
 		goto fail;
 	listening = 1;
@@ -183,6 +185,7 @@ done:
 	if (listening)
 		http_stop();
 	log_flush();
+	usage_thread_stop();	/* after http_stop: its last requests are counted */
 	cache_thread_stop();
 	up_free();
 	loop_timer_cancel(&grace_timer);

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <cJSON.h>
 #include <sqlite3.h>
 
 #include "cachedb.h"
 #include "canon.h"
+#include "usage.h"
 
 #define BIG	((int64_t)1 << 40)
 
@@ -226,7 +228,7 @@ START_TEST(test_roundtrip)
 	dbw_stop();
 
 	/* The file: schema version, WAL, 8 KiB pages, consistent. */
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
 	ck_assert_int_eq(sql_int("PRAGMA page_size"), 8192);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM body"), 1);
 	ck_assert_int_eq(sql_int("SELECT sum(size) FROM entry"), 9 + CACHEDB_ROW_OVERHEAD);
@@ -533,13 +535,13 @@ START_TEST(test_schema_versions)
 
 	/* A newer schema is refused, clearly. */
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE x(a); PRAGMA user_version=2",
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE x(a); PRAGMA user_version=3",
 	    NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	ck_assert_int_eq(cachedb_open(path, &c, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
 	ck_assert_int_eq(dbw_start(path, BIG, err, sizeof(err)), -1);
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 3);
 
 	/* Someone else's database (tables, no version) is not taken over. */
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
@@ -555,10 +557,299 @@ START_TEST(test_schema_versions)
 	setup();
 	write_file(path, "", 0);
 	c = open_reader();
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM usage"), 0);
 	cachedb_close(c);
 }
 END_TEST
+
+/*
+ * The version-1 schema as hfgate 0.x wrote it: frozen here, so that the migration
+ * is tested from what old files really hold, whatever the migrations become.
+ */
+static const char v1_schema[] =
+	"CREATE TABLE entry(id INTEGER PRIMARY KEY, kid INTEGER NOT NULL UNIQUE,"
+	"    model TEXT, size INTEGER NOT NULL, expires INTEGER NOT NULL,"
+	"    last_access INTEGER NOT NULL);"
+	"CREATE INDEX entry_lru ON entry(last_access);"
+	"CREATE INDEX entry_exp ON entry(expires);"
+	"CREATE INDEX entry_model ON entry(model);"
+	"CREATE TABLE body(kid INTEGER PRIMARY KEY, key BLOB NOT NULL,"
+	"    status INTEGER NOT NULL, ctype TEXT NOT NULL, kind INTEGER NOT NULL,"
+	"    created INTEGER NOT NULL, expires INTEGER NOT NULL, data BLOB NOT NULL);"
+	"CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
+	"INSERT INTO meta(k, v) VALUES('bytes', 0), ('entries', 0);"
+	"CREATE TRIGGER entry_ins AFTER INSERT ON entry BEGIN"
+	"    UPDATE meta SET v = v + NEW.size WHERE k = 'bytes';"
+	"    UPDATE meta SET v = v + 1 WHERE k = 'entries';"
+	"END;"
+	"CREATE TRIGGER entry_del AFTER DELETE ON entry BEGIN"
+	"    UPDATE meta SET v = v - OLD.size WHERE k = 'bytes';"
+	"    UPDATE meta SET v = v - 1 WHERE k = 'entries';"
+	"    DELETE FROM body WHERE kid = OLD.kid;"
+	"END;"
+	"PRAGMA user_version=1;";
+
+/* key's first 8 bytes as a signed big-endian integer: how version 1 keys rows. */
+static int64_t
+v1_kid(const uint8_t key[CANON_KEY_LEN])
+{
+	uint64_t	 v = 0;
+	int		 i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | key[i];
+	return ((int64_t)v);
+}
+
+START_TEST(test_migrate_v1)
+{
+	struct cachedb		*c;
+	struct cache_entry	 e;
+	struct cache_stats	 s;
+	sqlite3			*db;
+	sqlite3_stmt		*st;
+	uint8_t			 k[CANON_KEY_LEN];
+	int64_t			 t = now_s();
+	char			*json = NULL;
+
+	/* A version-1 file with one entry, in WAL like every cache file. */
+	mkkey(3, k);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA page_size=8192;"
+	    "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO entry(kid, model, size,"
+	    " expires, last_access) VALUES(?1, 'm', 259, ?2, ?3)", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, v1_kid(k));
+	sqlite3_bind_int64(st, 2, t + 3600);
+	sqlite3_bind_int64(st, 3, t);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO body(kid, key, status,"
+	    " ctype, kind, created, expires, data) VALUES(?1, ?2, 200,"
+	    " 'application/json', 0, ?3, ?4, '[1]')", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, v1_kid(k));
+	sqlite3_bind_blob(st, 2, k, CANON_KEY_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, t);
+	sqlite3_bind_int64(st, 4, t + 3600);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 1);
+
+	/* Opening migrates it; its entry is still served and counted. */
+	c = open_reader();
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(cachedb_get(c, k, &e), 1);
+	ck_assert_str_eq(e.body, "[1]");
+	ck_assert_int_eq(e.expires, t + 3600);
+	cache_entry_free(&e);
+	ck_assert_int_eq(cachedb_stats(c, &s), 0);
+	ck_assert_int_eq(s.entries, 1);
+	ck_assert_int_eq(s.bytes, 259);
+	ck_assert_int_eq(cachedb_usage_json(c, NULL, NULL, NULL, &json), 0);
+	ck_assert_str_eq(json, "{\"from\":null,\"to\":null,\"client\":null,"
+	    "\"rows\":[],\"totals\":{\"requests\":0,\"cache_hits\":0,"
+	    "\"attempts\":0,\"errors\":0,\"upstream_ms\":0,\"bytes_in\":0,"
+	    "\"bytes_out\":0,\"generated_tokens\":0}}");
+	free(json);
+
+	/* The writer takes the migrated file and counts usage in it. */
+	start(BIG);
+	{
+		struct usage_row r;
+
+		memset(&r, 0, sizeof(r));
+		snprintf(r.day, sizeof(r.day), "2024-01-02");
+		snprintf(r.client, sizeof(r.client), "-");
+		snprintf(r.model, sizeof(r.model), "m");
+		snprintf(r.task, sizeof(r.task), "-");
+		r.requests = 1;
+		dbw_usage(&r, 1);
+	}
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(sql_int("SELECT requests FROM usage WHERE model = 'm'"), 1);
+	ck_assert_int_eq(has(c, 3), 1);
+	cachedb_close(c);
+}
+END_TEST
+
+/* A usage row with its counters derived from base: requests base, cache_hits
+   base + 1, ..., generated_tokens base + 7. */
+static struct usage_row
+urow(const char *day, const char *client, const char *model, const char *task,
+    uint64_t base)
+{
+	struct usage_row	 r;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.day, sizeof(r.day), "%s", day);
+	snprintf(r.client, sizeof(r.client), "%s", client);
+	snprintf(r.model, sizeof(r.model), "%s", model);
+	snprintf(r.task, sizeof(r.task), "%s", task);
+	r.requests = base;
+	r.cache_hits = base + 1;
+	r.attempts = base + 2;
+	r.errors = base + 3;
+	r.upstream_ms = base + 4;
+	r.bytes_in = base + 5;
+	r.bytes_out = base + 6;
+	r.generated_tokens = base + 7;
+	return (r);
+}
+
+static const char *const ucounters[] = { "requests", "cache_hits", "attempts",
+    "errors", "upstream_ms", "bytes_in", "bytes_out", "generated_tokens" };
+
+/* cachedb_usage_json's answer, parsed (the caller frees it). */
+static cJSON *
+usage_query(struct cachedb *c, const char *from, const char *to, const char *client)
+{
+	cJSON	*o;
+	char	*json;
+
+	ck_assert_int_eq(cachedb_usage_json(c, from, to, client, &json), 0);
+	ck_assert_ptr_nonnull(o = cJSON_Parse(json));
+	free(json);
+	return (o);
+}
+
+/* Checks row i of o: its key, and counters base + 0..7. */
+static void
+check_row(const cJSON *o, int i, const char *day, const char *client,
+    const char *model, const char *task, uint64_t base)
+{
+	const cJSON	*r = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "rows"), i);
+	size_t		 j;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(cJSON_GetObjectItem(r, "day")->valuestring, day);
+	ck_assert_str_eq(cJSON_GetObjectItem(r, "client")->valuestring, client);
+	ck_assert_str_eq(cJSON_GetObjectItem(r, "model")->valuestring, model);
+	ck_assert_str_eq(cJSON_GetObjectItem(r, "task")->valuestring, task);
+	for (j = 0; j < 8; j++)
+		ck_assert_msg(cJSON_GetObjectItem(r, ucounters[j])->valuedouble ==
+		    (double)(base + j), "row %d %s: %g, want %llu", i, ucounters[j],
+		    cJSON_GetObjectItem(r, ucounters[j])->valuedouble,
+		    (unsigned long long)(base + j));
+}
+
+/* Checks o's row count and totals: counter j sums to sum + j * step. */
+static void
+check_totals(const cJSON *o, uint64_t sum, uint64_t step, uint64_t nrows)
+{
+	const cJSON	*t = cJSON_GetObjectItem(o, "totals");
+	size_t		 j;
+
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")),
+	    (int)nrows);
+	for (j = 0; j < 8; j++)
+		ck_assert_msg(cJSON_GetObjectItem(t, ucounters[j])->valuedouble ==
+		    (double)(sum + j * step), "totals %s", ucounters[j]);
+}
+
+struct day_sum {
+	char		 client[8][64];
+	uint64_t	 requests[8];
+	int		 n;
+};
+
+static void
+day_cb(const char *client, uint64_t requests, void *arg)
+{
+	struct day_sum	*d = arg;
+
+	ck_assert_int_lt(d->n, 8);
+	snprintf(d->client[d->n], sizeof(d->client[d->n]), "%s", client);
+	d->requests[d->n++] = requests;
+}
+
+START_TEST(test_usage)
+{
+	struct cachedb		*c;
+	struct usage_row	 r[4];
+	struct day_sum		 d;
+	cJSON			*o;
+
+	start(BIG);
+	c = open_reader();
+	/* Out of order, a key twice in one call, then again in a later batch. */
+	r[0] = urow("2024-03-02", "team-b", "gpt2", "text-generation", 10);
+	r[1] = urow("2024-03-01", "team-a", "gpt2", "text-generation", 100);
+	r[2] = urow("2024-03-02", "team-b", "gpt2", "text-generation", 1000);
+	r[3] = urow("2024-03-01", "team-a", "bert", "fill-mask", 20);
+	dbw_usage(r, 4);
+	ck_assert_int_eq(dbw_sync(), 0);
+	r[0] = urow("2024-03-01", "team-a", "gpt2", "text-generation", 5000);
+	r[1] = urow("2024-03-03", "-", "-", "-", 1);
+	dbw_usage(r, 2);
+	dbw_usage(r, 0);
+	ck_assert_int_eq(dbw_sync(), 0);
+
+	/* Unbounded: every row, ordered by day, client, model, task; a key's
+	   counters added up (twice base b + j is 2b + 2j). */
+	o = usage_query(c, NULL, NULL, NULL);
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "from")));
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "client")));
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 4);
+	check_row(o, 0, "2024-03-01", "team-a", "bert", "fill-mask", 20);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 1), "model")->valuestring, "gpt2");
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 1), "requests")->valuedouble == 5100);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 1), "generated_tokens")->valuedouble == 5100 + 14);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "bytes_out")->valuedouble == 1010 + 12);
+	check_row(o, 3, "2024-03-03", "-", "-", "-", 1);
+	check_totals(o, 20 + 5100 + 1010 + 1, 1 + 2 + 2 + 1, 4);
+	cJSON_Delete(o);
+
+	/* Inclusive day bounds. */
+	o = usage_query(c, "2024-03-02", "2024-03-03", NULL);
+	ck_assert_str_eq(cJSON_GetObjectItem(o, "from")->valuestring, "2024-03-02");
+	ck_assert_str_eq(cJSON_GetObjectItem(o, "to")->valuestring, "2024-03-03");
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 2);
+	check_totals(o, 1010 + 1, 2 + 1, 2);
+	cJSON_Delete(o);
+	o = usage_query(c, "2024-03-02", "2024-03-02", NULL);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 1);
+	cJSON_Delete(o);
+	o = usage_query(c, NULL, "2024-03-01", NULL);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 2);
+	cJSON_Delete(o);
+	o = usage_query(c, "2024-03-04", NULL, NULL);
+	check_totals(o, 0, 0, 0);
+	cJSON_Delete(o);
+
+	/* One client. */
+	o = usage_query(c, NULL, NULL, "team-a");
+	ck_assert_str_eq(cJSON_GetObjectItem(o, "client")->valuestring, "team-a");
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 2);
+	check_row(o, 0, "2024-03-01", "team-a", "bert", "fill-mask", 20);
+	cJSON_Delete(o);
+	o = usage_query(c, "2024-03-02", NULL, "team-a");
+	check_totals(o, 0, 0, 0);
+	cJSON_Delete(o);
+	o = usage_query(c, NULL, NULL, "nobody");
+	check_totals(o, 0, 0, 0);
+	cJSON_Delete(o);
+
+	/* Requests per client on a day, summed over models and tasks. */
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(cachedb_usage_day(c, "2024-03-01", day_cb, &d), 0);
+	ck_assert_int_eq(d.n, 1);
+	ck_assert_str_eq(d.client[0], "team-a");
+	ck_assert_int_eq(d.requests[0], 5120);
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(cachedb_usage_day(c, "2024-03-05", day_cb, &d), 0);
+	ck_assert_int_eq(d.n, 0);
+	cachedb_close(c);
+}
+END_TEST
+
 
 START_TEST(test_damaged_pages)
 {
@@ -687,10 +978,16 @@ START_TEST(test_writer_lifecycle)
 {
 	char	 err[256];
 
+	ck_assert_ptr_null(dbw_path());
+	ck_assert_int_eq(dbw_running(), 0);
 	start(BIG);
+	ck_assert_int_eq(dbw_running(), 1);
+	ck_assert_str_eq(dbw_path(), path);
 	/* One writer per process. */
 	ck_assert_int_eq(dbw_start(path, BIG, err, sizeof(err)), -1);
 	dbw_stop();
+	ck_assert_int_eq(dbw_running(), 0);
+	ck_assert_ptr_null(dbw_path());
 	dbw_stop();
 	ck_assert_int_eq(dbw_sync(), -1);
 	/* Restartable. */
@@ -705,6 +1002,176 @@ START_TEST(test_writer_lifecycle)
 		snprintf(p, sizeof(p), "%s-wal", path);
 		ck_assert(stat(p, &st) == -1 || st.st_size == 0);
 	}
+}
+END_TEST
+
+/* requests of usage row (day, "-", model, "-"), from a plain connection. */
+static int64_t
+usage_requests(const char *model)
+{
+	char	 sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT coalesce(sum(requests), -1) FROM usage"
+	    " WHERE model = '%s'", model);
+	return (sql_int(sql));
+}
+
+START_TEST(test_usage_not_cached)
+{
+	struct cachedb		*c;
+	struct cache_stats	 s;
+	struct usage_row	 r[300];
+	uint8_t			 k[CANON_KEY_LEN];
+	char			 body[1024], model[32];
+	unsigned		 i;
+
+	memset(body, 'b', sizeof(body));
+	/* A tight cap: usage rows must not count toward it, nor be evicted. */
+	start(16 * 1024);
+	c = open_reader();
+	for (i = 0; i < 300; i++) {
+		snprintf(model, sizeof(model), "model-%u", i);
+		r[i] = urow("2024-05-01", "-", model, "-", 1);
+	}
+	dbw_usage(r, 300);
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(cachedb_stats(c, &s), 0);
+	ck_assert_int_eq(s.entries, 0);
+	ck_assert_int_eq(s.bytes, 0);
+	for (i = 0; i < 100; i++) {
+		mkkey(i, k);
+		dbw_put(k, "model-0", 200, "application/json", 0, body, sizeof(body),
+		    i % 2 == 0 ? now_s() - 10 : now_s() + 3600);
+	}
+	ck_assert_int_eq(dbw_sync(), 0);
+	/* Evicted down to the cap: the entries alone make the size. */
+	ck_assert_int_eq(cachedb_stats(c, &s), 0);
+	ck_assert_int_gt(s.entries, 0);
+	ck_assert_int_lt(s.entries, 100);
+	ck_assert_int_eq(s.bytes, s.entries *
+	    (int64_t)(sizeof(body) + CACHEDB_ROW_OVERHEAD));
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM usage"), 300);
+
+	/* The purge of expired entries (at the writer's start) spares usage. */
+	dbw_set_stale_window(0);
+	dbw_stop();
+	start(16 * 1024);
+	ck_assert_int_eq(dbw_sync(), 0);
+	{
+		double	 deadline = now_ms() + 3000;
+
+		while (sql_int("SELECT count(*) FROM entry WHERE expires < "
+		    "strftime('%s', 'now')") > 0 && now_ms() < deadline)
+			usleep(10000);
+	}
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM entry WHERE expires < "
+	    "strftime('%s', 'now')"), 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM usage"), 300);
+
+	/* DELETE /admin/cache, by model (a model usage counts too) and all. */
+	dbw_delete("model-0");
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(usage_requests("model-0"), 1);
+	dbw_delete(NULL);
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(cachedb_stats(c, &s), 0);
+	ck_assert_int_eq(s.entries, 0);
+	ck_assert_int_eq(s.bytes, 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM usage"), 300);
+	ck_assert_int_eq(usage_requests("model-299"), 1);
+	cachedb_close(c);
+}
+END_TEST
+
+/* usage.c's side: who runs the writer, and a thread's counters reaching the file. */
+START_TEST(test_usage_start)
+{
+	struct usage_event	 ev;
+	char			 other[160], longmodel[200];
+	struct cachedb		*c;
+	cJSON			*o;
+
+	/* Neither a cache nor a path: off, no writer. */
+	ck_assert_int_eq(usage_start(NULL), 0);
+	ck_assert_int_eq(dbw_running(), 0);
+	usage_stop();
+
+	/* A path alone: usage starts the writer, and stops it. */
+	ck_assert_int_eq(usage_start(path), 0);
+	ck_assert_int_eq(dbw_running(), 1);
+	ck_assert_str_eq(dbw_path(), path);
+	memset(&ev, 0, sizeof(ev));
+	ev.when_ms = 1709337600000LL + 5000;	/* 2024-03-02T00:00:05Z */
+	ev.attempts = 2;
+	ev.bytes_in = 10;
+	ev.generated_tokens = 7;
+	usage_record(&ev);
+	ev.when_ms = 1709337600000LL - 1;	/* the day before */
+	ev.client = "";
+	ev.model = "gpt2";
+	ev.task = "text-generation";
+	ev.error = 1;
+	usage_record(&ev);
+	ev.cache_hit = 1;
+	ev.error = 0;
+	ev.upstream_ms = 40;
+	usage_record(&ev);
+	memset(longmodel, 'm', sizeof(longmodel) - 1);
+	longmodel[sizeof(longmodel) - 1] = '\0';
+	ev.model = longmodel;
+	usage_record(&ev);
+	usage_thread_stop();		/* flushes this thread's table */
+	ck_assert_int_eq(dbw_sync(), 0);
+	c = open_reader();
+	o = usage_query(c, NULL, NULL, NULL);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 3);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "day")->valuestring, "2024-03-01");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "model")->valuestring, "gpt2");
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "requests")->valuedouble == 2);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "errors")->valuedouble == 1);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "cache_hits")->valuedouble == 1);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 0), "upstream_ms")->valuedouble == 40);
+	/* A model too long for the row is cut, not dropped. */
+	ck_assert_uint_eq(strlen(cJSON_GetObjectItem(cJSON_GetArrayItem(
+	    cJSON_GetObjectItem(o, "rows"), 1), "model")->valuestring), 127);
+	/* Missing strings count as "-". */
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "day")->valuestring, "2024-03-02");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "client")->valuestring, "-");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "task")->valuestring, "-");
+	ck_assert(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
+	    "rows"), 2), "generated_tokens")->valuedouble == 7);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "totals"),
+	    "requests")->valuedouble == 4);
+	ck_assert(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "totals"),
+	    "attempts")->valuedouble == 8);
+	cJSON_Delete(o);
+	cachedb_close(c);
+	usage_stop();
+	ck_assert_int_eq(dbw_running(), 0);
+
+	/* Off: nothing is counted. */
+	usage_record(&ev);
+	usage_thread_stop();
+
+	/* The cache's writer runs: usage uses it (its file) and leaves it running. */
+	snprintf(other, sizeof(other), "%s/other.db", dir);
+	start(BIG);
+	ck_assert_int_eq(usage_start(other), 0);
+	ck_assert_str_eq(dbw_path(), path);
+	usage_stop();
+	ck_assert_int_eq(dbw_running(), 1);
+	ck_assert_int_eq(access(other, F_OK), -1);
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(sql_int("SELECT sum(requests) FROM usage"), 4);
 }
 END_TEST
 
@@ -726,6 +1193,10 @@ cachedb_suite(void)
 	tcase_add_test(tc, test_damaged_pages);
 	tcase_add_test(tc, test_busy);
 	tcase_add_test(tc, test_writer_lifecycle);
+	tcase_add_test(tc, test_migrate_v1);
+	tcase_add_test(tc, test_usage);
+	tcase_add_test(tc, test_usage_not_cached);
+	tcase_add_test(tc, test_usage_start);
 	suite_add_tcase(s, tc);
 	return (s);
 }

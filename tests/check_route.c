@@ -116,6 +116,12 @@ START_TEST(test_fixed_routes)
 	ck_assert_int_eq(parse_ok("/api/tasks").kind, ROUTE_API_TASKS);
 	ck_assert_int_eq(parse_ok("/v1/tasks").kind, ROUTE_V1_TASKS);
 	ck_assert_int_eq(parse_ok("/healthz").kind, ROUTE_HEALTHZ);
+	ck_assert_int_eq(parse_ok("/admin/cache").kind, ROUTE_ADMIN_CACHE);
+	ck_assert_int_eq(parse_ok("/admin/usage").kind, ROUTE_ADMIN_USAGE);
+	ck_assert_int_eq(parse_ok("//admin/usage").kind, ROUTE_ADMIN_USAGE);
+	parse_fail("/admin/usage/", 404);
+	parse_fail("/admin/usages", 404);
+	parse_fail("/admin", 404);
 	parse_fail("/healthz/", 404);
 	parse_fail("/api/tasks/", 404);
 	parse_fail("/api", 404);
@@ -291,7 +297,7 @@ START_TEST(test_methods)
 	static const enum route_kind post[] = { ROUTE_MODELS, ROUTE_PIPELINE,
 	    ROUTE_V1_TASK };
 	static const enum route_kind get[] = { ROUTE_STATUS, ROUTE_FRAMEWORK,
-	    ROUTE_API_TASKS, ROUTE_V1_TASKS, ROUTE_HEALTHZ };
+	    ROUTE_API_TASKS, ROUTE_V1_TASKS, ROUTE_HEALTHZ, ROUTE_ADMIN_USAGE };
 	size_t	 i;
 
 
@@ -314,6 +320,9 @@ START_TEST(test_methods)
 	}
 	ck_assert(!route_method_allowed(ROUTE_NOT_FOUND, "GET"));
 	ck_assert(!route_method_allowed(ROUTE_NOT_FOUND, "POST"));
+	/* The cache can be cleared; usage counters cannot. */
+	ck_assert(route_method_allowed(ROUTE_ADMIN_CACHE, "DELETE"));
+	ck_assert_str_eq(route_allow_header(ROUTE_ADMIN_CACHE), "GET, HEAD, DELETE");
 }
 END_TEST
 

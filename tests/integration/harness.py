@@ -329,6 +329,8 @@ class Gateway:
                 "backoff_max_ms": "200",
             },
             "cache": {"enabled": "no"},
+            # Usage counts of this gateway only (never the host's /var/lib file).
+            "usage": {"db": os.path.join(self.tmp, "usage.db")},
         }
         subst = {"fake_url": fake.url if fake else url, "upstream_url": url}
         for sec, kv in (config or {}).items():
@@ -467,7 +469,8 @@ def cache_config(db_path, **keys):
     config has [cache] enabled = no); keys add [cache] settings (max_bytes, ...)."""
     kv = {"enabled": "yes", "db": db_path}
     kv.update({k: str(v) for k, v in keys.items()})
-    return {"cache": kv}
+    # With the cache on, usage is counted in the cache's file.
+    return {"cache": kv, "usage": {"db": db_path}}
 
 
 class GatewayTestCase(unittest.TestCase):

@@ -207,6 +207,59 @@ class ClientKeys(GatewayTestCase):
         st, _, b = self.gw.request("GET", "/admin/cache", None, {"X-Api-Key": ADMIN_KEY})
         self.assertEqual(st, 200, b)
 
+    def usage_rows(self):
+        got = {}
+        for client in ("b", "e"):
+            st, _, b = self.gw.request("GET", "/admin/usage?client=" + client, None,
+                                       bearer(ADMIN_KEY))
+            self.assertEqual(st, 200, b)
+            for r in json.loads(b)["rows"]:
+                self.assertEqual(r["client"], client)
+                got[(r["client"], r["model"], r["task"])] = r
+        return got
+
+    def test_usage_per_client(self):
+        fill, stream = ("b", "mock/fill-mask", "fill-mask"), ("e", "fake/stream-5-20", "-")
+        zero = dict.fromkeys(("requests", "cache_hits", "attempts", "errors", "bytes_in",
+                              "generated_tokens"), 0)
+        # Counts from the other tests of the class, once they are all in.
+        before = wait_until(lambda: (lambda a, b: b if a == b else None)(
+            self.usage_rows(), self.usage_rows()), 5, interval=1.2,
+            what="stable usage rows")
+        body = b'{"inputs": "usage per client <mask> %s"}' % os.urandom(4).hex().encode()
+        sent = []
+
+        def hit():	# misses until the answer is stored (by the writer), then a hit
+            st, h, b = self.post("/pipeline/fill-mask/mock/fill-mask", body, KEYS["b"])
+            self.assertEqual(st, 200, b)
+            sent.append(h.get("x-cache"))
+            return h.get("x-cache") == "HIT"
+        wait_until(hit, 5, interval=0.05, what="a cache hit")
+        n = len(sent)
+        s = StreamReader(self.gw.port, "/models/fake/stream-5-20", KEYS["e"])
+        self.assertTrue(s.done.wait(30))
+        s.close()
+        # Refused requests are not counted.
+        self.post("/pipeline/fill-mask/other/model", body, KEYS["b"])
+
+        def delta(got, key):
+            b0 = before.get(key, zero)
+            return {k: got.get(key, zero)[k] - b0[k] for k in zero}
+
+        def rows():
+            got = self.usage_rows()
+            if delta(got, fill)["requests"] == n and delta(got, stream)["requests"] == 1:
+                return got
+            return None
+        got = wait_until(rows, 5, what="usage rows of clients b and e")
+        self.assertEqual(delta(got, fill), {"requests": n, "cache_hits": 1,
+                                            "attempts": n - 1, "errors": 0,
+                                            "bytes_in": n * len(body),
+                                            "generated_tokens": 0})
+        d = delta(got, stream)
+        self.assertEqual((d["cache_hits"], d["errors"], d["generated_tokens"]), (0, 0, 5))
+        self.assertNotIn(("b", "other/model", "fill-mask"), got)
+
     def test_keys_never_logged(self):
         self.post("/models/mock/fill-mask", FILL, KEYS["e"])
         self.post("/models/mock/fill-mask", FILL, "wrong-" + KEYS["e"])

@@ -1,0 +1,492 @@
+/*
+ * Usage accounting. Each loop thread adds its finished requests to its own table of
+ * counters keyed by (UTC day, client, model, task), so a request costs a hash lookup
+ * and never a write; a loop timer hands the table to the cache's writer thread every
+ * USAGE_FLUSH_MS, which adds it to the usage table of the SQLite file in its next
+ * batch. GET /admin/usage reads that table on the asking thread's own read connection.
+ *
+ * Order at shutdown: each loop thread flushes in usage_thread_stop (after its last
+ * request ended) before main stops the writer (usage_stop, cache_stop), and dbw_stop
+ * commits everything queued, so no counted request is lost on a clean stop.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "cache.h"
+#include "cachedb.h"
+#include "gw.h"
+#include "http.h"
+#include "limit.h"
+#include "log.h"
+#include "loop.h"
+#include "route.h"
+#include "task.h"
+#include "usage.h"
+
+#define USAGE_MAX_ROWS		4096	/* per thread between flushes: a full table
+					   is flushed at once */
+#define USAGE_INDEX_SLOTS	(2 * USAGE_MAX_ROWS)	/* a power of two */
+#define USAGE_STOP_WAIT_MS	10000
+
+static int		 usage_on;		/* atomic */
+static int		 usage_own_writer;	/* usage_start started the writer */
+static char		*usage_path;		/* the file, for the read connections */
+
+/* This thread's counters: rows in insertion order (what dbw_usage takes), and an
+   open-addressing index of row number + 1 (0: free). */
+static _Thread_local struct usage_row	*usage_rows;
+static _Thread_local size_t		 usage_nrows, usage_caprows;
+static _Thread_local uint32_t		*usage_index;
+static _Thread_local struct loop_timer	 usage_timer;
+static _Thread_local int		 usage_live;	/* usage_thread_start ran */
+static _Thread_local int64_t		 usage_daynum = INT64_MIN;
+static _Thread_local char		 usage_day[11];
+static _Thread_local struct cachedb	*usage_rd;
+/* GET /admin/usage requests of this loop waiting for the writer (atomic: the writer
+   thread decrements it once it no longer touches this loop). */
+static _Thread_local int		 usage_waiting;
+
+/* A GET /admin/usage waiting for its thread's counters to be committed. */
+struct usage_wait {
+	struct loop_mailbox	*mb;
+	int			*waiting;	/* the loop's usage_waiting */
+	uint64_t		 serial;
+};
+
+void
+usage_set_enabled(int on)
+{
+	__atomic_store_n(&usage_on, on != 0, __ATOMIC_RELEASE);
+}
+
+static void
+usage_seed_one(const char *client, uint64_t requests, void *arg)
+{
+	int64_t	day = *(const int64_t *)arg;
+
+	(void)limit_seed(client, day, requests > UINT_MAX ? UINT_MAX : (unsigned)requests);
+}
+
+/*
+ * Today's requests of each client, read back once at start-up, so that a restart does
+ * not give a client its daily quota again. Admitted requests only are counted (see
+ * http.c), as limit.c counts them.
+ */
+static void
+usage_seed_quotas(void)
+{
+	struct cachedb	*db = NULL;
+	char		 err[512], day[11];
+	time_t		 now = time(NULL);
+	int64_t		 dayno = (int64_t)now / 86400;
+	struct tm	 tm;
+
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
+		return;
+	if (cachedb_open(usage_path, &db, err, sizeof(err)) == -1) {
+		log_warnx("usage: cannot read today's counts back: %s", err);
+		return;
+	}
+	if (cachedb_usage_day(db, day, usage_seed_one, &dayno) == -1)
+		log_warnx("usage: cannot read today's counts back");
+	cachedb_close(db);
+}
+
+int
+usage_start(const char *db_path)
+{
+	const char	*cache_path;
+	char		 err[512];
+
+	if ((cache_path = dbw_path()) != NULL) {
+		/* The cache's writer: one writer per process, so its file. */
+		if (db_path != NULL && strcmp(db_path, cache_path) != 0)
+			log_warnx("usage: counting in the cache's file %s, not in %s",
+			    cache_path, db_path);
+		db_path = cache_path;
+	} else if (db_path != NULL) {
+		/* No cache entries are ever written here, so no cap applies. */
+		if (dbw_start(db_path, INT64_MAX, err, sizeof(err)) == -1) {
+			log_warnx("usage accounting off: %s", err);
+			return (-1);
+		}
+		usage_own_writer = 1;
+	} else
+		return (0);
+	if ((usage_path = strdup(db_path)) == NULL) {
+		log_warnx("usage accounting off: out of memory");
+		usage_stop();
+		return (-1);
+	}
+	usage_set_enabled(1);
+	log_info("usage accounting in %s", db_path);
+	usage_seed_quotas();
+	return (0);
+}
+
+void
+usage_stop(void)
+{
+	usage_set_enabled(0);
+	if (usage_own_writer)
+		dbw_stop();
+	usage_own_writer = 0;
+	free(usage_path);
+	usage_path = NULL;
+}
+
+/* Hands this thread's counters to the writer and empties the table. */
+static void
+usage_flush(void)
+{
+	if (usage_nrows == 0)
+		return;
+	dbw_usage(usage_rows, usage_nrows);
+	usage_nrows = 0;
+	memset(usage_index, 0, USAGE_INDEX_SLOTS * sizeof(*usage_index));
+}
+
+static void
+usage_on_timer(struct loop_timer *t)
+{
+	(void)t;
+	usage_flush();
+}
+
+void
+usage_thread_start(void)
+{
+	usage_timer.cb = usage_on_timer;
+	usage_live = 1;
+}
+
+void
+usage_thread_stop(void)
+{
+	int	 waited;
+
+	loop_timer_cancel(&usage_timer);
+	usage_flush();
+	usage_live = 0;
+	/* The writer posts to this loop's mailbox for an admin request still waiting:
+	   let it do so before the loop goes away (one batch; bounded all the same). */
+	for (waited = 0; __atomic_load_n(&usage_waiting, __ATOMIC_ACQUIRE) > 0 &&
+	    waited < USAGE_STOP_WAIT_MS; waited += 10)
+		usleep(10000);
+	free(usage_rows);
+	free(usage_index);
+	usage_rows = NULL;
+	usage_index = NULL;
+	usage_nrows = usage_caprows = 0;
+	cachedb_close(usage_rd);
+	usage_rd = NULL;
+}
+
+/* dst gets src, or "-" for NULL or "", cut to fit. */
+static void
+usage_copy(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src != NULL && *src != '\0' ? src : "-");
+}
+
+/* The UTC day of unix ms, recomputed only when the day changes. */
+static const char *
+usage_day_of(int64_t ms)
+{
+	int64_t		 day = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+	time_t		 t;
+	struct tm	 tm;
+
+	if (day != usage_daynum) {
+		t = (time_t)(day * 86400);
+		if (gmtime_r(&t, &tm) == NULL ||
+		    strftime(usage_day, sizeof(usage_day), "%Y-%m-%d", &tm) != 10)
+			snprintf(usage_day, sizeof(usage_day), "0000-00-00");
+		usage_daynum = day;
+	}
+	return (usage_day);
+}
+
+/* FNV-1a over the key's four strings. */
+static uint32_t
+usage_hash(const struct usage_row *k)
+{
+	const char *const	 parts[] = { k->day, k->client, k->model, k->task };
+	const unsigned char	*p;
+	uint32_t		 h = 2166136261u;
+	size_t			 i;
+
+	for (i = 0; i < 4; i++) {
+		for (p = (const unsigned char *)parts[i]; *p != '\0'; p++)
+			h = (h ^ *p) * 16777619u;
+		h = (h ^ 0xff) * 16777619u;	/* separator: "ab","c" != "a","bc" */
+	}
+	return (h);
+}
+
+static int
+usage_same(const struct usage_row *a, const struct usage_row *b)
+{
+	return (strcmp(a->day, b->day) == 0 && strcmp(a->client, b->client) == 0 &&
+	    strcmp(a->model, b->model) == 0 && strcmp(a->task, b->task) == 0);
+}
+
+/* This thread's row for key k, added if new; NULL when out of memory. */
+static struct usage_row *
+usage_row_for(const struct usage_row *k)
+{
+	struct usage_row	*r;
+	size_t			 slot, ncap;
+	uint32_t		 h = usage_hash(k);
+
+	if (usage_index == NULL &&
+	    (usage_index = calloc(USAGE_INDEX_SLOTS, sizeof(*usage_index))) == NULL)
+		return (NULL);
+	for (slot = h & (USAGE_INDEX_SLOTS - 1); usage_index[slot] != 0;
+	    slot = (slot + 1) & (USAGE_INDEX_SLOTS - 1))
+		if (usage_same(&usage_rows[usage_index[slot] - 1], k))
+			return (&usage_rows[usage_index[slot] - 1]);
+	if (usage_nrows == USAGE_MAX_ROWS) {
+		/* Full (at most half the index used): start a new batch. */
+		usage_flush();
+		slot = h & (USAGE_INDEX_SLOTS - 1);
+	}
+	if (usage_nrows == usage_caprows) {
+		ncap = usage_caprows == 0 ? 64 : usage_caprows * 2;
+		if ((r = reallocarray(usage_rows, ncap, sizeof(*r))) == NULL)
+			return (NULL);
+		usage_rows = r;
+		usage_caprows = ncap;
+	}
+	r = &usage_rows[usage_nrows];
+	*r = *k;
+	usage_index[slot] = (uint32_t)++usage_nrows;
+	return (r);
+}
+
+void
+usage_record(const struct usage_event *ev)
+{
+	struct usage_row	 k, *r;
+
+	if (!__atomic_load_n(&usage_on, __ATOMIC_ACQUIRE))
+		return;
+	memset(&k, 0, sizeof(k));
+	memcpy(k.day, usage_day_of(ev->when_ms), sizeof(k.day));
+	usage_copy(k.client, sizeof(k.client), ev->client);
+	usage_copy(k.model, sizeof(k.model), ev->model);
+	usage_copy(k.task, sizeof(k.task), ev->task);
+	if ((r = usage_row_for(&k)) == NULL) {
+		log_warnx("usage: out of memory, a request is not counted");
+		return;
+	}
+	r->requests++;
+	r->cache_hits += ev->cache_hit ? 1 : 0;
+	r->attempts += ev->attempts;
+	r->errors += ev->error ? 1 : 0;
+	r->upstream_ms += ev->upstream_ms;
+	r->bytes_in += ev->bytes_in;
+	r->bytes_out += ev->bytes_out;
+	r->generated_tokens += ev->generated_tokens;
+	/* Armed only while there is something to flush: an idle thread never wakes. */
+	if (usage_live && !loop_timer_armed(&usage_timer))
+		loop_timer_set(&usage_timer, USAGE_FLUSH_MS);
+}
+
+void
+usage_request_done(struct gw_req *req, const char *client)
+{
+	struct usage_event	 ev;
+	struct timespec		 ts;
+
+	switch (req->route.kind) {
+	case ROUTE_MODELS:
+	case ROUTE_PIPELINE:
+	case ROUTE_V1_TASK:
+	case ROUTE_ENDPOINT:
+		break;
+	default:
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memset(&ev, 0, sizeof(ev));
+	ev.client = client;
+	ev.model = req->model;
+	ev.task = req->task != NULL ? req->task->name : NULL;
+	ev.when_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ev.cache_hit = req->cache_state == CACHE_STATE_HIT ||
+	    req->cache_state == CACHE_STATE_STALE;
+	ev.attempts = req->attempts;
+	/* An aborted request's status is 0: nothing was answered, an error too. */
+	ev.error = req->status >= 400 || req->status == 0;
+	ev.upstream_ms = req->up_ms;
+	ev.bytes_in = req->in_total;
+	ev.bytes_out = req->bytes_out;
+	ev.generated_tokens = req->tokens;
+	usage_record(&ev);
+}
+
+/* details.generated_tokens of one text-generation result. */
+static uint64_t
+usage_result_tokens(const cJSON *o)
+{
+	const cJSON	*n;
+
+	n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o,
+	    "details"), "generated_tokens");
+	return (cJSON_IsNumber(n) && n->valuedouble > 0 ?
+	    (uint64_t)n->valuedouble : 0);
+}
+
+uint64_t
+usage_tokens(const struct gw_req *req, const char *ctype, const char *body,
+    size_t len)
+{
+	cJSON		*root;
+	const cJSON	*e;
+	uint64_t	 n = 0;
+
+	/* Parsed only when it can hold tokens: /models/{id} does not know its task. */
+	if (req->attempts == 0 || body == NULL || len == 0 || (req->task != NULL &&
+	    strcmp(req->task->name, "text-generation") != 0) || ctype == NULL ||
+	    strncasecmp(ctype, "application/json", 16) != 0 ||
+	    memmem(body, len, "\"generated_tokens\"", 18) == NULL ||
+	    (root = cJSON_ParseWithLength(body, len)) == NULL)
+		return (0);
+	if (cJSON_IsArray(root)) {
+		cJSON_ArrayForEach(e, root)
+			n += usage_result_tokens(e);
+	} else
+		n = usage_result_tokens(root);
+	cJSON_Delete(root);
+	return (n);
+}
+
+/* 1 when s is a calendar date YYYY-MM-DD. */
+static int
+usage_valid_day(const char *s)
+{
+	static const int	 mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+				     30, 31 };
+	int			 i, y, m, d;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return (0);
+	for (i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return (0);
+	y = atoi(s);
+	m = atoi(s + 5);
+	d = atoi(s + 8);
+	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return (0);
+	return (m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)));
+}
+
+/* Reads the usage table and replies (the query arguments were checked). */
+static void
+usage_answer(struct gw_req *req)
+{
+	char	 err[512];
+	char	*json;
+
+	if (usage_rd == NULL &&
+	    cachedb_open(usage_path, &usage_rd, err, sizeof(err)) == -1) {
+		log_warnx("usage: %s", err);
+		usage_rd = NULL;
+		http_reply_error(req, 500, "internal", "the usage database cannot be read");
+		return;
+	}
+	if (cachedb_usage_json(usage_rd, http_query(req, "from"), http_query(req, "to"),
+	    http_query(req, "client"), &json) == -1) {
+		http_reply_error(req, 500, "internal", "the usage database cannot be read");
+		return;
+	}
+	http_reply_take(req, 200, "application/json", json, strlen(json));
+}
+
+/* On the loop: the writer committed this thread's counters. */
+static void
+usage_on_flushed(void *arg)
+{
+	struct usage_wait	*w = arg;
+	struct gw_req		*req = gw_find(w->serial);
+
+	/* Shutdown may have answered it already (gw_cancel_all). */
+	if (req != NULL && !req->client_gone && req->state == GW_COALESCED)
+		usage_answer(req);
+	free(w);
+}
+
+/* On the writer thread, after the batch holding the counters. */
+static void
+usage_on_committed(void *arg, int rc)
+{
+	struct usage_wait	*w = arg;
+	int			*waiting = w->waiting;
+
+	(void)rc;	/* a failed batch is logged by the writer; answer anyway */
+	if (loop_post(w->mb, usage_on_flushed, free, w) == -1)
+		free(w);
+	/* After this the loop may go away: nothing here touches it again. */
+	__atomic_sub_fetch(waiting, 1, __ATOMIC_RELEASE);
+}
+
+void
+usage_admin(struct gw_req *req)
+{
+	static const char *const	 days[] = { "from", "to" };
+	struct usage_wait		*w;
+	const char			*v[2];
+	size_t				 i;
+
+	/* gw_identify checked the admin key or the loopback address. */
+	if (!__atomic_load_n(&usage_on, __ATOMIC_ACQUIRE) || usage_path == NULL) {
+		http_reply_error(req, 503, "unavailable", "usage accounting is off");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		v[i] = http_query(req, days[i]);
+		if (v[i] != NULL && *v[i] != '\0' && !usage_valid_day(v[i])) {
+			http_reply_error(req, 400, "bad_request",
+			    "%s: not a date YYYY-MM-DD", days[i]);
+			return;
+		}
+	}
+	if (v[0] != NULL && *v[0] != '\0' && v[1] != NULL && *v[1] != '\0' &&
+	    strcmp(v[0], v[1]) > 0) {
+		http_reply_error(req, 400, "bad_request", "from is after to");
+		return;
+	}
+	/*
+	 * This thread's own latest counts are committed first, without blocking the
+	 * loop: the writer says when, through the mailbox. Other threads' counts are
+	 * at most USAGE_FLUSH_MS (and one writer batch) old.
+	 */
+	if (usage_nrows > 0) {
+		usage_flush();
+		if ((w = calloc(1, sizeof(*w))) != NULL) {
+			w->mb = loop_mailbox();
+			w->serial = req->serial;
+			w->waiting = &usage_waiting;
+			__atomic_add_fetch(&usage_waiting, 1, __ATOMIC_ACQUIRE);
+			if (dbw_notify(usage_on_committed, w) == 0) {
+				http_suspend(req);
+				req->state = GW_COALESCED;
+				return;
+			}
+			__atomic_sub_fetch(&usage_waiting, 1, __ATOMIC_RELEASE);
+			free(w);
+		}
+		/* Not queued: answer with what is committed. */
+	}
+	usage_answer(req);
+}

@@ -1,0 +1,63 @@
+/*
+ * usage.c: usage accounting (issue 5): requests counted per UTC day, client, model and
+ * task on each loop thread, written in batches by the cache's writer thread into the
+ * usage table of the SQLite file, and read back by GET /admin/usage.
+ */
+#ifndef HFGATE_USAGE_H
+#define HFGATE_USAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw.h"
+
+#define USAGE_FLUSH_MS	1000	/* a loop thread's counters reach the writer this often */
+
+/* One finished request. The strings are borrowed; NULL or "" counts as "-". */
+struct usage_event {
+	const char	*client;
+	const char	*model;
+	const char	*task;
+	int64_t		 when_ms;	/* unix ms: gives the UTC day */
+	int		 cache_hit;
+	unsigned	 attempts;
+	int		 error;
+	uint64_t	 upstream_ms, bytes_in, bytes_out, generated_tokens;
+};
+
+/*
+ * Main thread, after cache_start and before the loop threads start. With the cache's
+ * writer running, usage goes into the cache's file (one writer per process: a
+ * different db_path is ignored, with a warning); otherwise, with db_path, the writer
+ * is started on db_path for usage alone; without either, accounting is off. 0, or -1
+ * (logged; accounting off, hfgate still runs).
+ */
+int	 usage_start(const char *db_path);
+/* Main thread, after the loop threads have ended (they flushed) and before
+   cache_stop: stops the writer if usage_start started it. */
+void	 usage_stop(void);
+/* Accounting on or off for every thread (usage_start sets it). */
+void	 usage_set_enabled(int on);
+
+/* Loop thread: arms this thread's flush timer / flushes what it holds and cancels
+   it (before its loop goes away). */
+void	 usage_thread_start(void);
+void	 usage_thread_stop(void);
+
+/* Loop thread: adds one request (requests += 1) to this thread's counters. No-op
+   while accounting is off. */
+void	 usage_record(const struct usage_event *);
+/* Loop thread, once per request at its end: records req if it is an inference request
+   (POST /models, /pipeline, /v1/{task}, /endpoints), for client (borrowed; NULL: "-"). */
+void	 usage_request_done(struct gw_req *, const char *client);
+/* details.generated_tokens of req's text-generation answer (a list of results or one
+   result; summed over the list): 0 when there is none, when req is not (or may not
+   be) text-generation, or when req did not call the upstream itself (a copy of
+   another request's answer: its tokens count once). */
+uint64_t usage_tokens(const struct gw_req *, const char *ctype, const char *body,
+	    size_t len);
+
+/* GET /admin/usage?from=&to=&client= (loopback only). */
+void	 usage_admin(struct gw_req *);
+
+#endif
