@@ -190,6 +190,8 @@ write_hfgate_conf() {
 [server]
 listen = 127.0.0.1:0
 grace_seconds = 1
+# Every benchmark connection comes from 127.0.0.1.
+max_connections_per_ip = 0
 default_models_file = $top/etc/default-models.tsv
 $server_lines
 
@@ -202,6 +204,10 @@ token_file = $tmp/hf_token
 enabled = $cache
 db = $tmp/cache.db
 $cache_lines
+
+# Usage accounting stays on, as by default, in this run's own file.
+[usage]
+db = $tmp/usage.db
 EOF
 }
 

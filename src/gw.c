@@ -241,8 +241,9 @@ gw_begin(struct gw_req *req)
 	gw_new_request_id(req);
 	if (req->head_error != 0) {
 		http_reply_error(req, req->head_error, req->head_error == 414 ?
-		    "uri_too_long" : "header_too_large", "the request %s exceeds the "
-		    "limit of %zu bytes", req->head_error == 414 ? "target" : "headers",
+		    "uri_too_long" : "header_too_large", "the request %s over the "
+		    "limit of %zu bytes", req->head_error == 414 ? "target is" :
+		    "headers are",
 		    req->head_error == 414 ? gw_cfg->max_url_bytes :
 		    gw_cfg->max_header_bytes);
 		return;

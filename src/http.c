@@ -3,6 +3,11 @@
  * (ARCHITECTURE.md §0, §1). A connection waiting on the upstream is suspended; while
  * suspended, MHD neither reads its socket nor notices a hang-up, so its fd is watched
  * here for EPOLLRDHUP (§1.2) and the upstream call is cancelled when the client leaves.
+ *
+ * Each loop thread runs one daemon per listening address ([server] listen and
+ * tls_listen). The network limits of [server] are applied here: the allow list when a
+ * connection is accepted, the per-address connection count and the request-head
+ * deadline (slowloris) per connection, the head size caps on a request's first call.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +29,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "peer.h"
 #include "upstream.h"
 #include "usage.h"
 
@@ -33,16 +39,36 @@
 			"x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset"
 
 #define HTTP_POOL_BYTES		(16 * 1024)
+#define HTTP_POOL_SLACK		(8 * 1024)	/* pool beyond the capped head */
 #define HTTP_HUP_DELAY_MS	200
 #define HTTP_BACKLOG		1024
 
+/* One listening address served by this thread. */
+struct http_daemon {
+	struct MHD_Daemon	*d;
+	struct loop_watch	 watch;		/* MHD's epoll fd */
+	/* MHD_run is only needed after MHD's epoll fd fired, a resume, or its
+	   timeout. */
+	int			 pending;
+	uint64_t		 due;		/* loop ms, 0: no timeout */
+};
+
+/* One client connection (MHD's socket context), from NOTIFY_CONNECTION's STARTED to
+   its CLOSED, across the requests of a keep-alive connection. */
+struct http_conn {
+	struct http_daemon	*hd;
+	MHD_socket		 fd;
+	struct peer_addr	 peer;
+	int			 counted;	/* in peer.c's count */
+	struct loop_timer	 head_timer;	/* request head deadline */
+	unsigned		 head_secs;	/* of the armed deadline, for the log */
+};
+
 static uint64_t				 http_serial;	/* atomic */
-static _Thread_local struct MHD_Daemon	*http_d;
-static _Thread_local struct loop_watch	 http_mhd_watch = { .fd = -1 };
+static _Thread_local struct http_daemon	 http_ds[CFG_MAX_LISTEN];
+static _Thread_local size_t		 http_nd;
 static _Thread_local int			 http_quiesced;
-/* MHD_run is only needed after MHD's epoll fd fired, a resume, or its timeout. */
-static _Thread_local int			 http_pending = 1;
-static _Thread_local uint64_t			 http_due;	/* 0: no timeout */
+static _Thread_local char		 http_mhd_err[256];	/* MHD's last message */
 
 static void
 http_mhd_log(void *arg, const char *fmt, va_list ap)
@@ -56,6 +82,10 @@ http_mhd_log(void *arg, const char *fmt, va_list ap)
 	while (len > 0 && msg[len - 1] == '\n')
 		msg[--len] = '\0';
 	log_debug("libmicrohttpd: %s", msg);
+	/* The first one is kept for http_start's error: why a TLS key or certificate
+	   was refused (what follows is "Failed to initialize TLS support"). */
+	if (http_mhd_err[0] == '\0')
+		snprintf(http_mhd_err, sizeof(http_mhd_err), "%s", msg);
 }
 
 const char *
@@ -79,49 +109,47 @@ http_header_false(struct gw_req *req, const char *name)
 	    strcasecmp(v, "no") == 0));
 }
 
-static const struct sockaddr *
-http_client_sockaddr(struct gw_req *req)
+/* The connection's socket context, NULL if it has none (out of memory at its start). */
+static struct http_conn *
+http_conn_of(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo	*ci;
 
-	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	return (ci != NULL ? ci->client_addr : NULL);
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return (ci != NULL ? ci->socket_context : NULL);
+}
+
+/* The daemon of conn needs MHD_run (every daemon when conn's is unknown). */
+static void
+http_mark_pending(struct MHD_Connection *conn)
+{
+	struct http_conn	*hc = http_conn_of(conn);
+	size_t			 i;
+
+	if (hc != NULL)
+		hc->hd->pending = 1;
+	else
+		for (i = 0; i < http_nd; i++)
+			http_ds[i].pending = 1;
 }
 
 int
 http_client_loopback(struct gw_req *req)
 {
-	const struct sockaddr		*sa = http_client_sockaddr(req);
-	const struct sockaddr_in6	*s6;
+	const struct http_conn	*hc = http_conn_of(req->conn);
 
-	if (sa == NULL)
-		return (0);
-	if (sa->sa_family == AF_INET)
-		return ((ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr)
-		    >> 24) == 127);
-	if (sa->sa_family == AF_INET6) {
-		s6 = (const struct sockaddr_in6 *)(const void *)sa;
-		return (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
-		    s6->sin6_addr.s6_addr[12] == 127));
-	}
-	return (0);
+	return (hc != NULL && peer_loopback(&hc->peer));
 }
 
 const char *
 http_client_address(struct gw_req *req)
 {
-	static _Thread_local char	 text[INET6_ADDRSTRLEN];
-	const struct sockaddr		*sa = http_client_sockaddr(req);
-	const void			*addr;
+	static _Thread_local char	 text[PEER_NAME_MAX];
+	const struct http_conn		*hc = http_conn_of(req->conn);
 
-	if (sa == NULL || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+	if (hc == NULL || hc->peer.family == AF_UNSPEC)
 		return ("-");
-	addr = sa->sa_family == AF_INET ?
-	    (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr :
-	    (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	if (inet_ntop(sa->sa_family, addr, text, sizeof(text)) == NULL)
-		return ("-");
+	peer_format(&hc->peer, text, sizeof(text));
 	return (text);
 }
 
@@ -197,7 +225,7 @@ http_wake(struct gw_req *req)
 		loop_watch_del(&req->hup);
 	req->suspended = 0;
 	MHD_resume_connection(req->conn);
-	http_pending = 1;
+	http_mark_pending(req->conn);
 }
 
 void
@@ -388,11 +416,166 @@ http_method_name(const char *m)
 }
 
 static enum MHD_Result
+http_sum_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	size_t	*sum = cls;
+
+	(void)kind;
+	*sum += strlen(key) + (value != NULL ? strlen(value) : 0);
+	return (MHD_YES);
+}
+
+static enum MHD_Result
+http_sum_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	size_t	*sum = cls;
+
+	(void)kind;
+	/* '?' or '&', key, '=', value. */
+	*sum += 1 + strlen(key) + (value != NULL ? 1 + strlen(value) : 0);
+	return (MHD_YES);
+}
+
+/*
+ * 414 or 431 when the request head is over the [server] caps, else 0. MHD hands over
+ * the path and the query arguments decoded, so the target is measured decoded.
+ */
+static unsigned
+http_head_error(struct MHD_Connection *conn, const char *url, const struct config *cfg)
+{
+	size_t	n = strlen(url);
+
+	if (n <= cfg->max_url_bytes)
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http_sum_arg, &n);
+	if (n > cfg->max_url_bytes)
+		return (414);
+	n = 0;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, http_sum_value, &n);
+	return (n > cfg->max_header_bytes ? 431 : 0);
+}
+
+static void
+http_on_head_timeout(struct loop_timer *t)
+{
+	struct http_conn	*hc = t->arg;
+	char			 name[PEER_NAME_MAX];
+
+	peer_format(&hc->peer, name, sizeof(name));
+	log_info("closed %s: request head not received within %u s",
+	    name[0] != '\0' ? name : "client", hc->head_secs);
+	/* MHD sees the end of the stream and closes the connection (CLOSED). */
+	(void)shutdown(hc->fd, SHUT_RDWR);
+	hc->hd->pending = 1;
+}
+
+static void
+http_head_deadline(struct http_conn *hc, unsigned secs)
+{
+	hc->head_secs = secs;
+	(void)loop_timer_set(&hc->head_timer, (uint64_t)secs * 1000);
+}
+
+/*
+ * A connection starts: counted against max_connections_per_ip across every loop thread
+ * and address, then given header_timeout to send its first request head. Over the cap
+ * its socket is shut down, so MHD closes it at once, without a response.
+ */
+static void
+http_conn_start(struct http_daemon *hd, struct MHD_Connection *conn, void **ctx)
+{
+	const struct config		*cfg = gw_config();
+	const union MHD_ConnectionInfo	*ci;
+	struct http_conn		*hc;
+	char				 name[PEER_NAME_MAX];
+	unsigned			 n;
+	MHD_socket			 fd = MHD_INVALID_SOCKET;
+
+	if ((ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD)) !=
+	    NULL)
+		fd = ci->connect_fd;
+	if ((hc = calloc(1, sizeof(*hc))) == NULL) {
+		/* Without a context neither limit could hold: refuse it. */
+		log_warnx("connection: out of memory");
+		if (fd != MHD_INVALID_SOCKET)
+			(void)shutdown(fd, SHUT_RDWR);
+		return;
+	}
+	hc->hd = hd;
+	hc->fd = fd;
+	hc->head_timer.cb = http_on_head_timeout;
+	hc->head_timer.arg = hc;
+	*ctx = hc;
+	/* MHD does not give the address length; the family tells it. */
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || peer_from_sockaddr(ci->client_addr,
+	    (socklen_t)sizeof(struct sockaddr_storage), &hc->peer) == -1)
+		hc->peer.family = AF_UNSPEC;
+	if (cfg->max_connections_per_ip > 0 && hc->peer.family != AF_UNSPEC) {
+		n = peer_acquire(&hc->peer);
+		hc->counted = n > 0;
+		if (n > cfg->max_connections_per_ip) {
+			peer_format(&hc->peer, name, sizeof(name));
+			log_debug("refused %s: %u connections from it "
+			    "(max_connections_per_ip %u)", name, n - 1,
+			    cfg->max_connections_per_ip);
+			(void)shutdown(fd, SHUT_RDWR);
+			return;
+		}
+	}
+	http_head_deadline(hc, cfg->header_timeout);
+}
+
+/* Takes hc (NULL accepted). */
+static void
+http_conn_end(struct http_conn *hc)
+{
+	if (hc == NULL)
+		return;
+	loop_timer_cancel(&hc->head_timer);
+	if (hc->counted)
+		peer_release(&hc->peer);
+	free(hc);
+}
+
+static void
+http_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		http_conn_start(cls, conn, socket_context);
+	else {
+		http_conn_end(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* The allow list, from the thread's current configuration (a reload changes it). */
+static enum MHD_Result
+http_on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	const struct config	*cfg = gw_config();
+	struct peer_addr	 a;
+	char			 name[PEER_NAME_MAX];
+
+	(void)cls;
+	if (cfg->nallow == 0)
+		return (MHD_YES);
+	if (peer_from_sockaddr(sa, len, &a) == 0 && peer_allowed(cfg, &a))
+		return (MHD_YES);
+	if (log_verbose()) {
+		peer_format(&a, name, sizeof(name));
+		log_debug("refused %s: not in allow", name[0] != '\0' ? name : "client");
+	}
+	return (MHD_NO);
+}
+
+static enum MHD_Result
 http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
 	struct gw_req		*req = *con_cls;
+	struct http_conn	*hc;
 	const struct config	*cfg = gw_config();
 	enum MHD_Result		 r;
 	size_t			 n;
@@ -400,6 +583,9 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)cls;
 	(void)version;
 	if (req == NULL) {
+		/* The head is complete: its deadline is met. */
+		if ((hc = http_conn_of(conn)) != NULL)
+			loop_timer_cancel(&hc->head_timer);
 		if ((req = calloc(1, sizeof(*req))) == NULL ||
 		    (req->path = strdup(url)) == NULL) {
 			free(req);
@@ -412,6 +598,7 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		req->start_ms = loop_now_update();
 		req->hup.fd = -1;
 		req->last_loading = -1;
+		req->head_error = http_head_error(conn, url, cfg);
 		*con_cls = req;
 		gw_link(req);
 		req->in_handler = 1;
@@ -457,10 +644,18 @@ static void
 http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
-	struct gw_req	*req = *con_cls;
+	const struct config	*cfg = gw_config();
+	struct gw_req		*req = *con_cls;
+	struct http_conn	*hc;
 
 	(void)cls;
-	(void)conn;
+	/*
+	 * The next request head is due once MHD's idle timeout would have let the
+	 * connection wait for it. With no idle timeout, a keep-alive connection may
+	 * wait as long as it likes: only first heads have a deadline then.
+	 */
+	if ((hc = http_conn_of(conn)) != NULL && cfg->connection_timeout > 0)
+		http_head_deadline(hc, cfg->connection_timeout + cfg->header_timeout);
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
@@ -489,41 +684,62 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void
 http_on_mhd_ready(struct loop_watch *w, uint32_t events)
 {
+	struct http_daemon	*hd = w->arg;
+
 	/* MHD_run in the after-hook does the work. */
-	(void)w;
 	(void)events;
-	http_pending = 1;
+	hd->pending = 1;
+}
+
+/* MHD_run on hd, then its next timeout. */
+static void
+http_run(struct http_daemon *hd)
+{
+	MHD_UNSIGNED_LONG_LONG	to;
+	uint64_t		now;
+
+	hd->pending = 0;
+	MHD_run(hd->d);
+	/* Unpauses queued by content readers must not wait for an event. */
+	up_run_unpauses();
+	now = loop_now_update();
+	hd->due = 0;
+	if (MHD_get_timeout(hd->d, &to) == MHD_YES) {
+		/* 0: MHD still has ready connections; its epoll fd will not fire again
+		   for them (edge-triggered inside MHD). */
+		if (to == 0)
+			hd->pending = 1;
+		hd->due = now + (to > 60000 ? 60000 : to);
+	}
 }
 
 int64_t
 http_after(void)
 {
-	MHD_UNSIGNED_LONG_LONG	to;
-	uint64_t		now;
+	struct http_daemon	*hd;
+	uint64_t		 now, due = 0;
+	size_t			 i;
 
 	up_run_unpauses();
-	if (http_d == NULL)
+	if (http_nd == 0)
 		return (-1);
-	now = loop_now_ms();
-	if (http_pending || (http_due != 0 && now >= http_due)) {
-		http_pending = 0;
-		MHD_run(http_d);
-		/* Unpauses queued by content readers must not wait for an event. */
-		up_run_unpauses();
-		now = loop_now_update();
-		http_due = 0;
-		if (MHD_get_timeout(http_d, &to) == MHD_YES) {
-			/* 0: MHD still has ready connections; its epoll fd will not fire
-			   again for them (edge-triggered inside MHD). */
-			if (to == 0)
-				http_pending = 1;
-			http_due = now + (to > 60000 ? 60000 : to);
-		}
+	for (i = 0; i < http_nd; i++) {
+		hd = &http_ds[i];
+		now = loop_now_ms();
+		if (hd->pending || (hd->due != 0 && now >= hd->due))
+			http_run(hd);
 	}
 	log_flush();
-	if (http_pending)
-		return (0);
-	return (http_due == 0 ? -1 : (int64_t)(http_due > now ? http_due - now : 0));
+	/* A daemon run may have resumed a connection of another one: look again. */
+	for (i = 0; i < http_nd; i++) {
+		hd = &http_ds[i];
+		if (hd->pending)
+			return (0);
+		if (hd->due != 0 && (due == 0 || hd->due < due))
+			due = hd->due;
+	}
+	now = loop_now_ms();
+	return (due == 0 ? -1 : (int64_t)(due > now ? due - now : 0));
 }
 
 static int
@@ -596,25 +812,70 @@ fail:
 	return (-1);
 }
 
-int
-http_start(const struct config *cfg, unsigned port, unsigned nthreads,
-    unsigned *bound, char *err, size_t errlen)
+/* Stops this thread's daemons (the ones started so far). */
+static void
+http_stop_daemons(void)
 {
+	struct http_daemon	*hd;
+	size_t			 i;
+
+	for (i = 0; i < http_nd; i++) {
+		hd = &http_ds[i];
+		loop_watch_del(&hd->watch);
+		MHD_stop_daemon(hd->d);
+		memset(hd, 0, sizeof(*hd));
+	}
+	http_nd = 0;
+}
+
+static int
+http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned port,
+    unsigned nthreads, unsigned *bound, char *err, size_t errlen)
+{
+	struct http_daemon		*hd = &http_ds[http_nd];
 	struct sockaddr_storage		 ss;
 	const union MHD_DaemonInfo	*di;
+	struct MHD_OptionItem		 tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, cfg->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, cfg->tls_key },
+		{ MHD_OPTION_END, 0, NULL }
+	};
+	size_t				 pool;
 	unsigned			 flags;
+	const char			*scheme = l->tls ? "https" : "http";
+	const char			*lb = strchr(l->host, ':') != NULL ? "[" : "";
+	const char			*rb = *lb != '\0' ? "]" : "";
 	int				 lfd;
-	int				 v6;
 
-	memset(&ss, 0, sizeof(ss));
-	if (http_resolve(cfg->listens[0].host, port, &ss, err, errlen) == -1)
+	if (l->tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen, "cannot serve %s://%s%s%s:%u: libmicrohttpd was "
+		    "built without TLS support", scheme, lb, l->host, rb, l->port);
 		return (-1);
-	v6 = ss.ss_family == AF_INET6;
+	}
+	if (l->tls && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
+		snprintf(err, errlen, "cannot serve %s://%s%s%s:%u: tls_listen needs "
+		    "tls_cert and tls_key", scheme, lb, l->host, rb, l->port);
+		return (-1);
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (http_resolve(l->host, port, &ss, err, errlen) == -1)
+		return (-1);
 	if ((lfd = http_listen(&ss, nthreads > 1, bound, err, errlen)) == -1)
 		return (-1);
+	/*
+	 * MHD clears a connection's whole pool after every request: a smaller pool is
+	 * less memset per request and less RSS per stream (ARCHITECTURE.md §2.6). It
+	 * must still hold a head up to the caps, checked in http_on_request, with room
+	 * for our response head; MHD refuses larger heads itself.
+	 */
+	pool = cfg->max_header_bytes + cfg->max_url_bytes + HTTP_POOL_SLACK;
+	if (pool < HTTP_POOL_BYTES)
+		pool = HTTP_POOL_BYTES;
 	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
-	    MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-	http_d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
+	    MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+	    (l->tls ? MHD_USE_TLS : 0);
+	http_mhd_err[0] = '\0';
+	hd->d = MHD_start_daemon(flags, (uint16_t)port, http_on_accept, NULL,
 	    http_on_request, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
@@ -623,51 +884,84 @@ http_start(const struct config *cfg, unsigned port, unsigned nthreads,
 	    MHD_OPTION_CONNECTION_LIMIT,
 	    (cfg->max_connections + nthreads - 1) / nthreads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-	    /* MHD clears a connection's whole pool after every request: a smaller pool
-	       is less memset per request and less RSS per stream (ARCHITECTURE.md
-	       §2.6). 16 KiB still holds any sane request head and our response head. */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, hd,
+	    /* MHD reads the PEM text while it starts (GnuTLS keeps its own copy). */
+	    MHD_OPTION_ARRAY, l->tls ? tls : &tls[2],
 	    MHD_OPTION_END);
-	if (http_d == NULL) {
-		snprintf(err, errlen, "cannot serve on %s:%u: %s", cfg->listens[0].host,
-		    *bound, strerror(errno));
+	if (hd->d == NULL) {
+		if (l->tls)
+			snprintf(err, errlen, "cannot serve %s://%s%s%s:%u: the TLS "
+			    "certificate or key was refused (tls_cert, tls_key)%s%s",
+			    scheme, lb, l->host, rb, *bound,
+			    http_mhd_err[0] != '\0' ? ": " : "", http_mhd_err);
+		else
+			snprintf(err, errlen, "cannot serve %s://%s%s%s:%u: %s", scheme,
+			    lb, l->host, rb, *bound, http_mhd_err[0] != '\0' ?
+			    http_mhd_err : strerror(errno));
 		close(lfd);
 		return (-1);
 	}
-	di = MHD_get_daemon_info(http_d, MHD_DAEMON_INFO_EPOLL_FD);
-	http_mhd_watch.fd = di->epoll_fd;
-	http_mhd_watch.cb = http_on_mhd_ready;
-	if (loop_watch_add(&http_mhd_watch, EPOLLIN) == -1) {
+	http_nd++;
+	di = MHD_get_daemon_info(hd->d, MHD_DAEMON_INFO_EPOLL_FD);
+	hd->watch.fd = di->epoll_fd;
+	hd->watch.cb = http_on_mhd_ready;
+	hd->watch.arg = hd;
+	hd->pending = 1;
+	if (loop_watch_add(&hd->watch, EPOLLIN) == -1) {
 		snprintf(err, errlen, "cannot watch the server's epoll fd");
-		MHD_stop_daemon(http_d);
-		http_d = NULL;
 		return (-1);
 	}
 	return (0);
+}
+
+int
+http_start(const struct config *cfg, const unsigned *ports, unsigned nthreads,
+    unsigned *bound, char *err, size_t errlen)
+{
+	size_t	i, j;
+
+	for (i = 0; i < cfg->nlistens; i++) {
+		/* With SO_REUSEPORT a second socket would bind it too, silently. */
+		for (j = 0; j < i && ports[i] != 0; j++)
+			if (ports[j] == ports[i] &&
+			    strcmp(cfg->listens[j].host, cfg->listens[i].host) == 0) {
+				snprintf(err, errlen, "listen address %s:%u given twice",
+				    cfg->listens[i].host, ports[i]);
+				goto fail;
+			}
+		if (http_start_one(cfg, &cfg->listens[i], ports[i], nthreads, &bound[i],
+		    err, errlen) == -1)
+			goto fail;
+	}
+	return (0);
+fail:
+	http_stop_daemons();
+	return (-1);
 }
 
 void
 http_quiesce(void)
 {
 	MHD_socket	fd;
+	size_t		i;
 
-	if (http_d == NULL || http_quiesced)
+	if (http_nd == 0 || http_quiesced)
 		return;
 	http_quiesced = 1;
 	/* In external-poll mode the listening socket may be closed at once. */
-	if ((fd = MHD_quiesce_daemon(http_d)) != MHD_INVALID_SOCKET)
-		close(fd);
+	for (i = 0; i < http_nd; i++)
+		if ((fd = MHD_quiesce_daemon(http_ds[i].d)) != MHD_INVALID_SOCKET)
+			close(fd);
 }
 
 void
 http_stop(void)
 {
-	if (http_d == NULL)
+	if (http_nd == 0)
 		return;
 	/* MHD aborts when stopped with suspended connections (ARCHITECTURE.md §1.2). */
 	gw_cancel_all("server stopping");
-	loop_watch_del(&http_mhd_watch);
-	MHD_stop_daemon(http_d);
-	http_d = NULL;
+	http_stop_daemons();
 }

@@ -9,15 +9,18 @@
 #include "config.h"
 #include "gw.h"
 
-/* Binds cfg->listen_host:port and starts serving on this thread's loop. With
-   nthreads > 1, that many loop threads bind the same port (SO_REUSEPORT) and share
-   max_connections. *bound is the port bound (the OS's choice when port is 0).
-   0 or -1 with err. */
-int	 http_start(const struct config *cfg, unsigned port, unsigned nthreads,
+/*
+ * Binds every address of cfg->listens (TLS ones with cfg->tls_cert and tls_key) and
+ * serves them on this thread's loop, one MHD daemon each. ports[i] is the port to bind
+ * for listens[i] (0: the OS picks); with nthreads > 1, that many loop threads bind the
+ * same ports (SO_REUSEPORT) and share max_connections. bound[i] receives the port
+ * bound. 0, or -1 with err (nothing left listening).
+ */
+int	 http_start(const struct config *cfg, const unsigned *ports, unsigned nthreads,
 	    unsigned *bound, char *err, size_t errlen);
 /* Stops accepting new connections (shutdown begins). */
 void	 http_quiesce(void);
-/* Resumes every suspended connection and stops the daemon. */
+/* Resumes every suspended connection and stops the daemons. */
 void	 http_stop(void);
 /* The loop's after-hook: unpauses, MHD_run; returns the longest sleep in ms. */
 int64_t	 http_after(void);

@@ -5,13 +5,16 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <systemd/sd-daemon.h>
@@ -118,6 +121,59 @@ fail:
 	return (-1);
 }
 
+/* 1 when a and b (NULL accepted) hold the same text. */
+static int
+same_text(const char *a, const char *b)
+{
+	return (a == b || (a != NULL && b != NULL && strcmp(a, b) == 0));
+}
+
+/* 1 when every address host stands for is a loopback one (127/8, ::1). */
+static int
+is_loopback(const char *host)
+{
+	struct addrinfo			 hints, *res, *ai;
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+	int				 loopback = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return (0);
+	for (ai = res; ai != NULL && loopback; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			sin = (const struct sockaddr_in *)(const void *)ai->ai_addr;
+			loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+		} else if (ai->ai_family == AF_INET6) {
+			sin6 = (const struct sockaddr_in6 *)(const void *)ai->ai_addr;
+			loopback = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+		} else
+			loopback = 0;
+	}
+	freeaddrinfo(res);
+	return (loopback);
+}
+
+/* Without [client] keys, whoever reaches a non-loopback address spends the token. */
+static void
+warn_open(const struct config *c)
+{
+	size_t	i;
+
+	if (c->nclients > 0)
+		return;
+	for (i = 0; i < c->nlistens; i++)
+		if (!is_loopback(c->listens[i].host)) {
+			log_warnx("listening on %s, not a loopback address, with no "
+			    "[client] section: anyone who can reach it uses the Hugging "
+			    "Face token (add [client] keys, or at least [server] allow)",
+			    c->listens[i].host);
+			return;
+		}
+}
+
 static void
 reload(void)
 {
@@ -136,10 +192,15 @@ reload(void)
 	    c->max_upstream_connections != current->max_upstream_connections)
 		log_warnx("reload: listen, workers, max_connections, connection_timeout "
 		    "and max_connections_per_host only change on restart");
+	if (!same_text(c->tls_cert, current->tls_cert) ||
+	    !same_text(c->tls_key, current->tls_key))
+		log_warnx("reload: a new tls_cert or tls_key is only used after a "
+		    "restart");
 	worker_reconfigure(c);
 	cfg_unref(current);
 	current = c;
 	log_info("configuration reloaded");
+	warn_open(current);
 done:
 	sd_notify(0, "READY=1");
 }
@@ -192,8 +253,10 @@ main(int argc, char *argv[])
 	};
 	static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
 	struct loop_watch exitw = { .fd = -1 };
+	const struct cfg_listen *l;
 	char		 err[1024];
-	unsigned	 n, port;
+	unsigned	 n, ports[CFG_MAX_LISTEN];
+	size_t		 i;
 	long		 ncpu;
 	int		 ch;
 
@@ -246,7 +309,7 @@ main(int argc, char *argv[])
 		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		n = ncpu < 1 ? 1 : ncpu > MAX_WORKERS ? MAX_WORKERS : (unsigned)ncpu;
 	}
-	if (worker_start(current, n, &port, err, sizeof(err)) == -1) {
+	if (worker_start(current, n, ports, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		usage_stop();
 		cache_stop();
@@ -259,8 +322,14 @@ main(int argc, char *argv[])
 	exitw.cb = on_worker_exit;
 	if (loop_watch_add(&exitw, EPOLLIN) == -1)
 		fatalx("cannot watch the loop threads");
-	log_info(strchr(current->listens[0].host, ':') != NULL ? "listening on [%s]:%u" :
-	    "listening on %s:%u", current->listens[0].host, port);
+	/* Tests and scripts read the first line for the port when it was 0. */
+	for (i = 0; i < current->nlistens; i++) {
+		l = &current->listens[i];
+		log_info(strchr(l->host, ':') != NULL ? "listening on %s://[%s]:%u" :
+		    "listening on %s://%s:%u", l->tls ? "https" : "http", l->host,
+		    ports[i]);
+	}
+	warn_open(current);
 	log_info("%u loop thread%s, upstream %s", n, n == 1 ? "" : "s",
 	    current->upstream_url);
 	sd_notify(0, "READY=1");

@@ -29,7 +29,8 @@
 struct worker {
 	pthread_t	 thread;
 	unsigned	 index;
-	unsigned	 port;		/* to bind; 0 = any (first thread) */
+	unsigned	 ports[CFG_MAX_LISTEN]; /* per address, to bind; 0 = any (the
+					   first thread picks, the others join it) */
 	unsigned	 nthreads;
 	int		 cmd_fd;	/* eventfd: a command is pending */
 
@@ -139,7 +140,7 @@ worker_main(void *arg)
 	struct config		*cfg;
 	char			 err[512];
 	uint64_t		 one = 1;
-	unsigned		 bound;
+	unsigned		 bound[CFG_MAX_LISTEN];
 	int			 listening = 0;
 
 	self = w;
@@ -166,14 +167,14 @@ worker_main(void *arg)
 	}
 	cache_thread_start(cfg);
 	usage_thread_start();
-	if (http_start(cfg, w->port, w->nthreads, &bound, err, sizeof(err)) == -1)
+	if (http_start(cfg, w->ports, w->nthreads, bound, err, sizeof(err)) == -1)
 		goto fail;
 	listening = 1;
+	pthread_mutex_lock(&worker_mu);
+	memcpy(w->ports, bound, cfg->nlistens * sizeof(bound[0]));
+	pthread_mutex_unlock(&worker_mu);
 	cfg_unref(cfg);
 	cfg = NULL;
-	pthread_mutex_lock(&worker_mu);
-	w->port = bound;
-	pthread_mutex_unlock(&worker_mu);
 	worker_report(w, 1, NULL);
 
 	loop_set_after(worker_after);
@@ -210,7 +211,7 @@ worker_post(struct worker *w)
 }
 
 int
-worker_start(struct config *cfg, unsigned n, unsigned *port, char *err,
+worker_start(struct config *cfg, unsigned n, unsigned *ports, char *err,
     size_t errlen)
 {
 	struct worker	*w;
@@ -223,12 +224,13 @@ worker_start(struct config *cfg, unsigned n, unsigned *port, char *err,
 		    strerror(errno));
 		return (-1);
 	}
-	*port = cfg->listens[0].port;
-	/* One at a time: the first binds (and may pick the port), the others join it. */
+	for (i = 0; i < cfg->nlistens; i++)
+		ports[i] = cfg->listens[i].port;
+	/* One at a time: the first binds (and may pick the ports), the others join it. */
 	for (i = 0; i < n && !failed; i++) {
 		w = &workers[i];
 		w->index = i;
-		w->port = *port;
+		memcpy(w->ports, ports, cfg->nlistens * sizeof(ports[0]));
 		w->nthreads = n;
 		if ((w->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 			snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -250,7 +252,7 @@ worker_start(struct config *cfg, unsigned n, unsigned *port, char *err,
 		if (failed)
 			snprintf(err, errlen, "%s", w->err);
 		else
-			*port = w->port;
+			memcpy(ports, w->ports, cfg->nlistens * sizeof(ports[0]));
 		pthread_mutex_unlock(&worker_mu);
 	}
 	if (nworkers == n && !failed)

@@ -7,13 +7,14 @@
 #include "config.h"
 
 /*
- * Starts n loop threads, each with its own event loop, HTTP server (all bound to the
- * same address with SO_REUSEPORT) and upstream multi handle; they share only the
- * reference-counted, read-only configuration. Returns once every thread listens
- * (*port: the port bound), or -1 with err when one could not start (those started are
- * stopped). Each thread takes a reference to cfg.
+ * Starts n loop threads, each with its own event loop, HTTP servers (one per address of
+ * cfg->listens, each bound by every thread with SO_REUSEPORT) and upstream multi
+ * handle; they share only the reference-counted, read-only configuration. Returns once
+ * every thread listens (ports[i]: the port bound for cfg->listens[i]; room for
+ * CFG_MAX_LISTEN), or -1 with err when one could not start (those started are stopped).
+ * Each thread takes a reference to cfg.
  */
-int	 worker_start(struct config *cfg, unsigned n, unsigned *port, char *err,
+int	 worker_start(struct config *cfg, unsigned n, unsigned *ports, char *err,
 	    size_t errlen);
 /* Hands every thread a new configuration; each takes a reference. */
 void	 worker_reconfigure(struct config *cfg);

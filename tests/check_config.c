@@ -605,11 +605,13 @@ START_TEST(test_shipped_config_uncommented)
 	    "idle_timeout", "total_timeout", "heartbeat", "stall_timeout",
 	    "buffer_bytes", "[default-models]",
 	    "[endpoint my-llama]", "models", "task", "[usage]", "[admin]",
+	    "tls_listen", "tls_cert", "tls_key", "allow", "max_connections_per_ip",
+	    "header_timeout", "max_header_bytes", "max_url_bytes",
 	    "key_sha256", "[client team-a]", "tasks", "rate", "burst", "max_concurrent",
 	    "daily_quota" };
 	struct config	 c;
 	char		 err[512] = "", *line = NULL, *path, *data;
-	char		 text[16384] = "";
+	char		 text[32768] = "";
 	size_t		 cap = 0, i, n;
 	FILE		*f;
 

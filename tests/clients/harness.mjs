@@ -178,7 +178,7 @@ export class Stack {
 		    "NOTIFY_SOCKET"])
 			delete env[k];
 		this.gw = new Proc("hfgate", [HFGATE_BIN, "-c", this.confPath], { tmp: this.tmp, env });
-		const g = await this.gw.waitFor(/listening on 127\.0\.0\.1:(\d+)/, START_TIMEOUT_MS);
+		const g = await this.gw.waitFor(/listening on (?:http:\/\/)?127\.0\.0\.1:(\d+)/, START_TIMEOUT_MS);
 		this.port = Number(g[1]);
 		return this;
 	}

@@ -301,6 +301,9 @@ def render_config(sections):
 class Gateway:
     """One hfgate process with its own config file, token file and stderr log."""
 
+    # The first plain address's line (main.c logs one per address); port: group 1.
+    LISTEN_RX = re.compile(r"hfgate: listening on (?:http://)?127\.0\.0\.1:(\d+)")
+
     def __init__(self, fake=None, config=None, upstream_url=None):
         self.tmp = mkdtemp("hfgate-it-")
         self.secret = "hf_TESTSECRET_" + secrets.token_hex(12)
@@ -363,7 +366,7 @@ class Gateway:
         self.proc = subprocess.Popen([HFGATE_BIN, "-c", self.conf_path] + list(extra_args),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._log, env=self.env())
-        rx = re.compile(r"hfgate: listening on 127\.0\.0\.1:(\d+)")
+        rx = self.LISTEN_RX
 
         def ready():
             m = rx.search(self.log_text())

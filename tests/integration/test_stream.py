@@ -8,6 +8,7 @@ import re
 import selectors
 import signal
 import socket
+import ssl
 import time
 import unittest
 
@@ -108,13 +109,16 @@ class RawStream:
     so that tests can tell when a given body offset reached the client."""
 
     def __init__(self, port, path, body=STREAM_BODY, headers=None, rcvbuf=None,
-                 method="POST"):
+                 method="POST", tls=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             # Before connect, so that the advertised window stays small.
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(15)
         self.sock.connect(("127.0.0.1", port))
+        if tls is not None:
+            # An ssl.SSLContext: the same exchange over TLS.
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         hdrs = {"Host": "127.0.0.1", "Content-Type": "application/json",
                 "Content-Length": str(len(body)), "Connection": "close"}
         hdrs.update(headers or {})
@@ -188,7 +192,7 @@ class RawStream:
     def recv_once(self, n=65536):
         try:
             chunk = self.sock.recv(n)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError):
             chunk = b""
         self.feed(chunk)
         return chunk
