@@ -730,6 +730,7 @@ cache_begin(struct gw_req *req)
 	if (no_store || !cache_deterministic(mode, req->up.body, req->up.body_len))
 		return (0);
 	if (canon_key(req->method, req->url, http_header(req, MHD_HTTP_HEADER_ACCEPT),
+	    cfg->cache_per_client && req->client != NULL ? req->client->name : NULL,
 	    req->up.body, req->up.body_len, req->cache_key) == -1)
 		return (0);
 	canon_hex(req->cache_key, req->cache_key_hex);

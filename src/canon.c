@@ -605,12 +605,13 @@ canon_fetch_md(void)
 
 int
 canon_key(const char *method, const char *target, const char *accept,
-    const char *body, size_t len, uint8_t key[CANON_KEY_LEN])
+    const char *scope, const char *body, size_t len, uint8_t key[CANON_KEY_LEN])
 {
 	static const char *const drop[] = { "options", "stream", NULL };
 	EVP_MD_CTX	*ctx;
 	struct buf	 cj = { NULL, 0, 0 };
 	const char	*form;
+	char		 at[128];
 	unsigned int	 klen;
 	int		 rv = -1, r;
 
@@ -633,8 +634,16 @@ canon_key(const char *method, const char *target, const char *accept,
 	    canon_field(ctx, CANON_VERSION, strlen(CANON_VERSION)) == -1 ||
 	    canon_field(ctx, method, strlen(method)) == -1 ||
 	    canon_field(ctx, target, strlen(target)) == -1 ||
-	    canon_field(ctx, accept, strlen(accept)) == -1 ||
-	    canon_field(ctx, form, 1) == -1)
+	    canon_field(ctx, accept, strlen(accept)) == -1)
+		goto fail;
+	/* The field "@name" is never one byte long like the form field that comes there
+	   in a shared key, so a scoped encoding never equals a shared one. */
+	if (scope != NULL && *scope != '\0') {
+		if (snprintf(at, sizeof(at), "@%s", scope) >= (int)sizeof(at) ||
+		    canon_field(ctx, at, strlen(at)) == -1)
+			goto fail;
+	}
+	if (canon_field(ctx, form, 1) == -1)
 		goto fail;
 	if (r == 0)
 		r = canon_field(ctx, cj.data, cj.len);

@@ -27,11 +27,13 @@ int	 canon_json(const char *json, size_t len, const char *const drop[], struct b
  * The cache key of a request: SHA-256 (libcrypto) over the method, the upstream target
  * (resolved URL), the Accept header (or ""), and the body: its canonical JSON form when
  * it is JSON (canon_json with drop = {"options", "stream", NULL}), else the raw bytes.
- * Fields are length-prefixed so no two requests share an encoding. Returns 0, or -1
- * on allocation failure.
+ * With a scope (a client's name, [cache] per_client), "@" and the scope is one more
+ * field; without one (NULL or ""), the key is the shared key. Fields are
+ * length-prefixed so no two requests share an encoding. Returns 0, or -1 on
+ * allocation failure.
  */
 int	 canon_key(const char *method, const char *target, const char *accept,
-	    const char *body, size_t len, uint8_t key[CANON_KEY_LEN]);
+	    const char *scope, const char *body, size_t len, uint8_t key[CANON_KEY_LEN]);
 /* Frees the calling thread's digest context (at thread exit). */
 void	 canon_thread_free(void);
 /* Lowercase hex of a key into hex[2 * CANON_KEY_LEN + 1]. */

@@ -109,6 +109,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_CACHE, "max_bytes", CFG_SIZE, F(cache_max_bytes), 65536, SIZE_MAX },
 	{ SECT_CACHE, "default_ttl", CFG_UINT, F(cache_default_ttl), 1, 315360000 },
 	{ SECT_CACHE, "stale_if_error", CFG_UINT, F(cache_stale_if_error), 0, 315360000 },
+	{ SECT_CACHE, "per_client", CFG_BOOL, F(cache_per_client), 0, 0 },
 	{ SECT_USAGE, "enabled", CFG_BOOL, F(usage_enabled), 0, 0 },
 	{ SECT_USAGE, "db", CFG_STR_OR_UNSET, F(usage_db), 0, 0 },
 	{ SECT_ADMIN, "key_sha256", CFG_KEY_SHA256, F(admin_key_hash), 0, 0 },

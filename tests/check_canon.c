@@ -56,7 +56,7 @@ static void
 key_of(const char *method, const char *target, const char *accept,
     const char *body, uint8_t key[CANON_KEY_LEN])
 {
-	ck_assert_int_eq(canon_key(method, target, accept, body,
+	ck_assert_int_eq(canon_key(method, target, accept, NULL, body,
 	    body ? strlen(body) : 0, key), 0);
 }
 
@@ -340,18 +340,18 @@ START_TEST(test_key_binary)
 	uint8_t			 a[CANON_KEY_LEN], b[CANON_KEY_LEN];
 	char			 hex[2 * CANON_KEY_LEN + 1];
 
-	ck_assert_int_eq(canon_key("POST", "t", "", png1, sizeof(png1) - 1, a), 0);
-	ck_assert_int_eq(canon_key("POST", "t", "", png2, sizeof(png2) - 1, b), 0);
+	ck_assert_int_eq(canon_key("POST", "t", "", NULL, png1, sizeof(png1) - 1, a), 0);
+	ck_assert_int_eq(canon_key("POST", "t", "", NULL, png2, sizeof(png2) - 1, b), 0);
 	ck_assert(memcmp(a, b, sizeof(a)) != 0);
 	/* Raw: bytes after a NUL count, and a trailing byte changes the key. */
-	ck_assert_int_eq(canon_key("POST", "t", "", png1, sizeof(png1), b), 0);
+	ck_assert_int_eq(canon_key("POST", "t", "", NULL, png1, sizeof(png1), b), 0);
 	ck_assert(memcmp(a, b, sizeof(a)) != 0);
 	/* Raw bodies are not normalised: whitespace in a non-JSON body matters. */
 	ck_assert(!key_eq("hello world", "hello  world"));
 	ck_assert(!key_eq("{\"a\":1", "{\"a\": 1"));
 	/* An empty body and a NULL one are the same request. */
-	ck_assert_int_eq(canon_key("GET", "t", "", NULL, 0, a), 0);
-	ck_assert_int_eq(canon_key("GET", "t", "", "", 0, b), 0);
+	ck_assert_int_eq(canon_key("GET", "t", "", NULL, NULL, 0, a), 0);
+	ck_assert_int_eq(canon_key("GET", "t", "", NULL, "", 0, b), 0);
 	ck_assert(memcmp(a, b, sizeof(a)) == 0);
 
 	canon_hex(a, hex);
@@ -403,7 +403,7 @@ START_TEST(test_key_recipe)
 	ck_assert_int_eq(EVP_Digest(b.data, b.len, want, &wlen, EVP_sha256(),
 	    NULL), 1);
 	ck_assert_int_eq(canon_key("POST", "https://x/models/m", "application/json",
-	    " {\"b\": [5e-1], \"a\": 1.0, \"stream\": true}", 40, k), 0);
+	    NULL, " {\"b\": [5e-1], \"a\": 1.0, \"stream\": true}", 40, k), 0);
 	ck_assert(memcmp(k, want, sizeof(k)) == 0);
 
 	buf_reset(&b);
@@ -415,7 +415,24 @@ START_TEST(test_key_recipe)
 	field(&b, "not json", 8);
 	ck_assert_int_eq(EVP_Digest(b.data, b.len, want, &wlen, EVP_sha256(),
 	    NULL), 1);
-	ck_assert_int_eq(canon_key("POST", "t", NULL, "not json", 8, k), 0);
+	ck_assert_int_eq(canon_key("POST", "t", NULL, NULL, "not json", 8, k), 0);
+	ck_assert(memcmp(k, want, sizeof(k)) == 0);
+	/* An empty scope is the shared key. */
+	ck_assert_int_eq(canon_key("POST", "t", NULL, "", "not json", 8, k), 0);
+	ck_assert(memcmp(k, want, sizeof(k)) == 0);
+
+	/* [cache] per_client: "@name" between Accept and the form. */
+	buf_reset(&b);
+	field(&b, "hfgate-cache-key-1", 18);
+	field(&b, "POST", 4);
+	field(&b, "t", 1);
+	field(&b, "", 0);
+	field(&b, "@team-a", 7);
+	field(&b, "R", 1);
+	field(&b, "not json", 8);
+	ck_assert_int_eq(EVP_Digest(b.data, b.len, want, &wlen, EVP_sha256(),
+	    NULL), 1);
+	ck_assert_int_eq(canon_key("POST", "t", NULL, "team-a", "not json", 8, k), 0);
 	ck_assert(memcmp(k, want, sizeof(k)) == 0);
 	buf_free(&b);
 }

@@ -260,6 +260,9 @@ class ClientKeys(GatewayTestCase):
         self.assertEqual((d["cache_hits"], d["errors"], d["generated_tokens"]), (0, 0, 5))
         self.assertNotIn(("b", "other/model", "fill-mask"), got)
 
+    def test_cache_shared_between_clients_by_default(self):
+        self.assertEqual(cached_then_other(self, KEYS["e"], KEYS["b"]), ("HIT", 0))
+
     def test_keys_never_logged(self):
         self.post("/models/mock/fill-mask", FILL, KEYS["e"])
         self.post("/models/mock/fill-mask", FILL, "wrong-" + KEYS["e"])
@@ -269,6 +272,36 @@ class ClientKeys(GatewayTestCase):
         log = self.gw.log_text()
         for key in list(KEYS.values()) + [ADMIN_KEY]:
             self.assertNotIn(key, log)
+
+
+def cached_then_other(test, first_key, other_key):
+    """first_key's request until its answer is stored, then other_key's identical one:
+    the X-Cache the other client gets, and the upstream calls its request made."""
+    body = b'{"inputs": "scope %s <mask>"}' % os.urandom(4).hex().encode()
+
+    def hit():
+        st, h, b = test.post("/models/mock/fill-mask", body, first_key)
+        test.assertEqual(st, 200, b)
+        return h.get("x-cache") == "HIT"
+    wait_until(hit, 5, interval=0.05, what="a cache hit")
+    calls = test.fake.count("/models/mock/fill-mask")
+    st, h, b = test.post("/models/mock/fill-mask", body, other_key)
+    test.assertEqual(st, 200, b)
+    return h.get("x-cache"), test.fake.count("/models/mock/fill-mask") - calls
+
+
+class CachePerClient(GatewayTestCase):
+    """[cache] per_client = yes: one client's answers never serve another."""
+    CACHE = True
+    CONFIG = {
+        "cache": {"per_client": "yes"},
+        "client a": {"key_sha256": sha(KEYS["a"])},
+        "client e": {"key_sha256": sha(KEYS["e"])},
+    }
+    post = ClientKeys.post
+
+    def test_entries_scoped_per_client(self):
+        self.assertEqual(cached_then_other(self, KEYS["a"], KEYS["e"]), ("MISS", 1))
 
 
 class AdminWithoutKey(GatewayTestCase):
