@@ -6,7 +6,7 @@ set -eu
 
 packages="build-essential autoconf automake pkg-config \
 libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libinih-dev \
-libssl-dev libsystemd-dev check python3 curl ca-certificates openssl $*"
+libssl-dev libsystemd-dev libjemalloc-dev check python3 curl ca-certificates openssl $*"
 
 missing=""
 for p in $packages; do
