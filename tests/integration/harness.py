@@ -579,8 +579,8 @@ class FreshGatewayTestCase(unittest.TestCase):
         self.fake.reset()
 
     def start_gateway(self, config=None, check_on_cleanup=True, upstream_url=None,
-                      extra_args=()):
-        gw = Gateway(self.fake, config, upstream_url=upstream_url)
+                      extra_args=(), gateway_class=None):
+        gw = (gateway_class or Gateway)(self.fake, config, upstream_url=upstream_url)
         self.addCleanup(gw.kill)
         gw.start(extra_args)
         if check_on_cleanup:

@@ -96,17 +96,7 @@ class NetworkGatewayMixin:
     def start_net_gateway(self, server, gateway_class=Gateway, extra=None):
         config = {"server": dict(server)}
         config.update(extra or {})
-        gw = gateway_class(self.fake, config)
-        self.addCleanup(gw.kill)
-        gw.start()
-
-        def check():
-            gw.stop()
-            problems = gw.problems(expect_exit=0)
-            if problems:
-                raise AssertionError("\n".join(problems))
-        self.addCleanup(check)
-        return gw
+        return self.start_gateway(config, gateway_class=gateway_class)
 
     def reload(self, gw, **server):
         """Rewrites [server] keys (None: removed) and sends SIGHUP; returns once the

@@ -532,17 +532,7 @@ class StreamLimits(StreamMixin, FreshGatewayTestCase):
     """Tests that need their own [stream] or [server] settings: one gateway each."""
 
     def start_quiet_gateway(self, config):
-        gw = QuietGateway(self.fake, config)
-        self.addCleanup(gw.kill)
-        gw.start()
-
-        def check():
-            gw.stop()
-            problems = gw.problems(expect_exit=0)
-            if problems:
-                raise AssertionError("\n".join(problems))
-        self.addCleanup(check)
-        return gw
+        return self.start_gateway(config, gateway_class=QuietGateway)
 
     def test_slow_reader_bounded_memory(self):
         """A reader far slower than the upstream gets every byte of a ~40 MB stream
