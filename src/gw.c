@@ -682,7 +682,7 @@ gw_admit(struct gw_req *req)
 		req->admitted = 1;
 		return (0);
 	}
-	log_info("%s %s: 429 client %s over its %s limit", req->method, req->path,
+	log_debug("%s %s: 429 client %s over its %s limit", req->method, req->path,
 	    cl->name, req->rl.refused);
 	if (strcmp(req->rl.refused, "quota") == 0)
 		resp = http_json_error("rate_limited", "client '%s' used its daily "
