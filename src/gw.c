@@ -635,7 +635,6 @@ gw_admit(struct gw_req *req)
 	const struct task_info	*t;
 	struct limit_params	 lp;
 	struct MHD_Response	*resp;
-	struct timespec		 ts;
 	const char		*what;
 	char			 n[16];
 
@@ -671,10 +670,8 @@ gw_admit(struct gw_req *req)
 	lp.burst = cl->burst;
 	lp.concurrent = cl->max_concurrent;
 	lp.quota = cl->daily_quota;
-	clock_gettime(CLOCK_REALTIME, &ts);
 	/* Out of memory: admitted without a slot or headers (fail open, logged). */
-	if (limit_admit(cl->name, &lp, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-	    &req->rl) == -1) {
+	if (limit_admit(cl->name, &lp, loop_wall_ms(), &req->rl) == -1) {
 		log_warnx("client %s: out of memory counting its limits", cl->name);
 		return (0);
 	}

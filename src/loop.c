@@ -111,6 +111,15 @@ loop_now_ms(void)
 	return (loop_now);
 }
 
+int64_t
+loop_wall_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 int
 loop_init(void)
 {

@@ -34,6 +34,9 @@ void	 loop_set_after(int64_t (*after)(void));
 /* Monotonic milliseconds. Cached per iteration; loop_now_update() refreshes it. */
 uint64_t loop_now_ms(void);
 uint64_t loop_now_update(void);
+/* Wall-clock unix milliseconds, for what follows the calendar (UTC days of quotas and
+   usage); not cached. */
+int64_t	 loop_wall_ms(void);
 
 int	 loop_watch_add(struct loop_watch *, uint32_t events);
 int	 loop_watch_mod(struct loop_watch *, uint32_t events);

@@ -60,44 +60,13 @@ struct usage_wait {
 	uint64_t		 serial;
 };
 
+static const char	*usage_day_of(int64_t);
+static void		 usage_seed_quotas(void);
+
 void
 usage_set_enabled(int on)
 {
 	__atomic_store_n(&usage_on, on != 0, __ATOMIC_RELEASE);
-}
-
-static void
-usage_seed_one(const char *client, uint64_t requests, void *arg)
-{
-	int64_t	day = *(const int64_t *)arg;
-
-	(void)limit_seed(client, day, requests > UINT_MAX ? UINT_MAX : (unsigned)requests);
-}
-
-/*
- * Today's requests of each client, read back once at start-up, so that a restart does
- * not give a client its daily quota again. Admitted requests only are counted (see
- * http.c), as limit.c counts them.
- */
-static void
-usage_seed_quotas(void)
-{
-	struct cachedb	*db = NULL;
-	char		 err[512], day[11];
-	time_t		 now = time(NULL);
-	int64_t		 dayno = (int64_t)now / 86400;
-	struct tm	 tm;
-
-	if (gmtime_r(&now, &tm) == NULL ||
-	    strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
-		return;
-	if (cachedb_open(usage_path, &db, err, sizeof(err)) == -1) {
-		log_warnx("usage: cannot read today's counts back: %s", err);
-		return;
-	}
-	if (cachedb_usage_day(db, day, usage_seed_one, &dayno) == -1)
-		log_warnx("usage: cannot read today's counts back");
-	cachedb_close(db);
 }
 
 int
@@ -215,6 +184,35 @@ usage_day_of(int64_t ms)
 	return (usage_day);
 }
 
+static void
+usage_seed_one(const char *client, uint64_t requests, void *arg)
+{
+	int64_t	day = *(const int64_t *)arg;
+
+	(void)limit_seed(client, day, requests > UINT_MAX ? UINT_MAX : (unsigned)requests);
+}
+
+/*
+ * Today's requests of each client, read back once at start-up, so that a restart does
+ * not give a client its daily quota again. Admitted requests only are counted (see
+ * http.c), as limit.c counts them.
+ */
+static void
+usage_seed_quotas(void)
+{
+	struct cachedb	*db = NULL;
+	char		 err[512];
+	int64_t		 now = loop_wall_ms(), dayno = now / 86400000;
+
+	if (cachedb_open(usage_path, &db, err, sizeof(err)) == -1) {
+		log_warnx("usage: cannot read today's counts back: %s", err);
+		return;
+	}
+	if (cachedb_usage_day(db, usage_day_of(now), usage_seed_one, &dayno) == -1)
+		log_warnx("usage: cannot read today's counts back");
+	cachedb_close(db);
+}
+
 /* FNV-1a over the key's four strings. */
 static uint32_t
 usage_hash(const struct usage_row *k)
@@ -305,7 +303,6 @@ void
 usage_request_done(struct gw_req *req, const char *client)
 {
 	struct usage_event	 ev;
-	struct timespec		 ts;
 
 	switch (req->route.kind) {
 	case ROUTE_MODELS:
@@ -316,12 +313,11 @@ usage_request_done(struct gw_req *req, const char *client)
 	default:
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
 	memset(&ev, 0, sizeof(ev));
 	ev.client = client;
 	ev.model = req->model;
 	ev.task = req->task != NULL ? req->task->name : NULL;
-	ev.when_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ev.when_ms = loop_wall_ms();
 	ev.cache_hit = req->cache_state == CACHE_STATE_HIT ||
 	    req->cache_state == CACHE_STATE_STALE;
 	ev.attempts = req->attempts;
