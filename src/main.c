@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -23,6 +22,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "peer.h"
 #include "token.h"
 #include "usage.h"
 #include "worker.h"
@@ -132,26 +132,18 @@ same_text(const char *a, const char *b)
 static int
 is_loopback(const char *host)
 {
-	struct addrinfo			 hints, *res, *ai;
-	const struct sockaddr_in	*sin;
-	const struct sockaddr_in6	*sin6;
-	int				 loopback = 1;
+	struct addrinfo		 hints, *res, *ai;
+	struct peer_addr	 a;
+	int			 loopback = 1;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
 	if (getaddrinfo(host, NULL, &hints, &res) != 0)
 		return (0);
-	for (ai = res; ai != NULL && loopback; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET) {
-			sin = (const struct sockaddr_in *)(const void *)ai->ai_addr;
-			loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-		} else if (ai->ai_family == AF_INET6) {
-			sin6 = (const struct sockaddr_in6 *)(const void *)ai->ai_addr;
-			loopback = IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
-		} else
-			loopback = 0;
-	}
+	for (ai = res; ai != NULL && loopback; ai = ai->ai_next)
+		loopback = peer_from_sockaddr(ai->ai_addr, ai->ai_addrlen, &a) == 0 &&
+		    peer_loopback(&a);
 	freeaddrinfo(res);
 	return (loopback);
 }
