@@ -391,7 +391,9 @@ cfg_parse_hostport(const char *hostport, struct cfg_listen *l, char *err,
 
 /*
  * Calls fn for each word of a list separated by commas and blanks. Stops at the first
- * failure. Returns 0, or -1 (fn's error, or a word longer than the buffer).
+ * failure. Returns 0, or -1 (fn's error). A file's words are shorter than its lines
+ * (cfg_reader refuses longer lines than libinih's, under 200 characters); only -l can
+ * pass a longer one, whose cut-off tail is its ":PORT", so it is refused all the same.
  */
 static int
 cfg_each_word(const char *list, int (*fn)(const char *, void *), void *arg)
@@ -409,7 +411,7 @@ cfg_each_word(const char *list, int (*fn)(const char *, void *), void *arg)
 			;
 		len = (size_t)(s - start);
 		if (len >= sizeof(word))
-			len = sizeof(word) - 1;	/* fn reports it as invalid */
+			len = sizeof(word) - 1;
 		memcpy(word, start, len);
 		word[len] = '\0';
 		if (fn(word, arg) == -1)
