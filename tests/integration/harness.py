@@ -6,6 +6,7 @@ deadline (wait_until).
 
 import atexit
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -456,6 +457,11 @@ class Gateway:
             out.append("hfgate exit status after SIGTERM: %r (expected %r)"
                        % (self.exit_code, expect_exit))
         return out
+
+
+def key_sha256(key):
+    """What [client NAME] key_sha256 holds for a client key."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def merge_config(*configs):

@@ -4,7 +4,6 @@ touch another's; the admin routes want the admin key; keys never reach the upstr
 the log; SIGHUP swaps keys without dropping an open stream."""
 
 import datetime
-import hashlib
 import http.client
 import json
 import os
@@ -12,8 +11,7 @@ import signal
 import threading
 import time
 
-from harness import (FreshGatewayTestCase, GatewayTestCase, cache_config, merge_config,
-                     mkdtemp, wait_until)
+from harness import FreshGatewayTestCase, GatewayTestCase, key_sha256, mkdtemp, wait_until
 
 JSON = {"Content-Type": "application/json"}
 FILL = b'{"inputs": "The goal of life is <mask>."}'
@@ -21,10 +19,6 @@ CLASSIFY = b'{"inputs": "I like you."}'
 KEYS = {name: "key-%s-%s" % (name, os.urandom(6).hex())
         for name in ("a", "b", "c", "d", "e")}
 ADMIN_KEY = "admin-" + os.urandom(8).hex()
-
-
-def sha(key):
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def bearer(key):
@@ -69,13 +63,13 @@ class StreamReader:
 class ClientKeys(GatewayTestCase):
     CACHE = True
     CONFIG = {
-        "client a": {"key_sha256": sha(KEYS["a"]), "rate": 3, "burst": 3},
-        "client b": {"key_sha256": sha(KEYS["b"]), "tasks": "fill-mask",
+        "client a": {"key_sha256": key_sha256(KEYS["a"]), "rate": 3, "burst": 3},
+        "client b": {"key_sha256": key_sha256(KEYS["b"]), "tasks": "fill-mask",
                      "models": "mock/* distilroberta-*"},
-        "client c": {"key_sha256": sha(KEYS["c"]), "max_concurrent": 1},
-        "client d": {"key_sha256": sha(KEYS["d"]), "daily_quota": 3},
-        "client e": {"key_sha256": sha(KEYS["e"])},
-        "admin": {"key_sha256": sha(ADMIN_KEY)},
+        "client c": {"key_sha256": key_sha256(KEYS["c"]), "max_concurrent": 1},
+        "client d": {"key_sha256": key_sha256(KEYS["d"]), "daily_quota": 3},
+        "client e": {"key_sha256": key_sha256(KEYS["e"])},
+        "admin": {"key_sha256": key_sha256(ADMIN_KEY)},
     }
 
     def post(self, path, body, key=None, headers=None):
@@ -295,8 +289,8 @@ class CachePerClient(GatewayTestCase):
     CACHE = True
     CONFIG = {
         "cache": {"per_client": "yes"},
-        "client a": {"key_sha256": sha(KEYS["a"])},
-        "client e": {"key_sha256": sha(KEYS["e"])},
+        "client a": {"key_sha256": key_sha256(KEYS["a"])},
+        "client e": {"key_sha256": key_sha256(KEYS["e"])},
     }
     post = ClientKeys.post
 
@@ -307,7 +301,7 @@ class CachePerClient(GatewayTestCase):
 class AdminWithoutKey(GatewayTestCase):
     """Clients but no [admin] key: the admin routes answer loopback clients only."""
     CACHE = True
-    CONFIG = {"client e": {"key_sha256": sha(KEYS["e"])}}
+    CONFIG = {"client e": {"key_sha256": key_sha256(KEYS["e"])}}
 
     def test_loopback_admin_without_key(self):
         st, _, b = self.gw.request("GET", "/admin/cache")

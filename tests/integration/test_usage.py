@@ -7,13 +7,12 @@ the writer every second), so the tests poll /admin/usage with a deadline until t
 are exactly what the requests made. Without client keys every request counts under
 client "-"."""
 
-import hashlib
 import json
 import os
 import secrets
 
-from harness import (FreshGatewayTestCase, GatewayTestCase, cache_config, mkdtemp,
-                     wait_until)
+from harness import (FreshGatewayTestCase, GatewayTestCase, cache_config, key_sha256,
+                     mkdtemp, wait_until)
 
 JSON = {"Content-Type": "application/json"}
 COUNTERS = ("requests", "cache_hits", "attempts", "errors", "upstream_ms", "bytes_in",
@@ -259,7 +258,7 @@ class QuotaAcrossRestartTest(UsageHelpers, FreshGatewayTestCase):
         key = "quota-" + nonce()
         db = os.path.join(mkdtemp("hfgate-usage-"), "usage.db")
         config = {"usage": {"db": db},
-                  "client q": {"key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+                  "client q": {"key_sha256": key_sha256(key),
                                "daily_quota": 3}}
         auth = {"Authorization": "Bearer " + key, **JSON}
         gw = self.start_gateway(config)
