@@ -996,6 +996,18 @@ gw_cancel_all(const char *why)
 }
 
 void
+gw_drop_suspended(void)
+{
+	struct gw_req	*req;
+
+	for (req = gw_head; req != NULL; req = req->next)
+		if (req->suspended) {
+			gw_client_gone(req);
+			http_drop(req);
+		}
+}
+
+void
 gw_req_free(struct gw_req *req)
 {
 	if (req == NULL)

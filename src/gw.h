@@ -62,6 +62,9 @@ struct gw_req {
 	int			 client_gone;
 	struct loop_watch	 hup;		/* client fd while suspended */
 	struct loop_timer	 hup_timer;	/* arms `hup` for a longer wait */
+	int			 want_out;	/* `hup` also watches for EPOLLOUT */
+	int			 http10;	/* HTTP/1.0: no chunked replies */
+	int			 nodelay;	/* TCP_NODELAY set for direct writes */
 	struct MHD_Response	*resp;		/* to queue once resumed */
 	unsigned		 status;	/* for the log */
 	uint64_t		 bytes_out;
@@ -105,6 +108,16 @@ struct gw_req {
 	uint64_t		 last_beat_ms;	/* last upstream bytes or heartbeat */
 	uint64_t		 stream_end_ms;	/* total_timeout */
 	uint64_t		 stall_ms;	/* paused since, 0 when not paused */
+	/* direct writes (stream.c): while suspended in stream_read, events go straight
+	   to the socket, one chunk each, instead of a resume and a suspend per event */
+	int			 direct;
+	int			 direct_chunked;
+	int			 push_queued;	/* on stream.c's list for the next flush */
+	struct gw_req		*push_next;
+	char			 frame_head[20];	/* "<hex size>\r\n" */
+	size_t			 frame_head_len;
+	size_t			 frame_len;	/* bytes of `out` in the frame, 0: none */
+	size_t			 frame_sent;	/* of head, bytes and CRLF */
 	struct loop_timer	 stream_timer;
 
 	/* result cache (cache.c) */
@@ -136,6 +149,9 @@ void	 gw_req_free(struct gw_req *);	/* the only place a request is freed */
 
 /* Shutdown: stop retries and end every request still running. */
 void	 gw_cancel_all(const char *why);
+/* Drops every connection still suspended (a stream writing to a slow client): the
+   last step before libmicrohttpd stops. */
+void	 gw_drop_suspended(void);
 size_t	 gw_live(void);
 void	 gw_link(struct gw_req *);
 /* The live request of this thread with that serial, or NULL. */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "loop.h"
 #include "peer.h"
+#include "stream.h"
 #include "upstream.h"
 #include "usage.h"
 
@@ -46,6 +48,7 @@
 /* One listening address served by this thread. */
 struct http_daemon {
 	struct MHD_Daemon	*d;
+	int			 tls;		/* GnuTLS owns the socket's bytes */
 	struct loop_watch	 watch;		/* MHD's epoll fd */
 	/* MHD_run is only needed after MHD's epoll fd fired, a resume, or its
 	   timeout. */
@@ -158,8 +161,14 @@ http_on_hup(struct loop_watch *w, uint32_t events)
 {
 	struct gw_req	*req = w->arg;
 
-	(void)events;
+	/* Writable, with no hang-up: a stream writing straight to its client. */
+	if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0 &&
+	    (events & EPOLLOUT) != 0) {
+		stream_writable(req);
+		return;
+	}
 	loop_watch_del(&req->hup);
+	req->want_out = 0;
 	gw_client_gone(req);
 }
 
@@ -223,9 +232,48 @@ http_wake(struct gw_req *req)
 	loop_timer_cancel(&req->hup_timer);
 	if (req->state != GW_STREAMING)
 		loop_watch_del(&req->hup);
+	else if (req->want_out)
+		http_want_writable(req, 0);	/* MHD writes from now on */
 	req->suspended = 0;
 	MHD_resume_connection(req->conn);
 	http_mark_pending(req->conn);
+}
+
+int
+http_stream_fd(struct gw_req *req, int *chunked)
+{
+	const union MHD_ConnectionInfo	*ci;
+	const struct http_conn		*hc = http_conn_of(req->conn);
+	int				 on = 1;
+
+	if (!req->suspended || !req->hup.added || hc == NULL || hc->hd->tls)
+		return (-1);
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return (-1);
+	/*
+	 * MHD sent the head with MSG_MORE, expecting a body to push it: an event sent
+	 * by itself must not wait for Nagle either. Setting TCP_NODELAY also sends
+	 * what is pending (MHD sets it again, harmlessly, when it writes next).
+	 */
+	if (!req->nodelay &&
+	    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0)
+		req->nodelay = 1;
+	/* As MHD decides it: chunks for HTTP/1.1 and later, raw until close for 1.0. */
+	*chunked = !req->http10;
+	return (ci->connect_fd);
+}
+
+int
+http_want_writable(struct gw_req *req, int on)
+{
+	if (req->want_out == on)
+		return (0);
+	if (!req->hup.added ||
+	    loop_watch_mod(&req->hup, EPOLLRDHUP | (on ? EPOLLOUT : 0)) == -1)
+		return (-1);
+	req->want_out = on;
+	return (0);
 }
 
 void
@@ -581,7 +629,6 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	size_t			 n;
 
 	(void)cls;
-	(void)version;
 	if (req == NULL) {
 		/* The head is complete: its deadline is met. */
 		if ((hc = http_conn_of(conn)) != NULL)
@@ -597,6 +644,7 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		req->method = http_method_name(method);
 		req->start_ms = loop_now_update();
 		req->hup.fd = -1;
+		req->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 		req->last_loading = -1;
 		req->head_error = http_head_error(conn, url, cfg);
 		*con_cls = req;
@@ -904,6 +952,7 @@ http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned po
 		return (-1);
 	}
 	http_nd++;
+	hd->tls = l->tls;
 	di = MHD_get_daemon_info(hd->d, MHD_DAEMON_INFO_EPOLL_FD);
 	hd->watch.fd = di->epoll_fd;
 	hd->watch.cb = http_on_mhd_ready;
@@ -963,5 +1012,7 @@ http_stop(void)
 		return;
 	/* MHD aborts when stopped with suspended connections (ARCHITECTURE.md §1.2). */
 	gw_cancel_all("server stopping");
+	/* A stream still writing its last event to a slow client is cut off. */
+	gw_drop_suspended();
 	http_stop_daemons();
 }

@@ -7,6 +7,10 @@
  * failure becomes one error event, so a stream never ends in a way that looks like
  * success when it was not one.
  */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +26,9 @@
 #include "upstream.h"
 
 static void	stream_arm(struct gw_req *);
+
+/* Streams with upstream bytes to write straight to their client (stream_push_queued). */
+static _Thread_local struct gw_req	*stream_queue;
 
 /* A follower cannot pause the stream it shares: one that falls this far behind is
    dropped. */
@@ -39,43 +46,208 @@ stream_line_end(const struct buf *out, size_t start, size_t ready)
 	return (ready);
 }
 
-static ssize_t
-stream_read(void *cls, uint64_t pos, char *dst, size_t max)
+/* The bytes of out the client may have now. */
+static size_t
+stream_ready(struct gw_req *req)
 {
-	struct gw_req		*req = cls;
-	const struct config	*cfg = gw_config();
-	size_t			 avail, n;
-
-	(void)pos;
-	if (req->client_gone)
-		return (MHD_CONTENT_READER_END_WITH_ERROR);
 	/* Paused with a full buffer that holds no line end: a line longer than the
 	   buffer cannot wait for its end, or nothing would drain and unpause. */
 	if (req->out_ready <= req->out_off && req->up.paused)
 		req->out_ready = req->out.len;
-	avail = req->out_ready - req->out_off;
+	return (req->out_ready - req->out_off);
+}
+
+/* n bytes of out reached the client (or MHD's buffer for it). */
+static void
+stream_sent(struct gw_req *req, size_t n)
+{
+	const struct config	*cfg = gw_config();
+
+	req->out_off += n;
+	if (req->out_off == req->out.len) {
+		buf_reset(&req->out);
+		req->out_off = req->out_ready = 0;
+	}
+	req->bytes_out += n;
+	if (req->up.paused && req->out.len - req->out_off <= cfg->stream_buffer / 4) {
+		req->stall_ms = 0;
+		/* The idle clock restarts: the upstream was silent because paused. */
+		req->last_up_ms = loop_now_ms();
+		up_queue_unpause(&req->up);
+	}
+}
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *dst, size_t max)
+{
+	struct gw_req	*req = cls;
+	size_t		 avail, n;
+
+	(void)pos;
+	req->direct = 0;	/* MHD writes again */
+	if (req->client_gone)
+		return (MHD_CONTENT_READER_END_WITH_ERROR);
+	avail = stream_ready(req);
 	if (avail > 0) {
 		n = avail < max ? avail : max;
 		memcpy(dst, req->out.data + req->out_off, n);
-		req->out_off += n;
-		if (req->out_off == req->out.len) {
-			buf_reset(&req->out);
-			req->out_off = req->out_ready = 0;
-		}
-		req->bytes_out += n;
-		if (req->up.paused && req->out.len - req->out_off <= cfg->stream_buffer / 4) {
-			req->stall_ms = 0;
-			/* The idle clock restarts: the upstream was silent because paused. */
-			req->last_up_ms = loop_now_ms();
-			up_queue_unpause(&req->up);
-		}
+		stream_sent(req, n);
 		return ((ssize_t)n);
 	}
 	if (req->up_done)
 		return (MHD_CONTENT_READER_END_OF_STREAM);
 	/* Nothing yet: returning 0 without suspending would spin (ARCHITECTURE.md §1.3). */
 	http_suspend(req);
+	/*
+	 * MHD calls this only once it has sent everything it had (the head, the last
+	 * chunk) and touches no suspended socket: until the end of the stream, events
+	 * can go straight to the client, without a resume and a suspend each.
+	 */
+	req->direct = http_stream_fd(req, &req->direct_chunked) != -1;
 	return (0);
+}
+
+/*
+ * Writes what is ready to the client's socket, one chunk per call of sendmsg, while
+ * MHD waits in stream_read. A chunk the socket does not take whole is finished
+ * when it has room (stream_writable) before anything else is sent; the stream's
+ * end goes back to MHD, which sends the last chunk.
+ */
+static void
+stream_send(struct gw_req *req)
+{
+	static char	 crlf[] = "\r\n";
+	struct iovec	 iov[3];
+	struct msghdr	 msg;
+	size_t		 skip, avail, i, total;
+	ssize_t		 n;
+	int		 fd, chunked;
+
+	if ((fd = http_stream_fd(req, &chunked)) == -1) {
+		req->direct = 0;
+		http_wake(req);
+		return;
+	}
+	for (;;) {
+		if (req->frame_len == 0) {
+			avail = stream_ready(req);
+			if (avail == 0)
+				break;
+			req->frame_len = avail;
+			req->frame_sent = 0;
+			req->frame_head_len = chunked ? (size_t)snprintf(req->frame_head,
+			    sizeof(req->frame_head), "%zx\r\n", avail) : 0;
+		}
+		iov[0].iov_base = req->frame_head;
+		iov[0].iov_len = req->frame_head_len;
+		iov[1].iov_base = req->out.data + req->out_off;
+		iov[1].iov_len = req->frame_len;
+		iov[2].iov_base = crlf;
+		iov[2].iov_len = chunked ? 2 : 0;
+		total = iov[0].iov_len + iov[1].iov_len + iov[2].iov_len;
+		skip = req->frame_sent;
+		for (i = 0; i < 3 && skip >= iov[i].iov_len; i++) {
+			skip -= iov[i].iov_len;
+			iov[i].iov_len = 0;
+		}
+		iov[i].iov_base = (char *)iov[i].iov_base + skip;
+		iov[i].iov_len -= skip;
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = 3;
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+			goto fail;
+		if (n > 0)
+			req->frame_sent += (size_t)n;
+		if (req->frame_sent < total) {
+			/* The client is slow: the stall clock runs until the chunk is out. */
+			if (req->stall_ms == 0)
+				req->stall_ms = loop_now_ms();
+			stream_arm(req);
+			if (http_want_writable(req, 1) == -1)
+				goto fail;
+			return;
+		}
+		req->stall_ms = 0;
+		stream_sent(req, req->frame_len);
+		req->frame_len = 0;
+	}
+	if (http_want_writable(req, 0) == -1)
+		goto fail;
+	if (req->up_done) {
+		req->direct = 0;
+		http_wake(req);
+	}
+	return;
+fail:
+	/* A reset client, or no way to wait for room. This may run inside curl's write
+	   callback, where the upstream cannot be cancelled: the hang-up watch does it
+	   once the socket is shut down. */
+	req->direct = 0;
+	http_drop(req);
+}
+
+void
+stream_writable(struct gw_req *req)
+{
+	if (req->direct && req->suspended && !req->client_gone)
+		stream_send(req);
+	else
+		(void)http_want_writable(req, 0);
+}
+
+/* Hands what is ready to the client: straight to its socket while MHD waits in
+   stream_read, or through MHD. */
+static void
+stream_push(struct gw_req *req)
+{
+	if (req->direct && req->suspended && !req->client_gone) {
+		/* A chunk still going out: its room callback sends the rest. */
+		if (req->frame_len == 0)
+			stream_send(req);
+	} else
+		http_wake(req);
+}
+
+/* As stream_push, once curl has delivered all it read (stream_push_queued). */
+static void
+stream_push_later(struct gw_req *req)
+{
+	if (req->push_queued)
+		return;
+	req->push_queued = 1;
+	req->push_next = stream_queue;
+	stream_queue = req;
+}
+
+void
+stream_push_queued(void)
+{
+	struct gw_req	*req;
+
+	while ((req = stream_queue) != NULL) {
+		stream_queue = req->push_next;
+		req->push_queued = 0;
+		stream_push(req);
+	}
+}
+
+static void
+stream_unqueue(struct gw_req *req)
+{
+	struct gw_req	**pp;
+
+	if (!req->push_queued)
+		return;
+	for (pp = &stream_queue; *pp != NULL; pp = &(*pp)->push_next)
+		if (*pp == req) {
+			*pp = req->push_next;
+			break;
+		}
+	req->push_queued = 0;
 }
 
 /* The chunked event-stream response, headers from relay ("name\0value\0" pairs). */
@@ -159,7 +331,7 @@ stream_follow_data(struct gw_req *req, const struct buf *data, int end)
 		req->up_done = 1;
 	} else
 		req->out_ready = stream_line_end(&req->out, start, req->out_ready);
-	http_wake(req);
+	stream_push(req);
 	return (0);
 }
 
@@ -186,7 +358,7 @@ static void
 stream_flush(struct gw_req *req)
 {
 	req->out_ready = req->out.len;
-	http_wake(req);
+	stream_push(req);
 }
 
 int
@@ -201,8 +373,9 @@ stream_data(struct gw_req *req, const char *data, size_t len)
 	if (held > 0 && held + len > cfg->stream_buffer) {
 		if (req->stall_ms == 0)
 			req->stall_ms = loop_now_ms();
-		/* The reader drains what it holds, a too long line included. */
-		http_wake(req);
+		/* The reader drains what it holds, a too long line included: after
+		   this returns, so that draining it unpauses the call. */
+		stream_push_later(req);
 		stream_arm(req);
 		return (UP_DATA_PAUSE);
 	}
@@ -226,7 +399,7 @@ stream_data(struct gw_req *req, const char *data, size_t len)
 	if (req->out.len - req->out_off >= cfg->stream_buffer)
 		req->out_ready = req->out.len;
 	if (req->out_ready > req->out_off)
-		http_wake(req);
+		stream_push_later(req);
 	return (UP_DATA_OK);
 }
 
@@ -296,19 +469,26 @@ stream_on_timer(struct loop_timer *t)
 	uint64_t		 now = loop_now_ms();
 	char			 msg[128];
 
-	if (req->up_done || req->client_gone)
+	if (req->client_gone)
 		return;
-	if (now >= req->stream_end_ms) {
-		snprintf(msg, sizeof(msg), "stream exceeded total_timeout (%u s)",
-		    cfg->stream_total);
-		stream_fail(req, msg, "timeout");
-		return;
-	}
 	if (req->stall_ms != 0 && now - req->stall_ms >= (uint64_t)cfg->stream_stall * 1000) {
 		log_warnx("%s: client read nothing for %u s: dropping it", req->request_id,
 		    cfg->stream_stall);
 		gw_client_gone(req);
 		http_drop(req);
+		return;
+	}
+	/* Over upstream, the rest still on its way to a slow client: only the stall
+	   clock runs. */
+	if (req->up_done) {
+		if (req->stall_ms != 0)
+			stream_arm(req);
+		return;
+	}
+	if (now >= req->stream_end_ms) {
+		snprintf(msg, sizeof(msg), "stream exceeded total_timeout (%u s)",
+		    cfg->stream_total);
+		stream_fail(req, msg, "timeout");
 		return;
 	}
 	if (!req->up.paused &&
@@ -338,8 +518,11 @@ stream_arm(struct gw_req *req)
 	const struct config	*cfg = gw_config();
 	uint64_t		 now = loop_now_ms(), due = req->stream_end_ms;
 
-	if (req->stall_ms != 0 && req->stall_ms + (uint64_t)cfg->stream_stall * 1000 < due)
+	if (req->stall_ms != 0 && (req->up_done ||
+	    req->stall_ms + (uint64_t)cfg->stream_stall * 1000 < due))
 		due = req->stall_ms + (uint64_t)cfg->stream_stall * 1000;
+	if (req->up_done)
+		goto set;
 	/* A paused upstream is silent because of us: no idle deadline then. */
 	if (!req->up.paused &&
 	    req->last_up_ms + (uint64_t)cfg->stream_idle * 1000 < due)
@@ -347,6 +530,7 @@ stream_arm(struct gw_req *req)
 	if (cfg->stream_heartbeat > 0 &&
 	    req->last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000 < due)
 		due = req->last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000;
+set:
 	req->stream_timer.cb = stream_on_timer;
 	loop_timer_set(&req->stream_timer, due > now ? due - now : 0);
 }
@@ -354,6 +538,7 @@ stream_arm(struct gw_req *req)
 void
 stream_free(struct gw_req *req)
 {
+	stream_unqueue(req);
 	loop_timer_cancel(&req->stream_timer);
 	sse_scan_free(&req->sse);
 	buf_free(&req->cache_copy);

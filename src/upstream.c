@@ -19,6 +19,7 @@ struct up_sock {
 	struct up_sock		*dead_next;
 };
 
+static _Thread_local void	(*up_flush)(void);
 static _Thread_local CURLM		*up_multi;
 static _Thread_local struct loop_timer up_timer;
 static _Thread_local size_t		 up_nrunning;
@@ -130,6 +131,9 @@ up_drain(void)
 	CURL		*easy;
 	CURLcode	 res;
 
+	/* What this batch of on_data calls gathered goes out before any on_done. */
+	if (up_flush != NULL)
+		up_flush();
 	while ((msg = curl_multi_info_read(up_multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -228,8 +232,9 @@ up_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 }
 
 int
-up_init(unsigned max_host_connections)
+up_init(unsigned max_host_connections, void (*flush)(void))
 {
+	up_flush = flush;
 	if ((up_multi = curl_multi_init()) == NULL) {
 		log_warnx("curl_multi_init failed");
 		return (-1);

@@ -47,8 +47,12 @@ struct up_call {
 	struct up_call		*unpause_next;
 };
 
-/* Per loop thread; curl_global_init must have run in the main thread. */
-int	 up_init(unsigned max_host_connections);
+/*
+ * Per loop thread; curl_global_init must have run in the main thread. flush (NULL:
+ * none) runs after each batch of on_data calls (one socket event, or the unpauses),
+ * before the on_done of calls that finished in it.
+ */
+int	 up_init(unsigned max_host_connections, void (*flush)(void));
 void	 up_free(void);
 /* Starts (or restarts) the call. 0, or -1 with errbuf filled. */
 int	 up_start(struct up_call *);

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "stream.h"
 #include "upstream.h"
 #include "usage.h"
 #include "worker.h"
@@ -161,7 +162,7 @@ worker_main(void *arg)
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
-	if (up_init(cfg->max_upstream_connections) == -1) {
+	if (up_init(cfg->max_upstream_connections, stream_push_queued) == -1) {
 		snprintf(err, sizeof(err), "cannot set up libcurl");
 		goto fail;
 	}

@@ -22,6 +22,7 @@
  *   fake/stream-error-<k>           k token events, a TGI error event, clean end
  *   fake/stream-noend-<count>       <count> token events, clean end, no final event
  *   fake/stream-big-<count>-<bytes> <count> events of about <bytes>, no pause
+ *   fake/stream-big-<count>-<bytes>-<ms>  the same, one every <ms>
  *   fake/stream-503-<n>-<count>     n x 503 loading, then a <count> event stream
  *   fake/stream-422                 a TGI 422 validation error (JSON)
  * Dedicated endpoints: POST /endpoints/<name>[/generate|/generate_stream], GET
@@ -1938,7 +1939,7 @@ behave_parse(const char *name, enum behave *b, uint64_t nums[3])
 		{ "stream-stall-", B_STREAM_STALL, 3 },
 		{ "stream-error-", B_STREAM_ERROR, 1 },
 		{ "stream-noend-", B_STREAM_NOEND, 1 },
-		{ "stream-big-", B_STREAM_BIG, 2 },
+		{ "stream-big-", B_STREAM_BIG, 3 }, { "stream-big-", B_STREAM_BIG, 2 },
 		{ "stream-503-", B_STREAM_503, 2 },
 		{ "stream-422", B_STREAM_422, 0 },
 		{ "stream-", B_STREAM, 2 }
@@ -2011,10 +2012,10 @@ fake_stream(struct req *r, const char *id, enum behave bh, const uint64_t num[3]
 		stream_init(s, num[0], FAULT_STREAM_MS);
 		s->fault = SF_NOEND;
 		break;
-	case B_STREAM_BIG:	/* <count>-<bytes> */
+	case B_STREAM_BIG:	/* <count>-<bytes>[-<interval>] */
 		if (num[1] > BIG_MAX || num[0] * num[1] > BIG_TOTAL_MAX)
 			return (reply_no_model(r, id));
-		stream_init(s, num[0] > 0 ? num[0] : 1, 0);
+		stream_init(s, num[0] > 0 ? num[0] : 1, num[2]);
 		s->pad = num[1];
 		break;
 	case B_STREAM_503:	/* <n>-<count> */

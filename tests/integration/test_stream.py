@@ -103,13 +103,27 @@ def vm_rss_kb(pid):
     raise AssertionError("no VmRSS for pid %d" % pid)
 
 
+def send_queue(local_port, remote_port):
+    """Bytes queued for sending on the loopback TCP socket local_port ->
+    remote_port (/proc/net/tcp's tx_queue), 0 if there is no such socket."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if (int(local.split(":")[1], 16) == local_port and
+                    int(remote.split(":")[1], 16) == remote_port):
+                return int(queues.split(":")[0], 16)
+    return 0
+
+
 class RawStream:
     """One streaming request on a raw socket. The response is decoded as it arrives
     (status, headers, chunked body); every read is recorded with its wall-clock time
     so that tests can tell when a given body offset reached the client."""
 
     def __init__(self, port, path, body=STREAM_BODY, headers=None, rcvbuf=None,
-                 method="POST", tls=None):
+                 method="POST", tls=None, version="HTTP/1.1"):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             # Before connect, so that the advertised window stays small.
@@ -122,7 +136,7 @@ class RawStream:
         hdrs = {"Host": "127.0.0.1", "Content-Type": "application/json",
                 "Content-Length": str(len(body)), "Connection": "close"}
         hdrs.update(headers or {})
-        req = "%s %s HTTP/1.1\r\n" % (method, path)
+        req = "%s %s %s\r\n" % (method, path, version)
         req += "".join("%s: %s\r\n" % kv for kv in hdrs.items()) + "\r\n"
         self.sock.sendall(req.encode() + body)
         self.raw = bytearray()	# received, not yet decoded
@@ -582,6 +596,68 @@ class StreamLimits(StreamMixin, FreshGatewayTestCase):
         self.assertEqual(datas[-1]["generated_text"], text)
         self.assertEqual([d["token"]["id"] for d in datas[:-1]],
                          list(range(1000, 1000 + n - 1)))
+
+    def test_http10_client_gets_the_raw_stream(self):
+        """An HTTP/1.0 client cannot take chunks: it gets the events as they are,
+        the end of the stream being the end of the connection, byte for byte what the
+        upstream sent (events written straight to the socket are not framed then)."""
+        gw = self.start_gateway({})
+        path = "/models/fake/stream-30-5"
+        rs = RawStream(gw.port, path, version="HTTP/1.0")
+        try:
+            rs.read_to_end(15)
+        finally:
+            rs.close()
+        self.assertTrue(rs.eof)
+        self.assertEqual(rs.status, 200, rs.head)
+        self.assertNotIn("transfer-encoding", rs.headers)
+        self.assertEqual(rs.headers.get("content-type", "").split(";")[0],
+                         "text/event-stream", rs.headers)
+        datas = data_events(parse_events(self, rs.body))
+        self.assertEqual(len(datas), 30)
+        self.assertTrue(is_final(datas[-1]), datas[-1])
+        self.fake.reset()
+        _, _, eb = self.direct(path)
+        self.assertEqual(unstamp(rs.body), unstamp(eb))
+
+    def test_sigterm_with_a_stalled_reader(self):
+        """A client that stops reading in the middle of a stream, while hfgate writes
+        its events straight to the socket, does not keep hfgate from exiting: SIGTERM,
+        and after grace_seconds its connection is cut and hfgate exits 0, while
+        another client's stream ends with the shutdown event."""
+        gw = self.start_gateway({"server": {"grace_seconds": "1"}},
+                                check_on_cleanup=False)
+        # 32K events 5 ms apart: the client keeps up at first, so hfgate waits for
+        # each event and writes it itself; then the client stops reading.
+        stalled = RawStream(gw.port, "/models/fake/stream-big-2000-32000-5", rcvbuf=4096)
+        reader = RawStream(gw.port, "/models/fake/stream-200-100")
+        try:
+            stalled.read_until(lambda s: s.data_count() >= 3, 10, "three events")
+            reader.read_until(lambda s: s.data_count() >= 1, 10, "a first event")
+            client_port = stalled.sock.getsockname()[1]
+            # hfgate's socket full: its send queue stops growing while events keep
+            # coming (a chunk is then half written, the rest waits in hfgate).
+            seen = []
+
+            def socket_full():
+                seen.append(send_queue(gw.port, client_port))
+                return len(seen) >= 3 and seen[-1] >= 16 * 1024 and \
+                    seen[-1] == seen[-2] == seen[-3]
+            wait_until(socket_full, 20, interval=0.1,
+                       what="hfgate's socket to the stalled client to fill up")
+            t0 = time.monotonic()
+            gw.signal(signal.SIGTERM)
+            reader.read_to_end(1 + 5)
+            code = gw.wait_exit(max(0.1, t0 + 1 + 3 - time.monotonic()))
+            elapsed = time.monotonic() - t0
+        finally:
+            stalled.close()
+            reader.close()
+        self.assertEqual(code, 0, "hfgate did not exit 0 within grace + 3 s:\n"
+                         + gw.log_text()[-2000:])
+        self.assertLess(elapsed, 1 + 3)
+        self.assertTrue(reader.complete, reader.body[-300:])
+        self.assertEqual(data_events(parse_events(self, reader.body))[-1], SHUTDOWN_EVENT)
 
     def test_event_longer_than_buffer(self):
         """An event longer than buffer_bytes (TGI's final event repeats the whole
