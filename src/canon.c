@@ -1,6 +1,5 @@
 /* canon.c: the cache key: SHA-256 of a canonical form of a request (docs/cache.md). */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "buf.h"
 #include "canon.h"
+#include "digest.h"
 
 #define CANON_MAX_DEPTH	64
 
@@ -588,20 +588,8 @@ canon_field(EVP_MD_CTX *ctx, const void *p, size_t len)
 	return (0);
 }
 
-/*
- * OpenSSL 3 looks the algorithm up by name on every EVP_sha256() initialisation, a
- * quarter of the key's cost; the implementation is fetched once, and each thread keeps
- * its own context (re-initialised per key).
- */
-static EVP_MD			*canon_md;
-static pthread_once_t		 canon_md_once = PTHREAD_ONCE_INIT;
+/* Each thread keeps its own context, re-initialised per key. */
 static _Thread_local EVP_MD_CTX	*canon_ctx;
-
-static void
-canon_fetch_md(void)
-{
-	canon_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
 
 int
 canon_key(const char *method, const char *target, const char *accept,
@@ -626,11 +614,10 @@ canon_key(const char *method, const char *target, const char *accept,
 	if (r == CANON_NOMEM)
 		goto fail;
 	form = r == 0 ? "J" : "R";
-	pthread_once(&canon_md_once, canon_fetch_md);
 	if (canon_ctx == NULL)
 		canon_ctx = EVP_MD_CTX_new();
-	if ((ctx = canon_ctx) == NULL || canon_md == NULL ||
-	    EVP_DigestInit_ex2(ctx, canon_md, NULL) != 1 ||
+	if ((ctx = canon_ctx) == NULL || digest_sha256() == NULL ||
+	    EVP_DigestInit_ex2(ctx, digest_sha256(), NULL) != 1 ||
 	    canon_field(ctx, CANON_VERSION, strlen(CANON_VERSION)) == -1 ||
 	    canon_field(ctx, method, strlen(method)) == -1 ||
 	    canon_field(ctx, target, strlen(target)) == -1 ||

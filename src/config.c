@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "digest.h"
 #include "route.h"
 #include "task.h"
 
@@ -655,7 +656,8 @@ cfg_hash_key(const char *key, size_t len, uint8_t out[CFG_KEY_HASH_LEN])
 {
 	unsigned int	n = 0;
 
-	if (EVP_Digest(key, len, out, &n, EVP_sha256(), NULL) != 1 ||
+	if (digest_sha256() == NULL ||
+	    EVP_Digest(key, len, out, &n, digest_sha256(), NULL) != 1 ||
 	    n != CFG_KEY_HASH_LEN)
 		return (-1);
 	return (0);
