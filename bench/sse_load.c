@@ -6,7 +6,9 @@
  * measures, per event preceded by an SSE comment ":t=<unix ms>" (the send time
  * stamped by the fake upstream's fake/stream-* models), the added latency =
  * receive time (CLOCK_REALTIME) - t, plus the time to the first event of each
- * stream. Single-threaded on purpose: the work per event is a few memchr calls,
+ * stream; the added latency is also reported for the events received while all
+ * streams were open (after the last one opened, before the first one ended), the
+ * relay's steady state without the work of opening and closing streams. Single-threaded on purpose: the work per event is a few memchr calls,
  * and one thread keeps the receive timestamps free of lock or scheduling noise
  * of its own.
  *
@@ -106,7 +108,8 @@ static long		 started, ended, nopen, peak_open;
 static long		 results[RES_NRESULT];
 static long		 statuses[600];
 static long long	 events, bytes_in;
-static struct dvec	 lat, ttfe;
+static struct dvec	 lat, lat_open, ttfe;
+static int		 plateau;	/* all streams were open at once */
 static double		 now_real, now_mono;
 static volatile sig_atomic_t stop_flag, report_open;
 
@@ -243,8 +246,11 @@ sse_line(struct conn *c, char *s, size_t n)
 		events++;
 		if (++c->nev == 1)
 			dvec_push(&ttfe, now_mono - c->t_start);
-		if (c->has_stamp)
+		if (c->has_stamp) {
 			dvec_push(&lat, now_real - c->stamp);
+			if (plateau && ended == 0)
+				dvec_push(&lat_open, now_real - c->stamp);
+		}
 		c->has_stamp = 0;
 		if (c->ev_err)
 			c->err_seen = 1;
@@ -663,6 +669,8 @@ report(double elapsed)
 
 	if (lat.n > 0)
 		qsort(lat.v, lat.n, sizeof(double), dcmp);
+	if (lat_open.n > 0)
+		qsort(lat_open.v, lat_open.n, sizeof(double), dcmp);
 	if (ttfe.n > 0)
 		qsort(ttfe.v, ttfe.n, sizeof(double), dcmp);
 	for (i = RES_CONNECT; i < RES_CUT; i++)
@@ -684,15 +692,20 @@ report(double elapsed)
 		    pct(&ttfe, 50), pct(&ttfe, 99), ttfe.n ? ttfe.v[ttfe.n - 1] : 0.0);
 		printf("  added latency per event ms: p50 %.3f  p99 %.3f  max %.3f\n",
 		    pct(&lat, 50), pct(&lat, 99), lat.n ? lat.v[lat.n - 1] : 0.0);
+		printf("  the same while all streams were open (%zu events): p50 %.3f  p99 %.3f"
+		    "  max %.3f\n", lat_open.n, pct(&lat_open, 50), pct(&lat_open, 99),
+		    lat_open.n ? lat_open.v[lat_open.n - 1] : 0.0);
 	}
 	printf("SSE streams=%ld started=%ld", opt.streams, started);
 	for (i = 0; i < RES_NRESULT; i++)
 		printf(" %s=%ld", result_name[i], results[i]);
 	printf(" errors=%ld peak_open=%ld events=%lld stamped=%zu bytes=%lld"
 	    " ttfe_p50_ms=%.3f ttfe_p99_ms=%.3f lat_p50_ms=%.3f lat_p99_ms=%.3f"
-	    " lat_max_ms=%.3f elapsed_s=%.3f\n", errors, peak_open, events, lat.n, bytes_in,
+	    " lat_max_ms=%.3f open_events=%zu open_lat_p50_ms=%.3f open_lat_p99_ms=%.3f"
+	    " elapsed_s=%.3f\n", errors, peak_open, events, lat.n, bytes_in,
 	    pct(&ttfe, 50), pct(&ttfe, 99), pct(&lat, 50), pct(&lat, 99),
-	    lat.n ? lat.v[lat.n - 1] : 0.0, elapsed);
+	    lat.n ? lat.v[lat.n - 1] : 0.0, lat_open.n, pct(&lat_open, 50),
+	    pct(&lat_open, 99), elapsed);
 	fflush(stdout);
 }
 
@@ -703,7 +716,7 @@ main(int argc, char **argv)
 	struct sigaction	 sa;
 	double			 t0, t_grow, last_sweep = 0, due;
 	long			 want, i, last_open = -1;
-	int			 n, k, wait_ms, plateau = 0;
+	int			 n, k, wait_ms;
 	struct conn		*c;
 
 	args(argc, argv);
