@@ -19,6 +19,9 @@ struct up_sock {
 	struct up_sock		*dead_next;
 };
 
+/* Idle upstream connections kept per loop thread (see up_init). */
+#define UP_IDLE_CONNECTIONS	256
+
 static _Thread_local void	(*up_flush)(void);
 static _Thread_local CURLM		*up_multi;
 static _Thread_local struct loop_timer up_timer;
@@ -246,9 +249,14 @@ up_init(unsigned max_host_connections, void (*flush)(void))
 	curl_multi_setopt(up_multi, CURLMOPT_SOCKETFUNCTION, up_socket_cb);
 	curl_multi_setopt(up_multi, CURLMOPT_TIMERFUNCTION, up_timer_cb);
 	curl_multi_setopt(up_multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-	/* By default the connection cache shrinks with the number of handles added, so
-	   keep-alive connections were closed between requests under load. */
-	curl_multi_setopt(up_multi, CURLMOPT_MAXCONNECTS, 4096L);
+	/*
+	 * Idle connections kept for reuse, as nginx's `keepalive`. curl's default
+	 * follows the number of handles added, so keep-alive connections were closed
+	 * between requests under load; but thousands kept after a burst of streams
+	 * cost on every later transfer, as curl 7.88 walks its whole cache to find one
+	 * to reuse and, once a second, polls each to prune the dead ones.
+	 */
+	curl_multi_setopt(up_multi, CURLMOPT_MAXCONNECTS, (long)UP_IDLE_CONNECTIONS);
 	/* 0 = no cap: a cap silently queues HTTP/1.1 transfers (ARCHITECTURE.md §2.3). */
 	curl_multi_setopt(up_multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    (long)max_host_connections);
