@@ -14,17 +14,37 @@
 #include "loop.h"
 #include "upstream.h"
 
+/*
+ * libcurl 7.88 walks every connection to a host on each new transfer (looking for
+ * one to reuse) and on each removal (looking for the last one used): with one
+ * HTTP/1.1 connection per open stream that is O(streams) per stream, 11 % of
+ * hfgate's CPU while 2,000 streams a second open (docs/performance.md). Each loop
+ * thread therefore spreads its transfers over several multi handles, each with its own
+ * connection cache. A shard takes new transfers until it runs UP_SHARD_FILL of them,
+ * so that a light load stays on one shard and reuses its connections (one HTTP/2
+ * connection to the Hub, not eight); past that, the least busy shard takes them.
+ */
+#define UP_SHARDS	8
+#define UP_SHARD_FILL	64
+
+struct up_shard {
+	CURLM			*multi;
+	struct loop_timer	 timer;
+	size_t			 nrunning;
+};
+
 struct up_sock {
 	struct loop_watch	 w;
+	struct up_shard		*shard;
 	struct up_sock		*dead_next;
 };
 
-/* Idle upstream connections kept per loop thread (see up_init). */
+/* Idle upstream connections kept per shard (see up_init). */
 #define UP_IDLE_CONNECTIONS	256
 
 static _Thread_local void	(*up_flush)(void);
-static _Thread_local CURLM		*up_multi;
-static _Thread_local struct loop_timer up_timer;
+static _Thread_local struct up_shard	 up_shards[UP_SHARDS];
+static _Thread_local size_t		 up_nshards;
 static _Thread_local size_t		 up_nrunning;
 static _Thread_local struct up_call	*up_unpause_head;
 static _Thread_local struct up_sock	*up_dead;
@@ -125,8 +145,9 @@ up_on_write(char *data, size_t size, size_t n, void *arg)
 	return (len);
 }
 
+/* The finished transfers of shard sh. */
 static void
-up_drain(void)
+up_drain(struct up_shard *sh)
 {
 	CURLMsg		*msg;
 	int		 left;
@@ -137,7 +158,7 @@ up_drain(void)
 	/* What this batch of on_data calls gathered goes out before any on_done. */
 	if (up_flush != NULL)
 		up_flush();
-	while ((msg = curl_multi_info_read(up_multi, &left)) != NULL) {
+	while ((msg = curl_multi_info_read(sh->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		/* The message is invalid once the handle is removed: copy first. */
@@ -145,31 +166,33 @@ up_drain(void)
 		res = msg->data.result;
 		c = NULL;
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
-		curl_multi_remove_handle(up_multi, easy);
+		curl_multi_remove_handle(sh->multi, easy);
+		sh->nrunning--;
+		up_nrunning--;
 		if (c == NULL)
 			continue;
 		if (c->status == 0)
 			curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &c->status);
 		c->running = 0;
 		c->paused = 0;
-		up_nrunning--;
 		c->on_done(c, res);
 	}
 }
 
 static void
-up_action(curl_socket_t fd, int flags)
+up_action(struct up_shard *sh, curl_socket_t fd, int flags)
 {
 	int	running;
 
-	curl_multi_socket_action(up_multi, fd, flags, &running);
-	up_drain();
+	curl_multi_socket_action(sh->multi, fd, flags, &running);
+	up_drain(sh);
 }
 
 static void
 up_on_socket_event(struct loop_watch *w, uint32_t events)
 {
-	int	flags = 0;
+	struct up_sock	*s = (struct up_sock *)w;
+	int		 flags = 0;
 
 	if (events & EPOLLIN)
 		flags |= CURL_CSELECT_IN;
@@ -177,24 +200,23 @@ up_on_socket_event(struct loop_watch *w, uint32_t events)
 		flags |= CURL_CSELECT_OUT;
 	if (events & (EPOLLERR | EPOLLHUP))
 		flags |= CURL_CSELECT_ERR;
-	up_action(w->fd, flags);
+	up_action(s->shard, w->fd, flags);
 }
 
 static void
 up_on_timer(struct loop_timer *t)
 {
-	(void)t;
-	up_action(CURL_SOCKET_TIMEOUT, 0);
+	up_action(t->arg, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static int
 up_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
+	struct up_shard	*sh = arg;
 	struct up_sock	*s = sockp;
 	uint32_t	 ev = 0;
 
 	(void)easy;
-	(void)arg;
 	if (what == CURL_POLL_REMOVE) {
 		if (s != NULL) {
 			loop_watch_del(&s->w);
@@ -202,7 +224,7 @@ up_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 			s->w.cb = NULL;
 			s->dead_next = up_dead;
 			up_dead = s;
-			curl_multi_assign(up_multi, fd, NULL);
+			curl_multi_assign(sh->multi, fd, NULL);
 		}
 		return (0);
 	}
@@ -213,7 +235,8 @@ up_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 		}
 		s->w.fd = fd;
 		s->w.cb = up_on_socket_event;
-		curl_multi_assign(up_multi, fd, s);
+		s->shard = sh;
+		curl_multi_assign(sh->multi, fd, s);
 	}
 	if (what & CURL_POLL_IN)
 		ev |= EPOLLIN;
@@ -225,42 +248,73 @@ up_socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 static int
 up_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 {
+	struct up_shard	*sh = arg;
+
 	(void)multi;
-	(void)arg;
 	if (timeout_ms < 0)
-		loop_timer_cancel(&up_timer);
+		loop_timer_cancel(&sh->timer);
 	else
-		loop_timer_set(&up_timer, (uint64_t)timeout_ms);
+		loop_timer_set(&sh->timer, (uint64_t)timeout_ms);
 	return (0);
 }
 
 int
 up_init(unsigned max_host_connections, void (*flush)(void))
 {
+	struct up_shard	*sh;
+	size_t		 i;
+
 	up_flush = flush;
-	if ((up_multi = curl_multi_init()) == NULL) {
-		log_warnx("curl_multi_init failed");
-		return (-1);
-	}
 	up_proxy_env = getenv("http_proxy") != NULL || getenv("https_proxy") != NULL ||
 	    getenv("HTTPS_PROXY") != NULL || getenv("all_proxy") != NULL ||
 	    getenv("ALL_PROXY") != NULL;
-	up_timer.cb = up_on_timer;
-	curl_multi_setopt(up_multi, CURLMOPT_SOCKETFUNCTION, up_socket_cb);
-	curl_multi_setopt(up_multi, CURLMOPT_TIMERFUNCTION, up_timer_cb);
-	curl_multi_setopt(up_multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-	/*
-	 * Idle connections kept for reuse, as nginx's `keepalive`. curl's default
-	 * follows the number of handles added, so keep-alive connections were closed
-	 * between requests under load; but thousands kept after a burst of streams
-	 * cost on every later transfer, as curl 7.88 walks its whole cache to find one
-	 * to reuse and, once a second, polls each to prune the dead ones.
-	 */
-	curl_multi_setopt(up_multi, CURLMOPT_MAXCONNECTS, (long)UP_IDLE_CONNECTIONS);
-	/* 0 = no cap: a cap silently queues HTTP/1.1 transfers (ARCHITECTURE.md §2.3). */
-	curl_multi_setopt(up_multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	    (long)max_host_connections);
+	/* A cap on connections is a cap of one connection cache. */
+	up_nshards = max_host_connections > 0 ? 1 : UP_SHARDS;
+	for (i = 0; i < up_nshards; i++) {
+		sh = &up_shards[i];
+		if ((sh->multi = curl_multi_init()) == NULL) {
+			log_warnx("curl_multi_init failed");
+			return (-1);
+		}
+		sh->timer.cb = up_on_timer;
+		sh->timer.arg = sh;
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, up_socket_cb);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, up_timer_cb);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+		curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+		/*
+		 * Idle connections kept for reuse, as nginx's `keepalive`. curl's
+		 * default follows the number of handles added, so keep-alive
+		 * connections were closed between requests under load; but thousands
+		 * kept after a burst of streams cost on every later transfer, as curl
+		 * 7.88 walks its whole cache to find one to reuse and, once a second,
+		 * polls each to prune the dead ones.
+		 */
+		curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS,
+		    (long)UP_IDLE_CONNECTIONS);
+		/* 0 = no cap: a cap silently queues HTTP/1.1 transfers (ARCHITECTURE.md
+		   §2.3). */
+		curl_multi_setopt(sh->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+		    (long)max_host_connections);
+	}
 	return (0);
+}
+
+/* The shard for a new transfer (see UP_SHARDS). */
+static struct up_shard *
+up_pick(void)
+{
+	struct up_shard	*best = &up_shards[0];
+	size_t		 i;
+
+	for (i = 0; i < up_nshards; i++) {
+		if (up_shards[i].nrunning < UP_SHARD_FILL)
+			return (&up_shards[i]);
+		if (up_shards[i].nrunning < best->nrunning)
+			best = &up_shards[i];
+	}
+	return (best);
 }
 
 /* Frees socket records released during the last iterations. */
@@ -278,10 +332,15 @@ up_reap(void)
 void
 up_free(void)
 {
-	loop_timer_cancel(&up_timer);
-	if (up_multi != NULL)
-		curl_multi_cleanup(up_multi);
-	up_multi = NULL;
+	size_t	i;
+
+	for (i = 0; i < up_nshards; i++) {
+		loop_timer_cancel(&up_shards[i].timer);
+		if (up_shards[i].multi != NULL)
+			curl_multi_cleanup(up_shards[i].multi);
+		up_shards[i].multi = NULL;
+	}
+	up_nshards = 0;
 	up_reap();
 	while (up_npool > 0)
 		curl_easy_cleanup(up_pool[--up_npool]);
@@ -347,11 +406,13 @@ up_start(struct up_call *c)
 		return (-1);
 	}
 	up_setup(c);
-	if ((mc = curl_multi_add_handle(up_multi, c->easy)) != CURLM_OK) {
+	c->shard = up_pick();
+	if ((mc = curl_multi_add_handle(c->shard->multi, c->easy)) != CURLM_OK) {
 		snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
 		return (-1);
 	}
 	c->running = 1;
+	c->shard->nrunning++;
 	up_nrunning++;
 	return (0);
 }
@@ -371,9 +432,10 @@ up_cancel(struct up_call *c)
 	}
 	if (!c->running)
 		return;
-	curl_multi_remove_handle(up_multi, c->easy);
+	curl_multi_remove_handle(c->shard->multi, c->easy);
 	c->running = 0;
 	c->paused = 0;
+	c->shard->nrunning--;
 	up_nrunning--;
 }
 
@@ -411,6 +473,7 @@ void
 up_run_unpauses(void)
 {
 	struct up_call	*c;
+	size_t		 i;
 
 	while ((c = up_unpause_head) != NULL) {
 		up_unpause_head = c->unpause_next;
@@ -421,7 +484,8 @@ up_run_unpauses(void)
 		/* May call up_on_write before it returns, and pause again. */
 		curl_easy_pause(c->easy, CURLPAUSE_CONT);
 	}
-	up_drain();
+	for (i = 0; i < up_nshards; i++)
+		up_drain(&up_shards[i]);
 	up_reap();
 }
 

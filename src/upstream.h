@@ -41,6 +41,7 @@ struct up_call {
 
 	/* private */
 	CURL			*easy;
+	struct up_shard		*shard;		/* the multi handle running it */
 	int			 running;
 	int			 paused;
 	int			 unpause_queued;
