@@ -620,6 +620,25 @@ class StreamLimits(StreamMixin, FreshGatewayTestCase):
         _, _, eb = self.direct(path)
         self.assertEqual(unstamp(rs.body), unstamp(eb))
 
+    def test_stalled_reader_dropped(self):
+        """A client that keeps up with a stream, then stops reading, is disconnected
+        after stall_timeout and its upstream call cancelled; hfgate serves on."""
+        gw = self.start_gateway({"stream": {"stall_timeout": "1", "buffer_bytes": "64k"}})
+        path = "/models/fake/stream-big-2000-32000-5"
+        rs = RawStream(gw.port, path, rcvbuf=4096)
+        try:
+            rs.read_until(lambda s: s.data_count() >= 3, 10, "three events")
+            t0 = time.monotonic()
+            wait_until(lambda: "client read nothing for 1 s" in gw.log_text(), 15,
+                       interval=0.05, what="the stalled client to be dropped")
+            self.wait_aborted(path, 5)
+            elapsed = time.monotonic() - t0
+        finally:
+            rs.close()
+        self.assertLess(elapsed, 10)
+        st, h, b = self.stream(gw, "/models/fake/stream-3-5")
+        self.assert_stream_headers(st, h, b)
+
     def test_sigterm_with_a_stalled_reader(self):
         """A client that stops reading in the middle of a stream, while hfgate writes
         its events straight to the socket, does not keep hfgate from exiting: SIGTERM,
