@@ -111,6 +111,7 @@ struct gw_req {
 	/* direct writes (stream.c): while suspended in stream_read, events go straight
 	   to the socket, one chunk each, instead of a resume and a suspend per event */
 	int			 direct;
+	int			 direct_fd;	/* the client's socket then */
 	int			 direct_chunked;
 	int			 push_queued;	/* on stream.c's list for the next flush */
 	struct gw_req		*push_next;

@@ -103,7 +103,8 @@ stream_read(void *cls, uint64_t pos, char *dst, size_t max)
 	 * chunk) and touches no suspended socket: until the end of the stream, events
 	 * can go straight to the client, without a resume and a suspend each.
 	 */
-	req->direct = http_stream_fd(req, &req->direct_chunked) != -1;
+	req->direct_fd = http_stream_fd(req, &req->direct_chunked);
+	req->direct = req->direct_fd != -1;
 	return (0);
 }
 
@@ -121,13 +122,8 @@ stream_send(struct gw_req *req)
 	struct msghdr	 msg;
 	size_t		 skip, avail, i, total;
 	ssize_t		 n;
-	int		 fd, chunked;
+	int		 chunked = req->direct_chunked;
 
-	if ((fd = http_stream_fd(req, &chunked)) == -1) {
-		req->direct = 0;
-		http_wake(req);
-		return;
-	}
 	for (;;) {
 		if (req->frame_len == 0) {
 			avail = stream_ready(req);
@@ -155,7 +151,7 @@ stream_send(struct gw_req *req)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = iov;
 		msg.msg_iovlen = 3;
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = sendmsg(req->direct_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)

@@ -376,10 +376,14 @@ up_setup(struct up_call *c)
 	/* h2 over TLS (ALPN) when the upstream offers it; HTTP/1.1 in clear text, since
 	   Debian's 7.88.1 breaks h2c connection reuse (ARCHITECTURE.md §2.3). */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	/* A stream may last long: guard against a dead peer instead of a total
-	   timeout (paused transfers are exempt from the low-speed check). */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, c->sse ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->sse ? 300L : 0L);
+	/*
+	 * No total timeout and no low-speed limit: a stream's deadlines are gw.c's and
+	 * stream.c's timers (first byte, idle gap, total). A low-speed limit would make
+	 * curl re-arm a one-second timer on every read and wake every stream once a
+	 * second.
+	 */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 0L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 0L);
 	if (c->body != NULL) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);

@@ -25,7 +25,7 @@ struct up_call {
 	const char		*body;		/* POST body, NULL for GET */
 	size_t			 body_len;
 	long			 connect_timeout_ms;
-	int			 sse;		/* long-lived: no total timeout, low-speed guard */
+	int			 sse;		/* an event stream (the caller's timers bound it) */
 
 	/* callbacks, run on the loop thread, never inside MHD_run */
 	int	(*on_data)(struct up_call *, const char *, size_t);
