@@ -63,7 +63,7 @@ struct gw_req {
 	struct loop_watch	 hup;		/* client fd while suspended */
 	struct loop_timer	 hup_timer;	/* arms `hup` for a longer wait */
 	int			 want_out;	/* `hup` also watches for EPOLLOUT */
-	int			 http10;	/* HTTP/1.0: no chunked replies */
+	int			 http10;	/* HTTP/1.0: MHD sends no chunks */
 	int			 nodelay;	/* TCP_NODELAY set for direct writes */
 	struct MHD_Response	*resp;		/* to queue once resumed */
 	unsigned		 status;	/* for the log */
@@ -112,7 +112,6 @@ struct gw_req {
 	   to the socket, one chunk each, instead of a resume and a suspend per event */
 	int			 direct;
 	int			 direct_fd;	/* the client's socket then */
-	int			 direct_chunked;
 	int			 push_queued;	/* on stream.c's list for the next flush */
 	struct gw_req		*push_next;
 	char			 frame_head[20];	/* "<hex size>\r\n" */

@@ -240,7 +240,7 @@ http_wake(struct gw_req *req)
 }
 
 int
-http_stream_fd(struct gw_req *req, int *chunked)
+http_stream_fd(struct gw_req *req)
 {
 	const union MHD_ConnectionInfo	*ci;
 	const struct http_conn		*hc = http_conn_of(req->conn);
@@ -259,8 +259,6 @@ http_stream_fd(struct gw_req *req, int *chunked)
 	if (!req->nodelay &&
 	    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0)
 		req->nodelay = 1;
-	/* As MHD decides it: chunks for HTTP/1.1 and later, raw until close for 1.0. */
-	*chunked = !req->http10;
 	return (ci->connect_fd);
 }
 

@@ -32,9 +32,9 @@ void	 http_wake(struct gw_req *);
 /*
  * The client's socket, for a stream that writes events straight to it while its
  * connection is suspended inside the content reader (MHD has then sent all it had):
- * -1 over TLS or without a hang-up watch. *chunked: frame the bytes as chunks.
+ * -1 over TLS or without a hang-up watch.
  */
-int	 http_stream_fd(struct gw_req *, int *chunked);
+int	 http_stream_fd(struct gw_req *);
 /* Watches the stream's socket for room to write (stream_writable); 0 or -1. */
 int	 http_want_writable(struct gw_req *, int on);
 /* Shuts the client's socket down, so MHD closes the connection even while it waits to

@@ -103,7 +103,7 @@ stream_read(void *cls, uint64_t pos, char *dst, size_t max)
 	 * chunk) and touches no suspended socket: until the end of the stream, events
 	 * can go straight to the client, without a resume and a suspend each.
 	 */
-	req->direct_fd = http_stream_fd(req, &req->direct_chunked);
+	req->direct_fd = http_stream_fd(req);
 	req->direct = req->direct_fd != -1;
 	return (0);
 }
@@ -122,7 +122,8 @@ stream_send(struct gw_req *req)
 	struct msghdr	 msg;
 	size_t		 skip, avail, i, total;
 	ssize_t		 n;
-	int		 chunked = req->direct_chunked;
+	/* As MHD frames it: chunks for HTTP/1.1 and later, raw until close for 1.0. */
+	int		 chunked = !req->http10;
 
 	for (;;) {
 		if (req->frame_len == 0) {
@@ -186,10 +187,17 @@ fail:
 	http_drop(req);
 }
 
+/* MHD waits in stream_read and the client is there: hfgate writes to its socket. */
+static int
+stream_direct(const struct gw_req *req)
+{
+	return (req->direct && req->suspended && !req->client_gone);
+}
+
 void
 stream_writable(struct gw_req *req)
 {
-	if (req->direct && req->suspended && !req->client_gone)
+	if (stream_direct(req))
 		stream_send(req);
 	else
 		(void)http_want_writable(req, 0);
@@ -200,7 +208,7 @@ stream_writable(struct gw_req *req)
 static void
 stream_push(struct gw_req *req)
 {
-	if (req->direct && req->suspended && !req->client_gone) {
+	if (stream_direct(req)) {
 		/* A chunk still going out: its room callback sends the rest. */
 		if (req->frame_len == 0)
 			stream_send(req);

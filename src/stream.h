@@ -25,7 +25,6 @@ void	 stream_replay(struct gw_req *, int status, const char *ctype, char *body,
 void	 stream_follow(struct gw_req *, int status, const char *ctype,
 	    const struct buf *relay, struct buf *sofar);
 int	 stream_follow_data(struct gw_req *, const struct buf *data, int end);
-/* Frees what the relay holds. */
 /*
  * Sends what the upstream delivered to the streams that write straight to their
  * client: curl may hand over one read in several pieces (the chunks of its answer),
@@ -34,6 +33,7 @@ int	 stream_follow_data(struct gw_req *, const struct buf *data, int end);
 void	 stream_push_queued(void);
 /* The client's socket has room again (http.c's watch): sends the rest. */
 void	 stream_writable(struct gw_req *);
+/* Frees what the relay holds. */
 void	 stream_free(struct gw_req *);
 
 #endif

@@ -145,6 +145,15 @@ up_on_write(char *data, size_t size, size_t n, void *arg)
 	return (len);
 }
 
+/* What a batch of on_data calls gathered goes out (up_init's flush) before any
+   on_done runs. */
+static void
+up_flush_data(void)
+{
+	if (up_flush != NULL)
+		up_flush();
+}
+
 /* The finished transfers of shard sh. */
 static void
 up_drain(struct up_shard *sh)
@@ -155,9 +164,6 @@ up_drain(struct up_shard *sh)
 	CURL		*easy;
 	CURLcode	 res;
 
-	/* What this batch of on_data calls gathered goes out before any on_done. */
-	if (up_flush != NULL)
-		up_flush();
 	while ((msg = curl_multi_info_read(sh->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -185,6 +191,7 @@ up_action(struct up_shard *sh, curl_socket_t fd, int flags)
 	int	running;
 
 	curl_multi_socket_action(sh->multi, fd, flags, &running);
+	up_flush_data();
 	up_drain(sh);
 }
 
@@ -377,13 +384,11 @@ up_setup(struct up_call *c)
 	   Debian's 7.88.1 breaks h2c connection reuse (ARCHITECTURE.md §2.3). */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	/*
-	 * No total timeout and no low-speed limit: a stream's deadlines are gw.c's and
-	 * stream.c's timers (first byte, idle gap, total). A low-speed limit would make
-	 * curl re-arm a one-second timer on every read and wake every stream once a
-	 * second.
+	 * Neither a total timeout nor a low-speed limit (curl's defaults): a stream's
+	 * deadlines are gw.c's and stream.c's timers (first byte, idle gap, total). A
+	 * low-speed limit would make curl re-arm a one-second timer on every read and
+	 * wake every stream once a second.
 	 */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 0L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 0L);
 	if (c->body != NULL) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
@@ -488,6 +493,7 @@ up_run_unpauses(void)
 		/* May call up_on_write before it returns, and pause again. */
 		curl_easy_pause(c->easy, CURLPAUSE_CONT);
 	}
+	up_flush_data();
 	for (i = 0; i < up_nshards; i++)
 		up_drain(&up_shards[i]);
 	up_reap();
