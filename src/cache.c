@@ -20,6 +20,7 @@
 #include "cachedb.h"
 #include "canon.h"
 #include "config.h"
+#include "dbw.h"
 #include "gw.h"
 #include "http.h"
 #include "hub.h"

@@ -1,6 +1,7 @@
 /*
  * cachedb.c: the shared SQLite result cache. Reads run inline on each loop thread on
- * its own connection; every write goes to one writer thread (ARCHITECTURE.md §4).
+ * its own connection; every write goes to the one writer thread (dbw.h), which opens
+ * its connection with cachedb_connect.
  */
 #ifndef HFGATE_CACHEDB_H
 #define HFGATE_CACHEDB_H
@@ -11,6 +12,7 @@
 #include "canon.h"
 
 struct cachedb;		/* one read connection, owned by one thread */
+struct sqlite3;
 
 /*
  * What an entry costs in the file besides its body (its two rows, the key, the
@@ -28,16 +30,6 @@ struct cache_entry {
 	int64_t		 expires;	/* unix seconds */
 	char		*body;		/* malloc'd, NUL-terminated (taken by the caller) */
 	size_t		 len;
-};
-
-/* One row of usage counters (usage.c): what dbw_usage adds to the usage table. */
-struct usage_row {
-	char		 day[11];	/* YYYY-MM-DD, UTC */
-	char		 client[64];
-	char		 model[128];
-	char		 task[48];
-	uint64_t	 requests, cache_hits, attempts, errors, upstream_ms, bytes_in,
-			 bytes_out, generated_tokens;
 };
 
 struct cache_stats {
@@ -79,43 +71,21 @@ int	 cachedb_usage_day(struct cachedb *, const char *day,
 uint64_t cachedb_generation(void);
 void	 cache_entry_free(struct cache_entry *);	/* frees body; accepts zeroed */
 
+/* For the writer (dbw.c). */
+/* Changes cachedb_generation; called after such a commit. */
+void	 cachedb_bump_generation(void);
 /*
- * The writer thread. dbw_start opens its own connection to path (creating the file
- * like cachedb_open) and starts the thread; max_bytes caps the bodies' total size
- * (approximate LRU eviction in batches of 256 oldest by last access; the file never
- * exceeds the cap by more than one batch); expired rows are purged in the background,
- * WAL checkpoints (PASSIVE) run every few seconds. Every dbw_* call below copies what
- * it needs, only enqueues (never blocks on SQLite), and is safe from any thread;
- * the thread batches queued work into BEGIN IMMEDIATE..COMMIT every 50 ms or 256
- * operations. Returns 0, or -1 with err.
+ * Opens path read-write (creating it), in WAL with 8 KiB pages, applies the
+ * per-connection pragmas and brings the schema to this version, as cachedb_open does;
+ * busy_ms is the connection's busy timeout afterwards. Returns 0 with *db, or -1
+ * with err.
  */
-int	 dbw_start(const char *path, int64_t max_bytes, char *err, size_t errlen);
-/* Expired rows are kept this many seconds past their expiry before the background
-   purge removes them: the stale-if-error window. 0 (the default) purges at expiry. */
-void	 dbw_set_stale_window(int64_t secs);
-/* Stores (replaces) an entry: key, model (for deletion by model), status, Content-Type,
-   kind, body, expires (unix seconds). */
-void	 dbw_put(const uint8_t key[CANON_KEY_LEN], const char *model, int status,
-	    const char *ctype, int kind, const char *body, size_t len, int64_t expires);
-/* Records a hit for LRU (flushed in batches; skipped when last_access is recent). */
-void	 dbw_touch(const uint8_t key[CANON_KEY_LEN], int64_t now);
-/* Deletes every entry, or those of one model. */
-void	 dbw_delete(const char *model);
-/* Adds n rows of counters (copied) to the usage table, each as an upsert into its
-   (day, client, model, task) row. Usage rows are not cache entries: they count in no
-   size, and eviction, the purge and dbw_delete leave them alone. */
-void	 dbw_usage(const struct usage_row *rows, size_t n);
-/* Calls fn(arg, 0 or -1) on the writer thread once everything queued before it is
-   committed (-1: its batch failed). Returns 0, or -1 when nothing was queued (the
-   writer is not running or its queue is full): fn is then never called. */
-int	 dbw_notify(void (*fn)(void *, int), void *arg);
-/* 1 while the writer runs (started and not stopping). */
-int	 dbw_running(void);
-/* The running writer's file (borrowed, valid until dbw_stop; main thread), or NULL. */
-const char *dbw_path(void);
-/* Waits until everything queued so far is committed (tests, shutdown). 0 or -1. */
-int	 dbw_sync(void);
-/* Flushes the queue, checkpoints, stops the thread and closes its connection. */
-void	 dbw_stop(void);
+int	 cachedb_connect(const char *path, int busy_ms, struct sqlite3 **db,
+	    char *err, size_t errlen);
+/* The key's first 8 bytes as a signed integer: the rowid a lookup searches. */
+int64_t	 cachedb_kid(const uint8_t key[CANON_KEY_LEN]);
+/* Formats into err, unless err is NULL or errlen 0. */
+void	 cachedb_seterr(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -21,6 +21,7 @@
 
 #include "cache.h"
 #include "cachedb.h"
+#include "dbw.h"
 #include "gw.h"
 #include "http.h"
 #include "limit.h"

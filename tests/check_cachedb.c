@@ -16,6 +16,7 @@
 
 #include "cachedb.h"
 #include "canon.h"
+#include "dbw.h"
 #include "usage.h"
 
 #define BIG	((int64_t)1 << 40)
