@@ -10,35 +10,17 @@
 #include "route.h"
 #include "task.h"
 
-/* Sorted by name (task_find relies on it); PROTOCOL.md section 3. */
-static const struct task_info tasks[TASK_COUNT] = {
-	{ "audio-classification",		TASK_IN_BINARY,		0, NULL },
-	{ "automatic-speech-recognition",	TASK_IN_BINARY,		0, NULL },
-	{ "conversational",			TASK_IN_JSON,		0, NULL },
-	{ "document-question-answering",	TASK_IN_JSON,		0, NULL },
-	{ "feature-extraction",			TASK_IN_JSON,		1, NULL },
-	{ "fill-mask",				TASK_IN_JSON,		0, NULL },
-	{ "image-classification",		TASK_IN_BINARY,		0, NULL },
-	{ "image-segmentation",			TASK_IN_BINARY,		0, NULL },
-	{ "image-to-image",			TASK_IN_IMAGE_OR_JSON,	0, "image/png" },
-	{ "image-to-text",			TASK_IN_BINARY,		0, NULL },
-	{ "object-detection",			TASK_IN_BINARY,		0, NULL },
-	{ "question-answering",			TASK_IN_JSON,		0, NULL },
-	{ "sentence-similarity",		TASK_IN_JSON,		1, NULL },
-	{ "summarization",			TASK_IN_JSON,		0, NULL },
-	{ "table-question-answering",		TASK_IN_JSON,		0, NULL },
-	{ "tabular-classification",		TASK_IN_JSON,		0, NULL },
-	{ "tabular-regression",			TASK_IN_JSON,		0, NULL },
-	{ "text-classification",		TASK_IN_JSON,		0, NULL },
-	{ "text-generation",			TASK_IN_JSON,		0, NULL },
-	{ "text-to-image",			TASK_IN_JSON,		0, "image/png" },
-	{ "text-to-speech",			TASK_IN_JSON,		0, NULL },
-	{ "token-classification",		TASK_IN_JSON,		0, NULL },
-	{ "translation",			TASK_IN_JSON,		0, NULL },
-	{ "visual-question-answering",		TASK_IN_JSON,		0, NULL },
-	{ "zero-shot-classification",		TASK_IN_JSON,		0, NULL },
-	{ "zero-shot-image-classification",	TASK_IN_JSON,		0, NULL },
+/*
+ * The 26 tasks of the 2023 HF Inference API, as huggingface_hub 0.18 names
+ * them; tasks.def keeps them sorted by name, which task_find relies on.
+ */
+static const struct task_info tasks[] = {
+#define TASK(name, input, pipeline, accept)	{ name, input, pipeline, accept },
+#include "tasks.def"
+#undef TASK
 };
+_Static_assert(sizeof(tasks) / sizeof(tasks[0]) == TASK_COUNT,
+    "tasks.def has TASK_COUNT rows");
 
 const struct task_info *
 task_at(size_t i)

@@ -1,9 +1,9 @@
 /* check_auth.c: unit tests of auth.c. */
 #include <check.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
+#include "check_main.h"
 #include "config.h"
 
 /* Two clients, keys "key-a" and "key-b", and the admin key "admin". */
@@ -97,21 +97,15 @@ START_TEST(test_allowed)
 }
 END_TEST
 
-int
-main(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("auth");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, test_key_headers);
 	tcase_add_test(tc, test_client_lookup);
 	tcase_add_test(tc, test_allowed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (s);
 }

@@ -16,6 +16,7 @@
 
 #include "cachedb.h"
 #include "canon.h"
+#include "check_main.h"
 #include "dbw.h"
 #include "usage.h"
 
@@ -1176,8 +1177,8 @@ START_TEST(test_usage_start)
 }
 END_TEST
 
-static Suite *
-cachedb_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("cachedb");
 	TCase	*tc = tcase_create("cachedb");
@@ -1200,16 +1201,4 @@ cachedb_suite(void)
 	tcase_add_test(tc, test_usage_start);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(cachedb_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

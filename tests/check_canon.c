@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "canon.h"
+#include "check_main.h"
 
 static const char *const top_drop[] = { "options", "stream", NULL };
 
@@ -438,8 +439,8 @@ START_TEST(test_key_recipe)
 }
 END_TEST
 
-static Suite *
-canon_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("canon");
 	TCase	*tc = tcase_create("json");
@@ -461,16 +462,4 @@ canon_suite(void)
 	tcase_add_test(tc, test_key_recipe);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(canon_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "config.h"
 #include "task.h"
 
@@ -780,8 +781,8 @@ START_TEST(test_clients)
 }
 END_TEST
 
-static Suite *
-config_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("config");
 	TCase	*tc = tcase_create("core");
@@ -807,17 +808,4 @@ config_suite(void)
 	tcase_add_test(tc, test_clients);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 nfailed;
-
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_ENV);
-	nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -11,6 +11,7 @@
 #include <cJSON.h>
 
 #include "buf.h"
+#include "check_main.h"
 #include "json.h"
 #include "log.h"
 
@@ -272,8 +273,8 @@ START_TEST(test_fatalx)
 }
 END_TEST
 
-static Suite *
-json_suite(int forking)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("json");
 	TCase	*tc = tcase_create("json");
@@ -291,22 +292,8 @@ json_suite(int forking)
 	tc = tcase_create("log");
 	tcase_add_test(tc, test_log);
 	/* fatalx exits 1; needs Check's fork mode to observe. */
-	if (forking)
+	if (check_forking())
 		tcase_add_exit_test(tc, test_fatalx, 1);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(NULL);
-	int	 failed;
-
-	srunner_add_suite(sr, json_suite(srunner_fork_status(sr) != CK_NOFORK));
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -7,6 +7,7 @@
 
 #include <check.h>
 
+#include "check_main.h"
 #include "limit.h"
 
 #define DAY_MS	86400000LL
@@ -391,8 +392,8 @@ START_TEST(test_threads)
 }
 END_TEST
 
-static Suite *
-limit_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("limit");
 	TCase	*tc = tcase_create("core");
@@ -414,16 +415,4 @@ limit_suite(void)
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(limit_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -2,12 +2,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include <check.h>
 
+#include "check_main.h"
 #include "config.h"
 #include "peer.h"
 
@@ -258,8 +258,8 @@ START_TEST(test_threads)
 }
 END_TEST
 
-static Suite *
-peer_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("peer");
 	TCase	*tc = tcase_create("core");
@@ -273,16 +273,4 @@ peer_suite(void)
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(peer_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -1,13 +1,13 @@
 /* Unit tests for retry.c. */
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <check.h>
 #include <curl/curl.h>
 
+#include "check_main.h"
 #include "retry.h"
 
 START_TEST(test_status)
@@ -197,8 +197,8 @@ START_TEST(test_loading_estimate)
 }
 END_TEST
 
-static Suite *
-retry_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("retry");
 	TCase	*tc = tcase_create("core");
@@ -212,16 +212,4 @@ retry_suite(void)
 	tcase_add_test(tc, test_loading_estimate);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(retry_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -1,10 +1,10 @@
 /* Unit tests for route.c. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
 
+#include "check_main.h"
 #include "route.h"
 
 /* Parses path expecting success. */
@@ -326,8 +326,8 @@ START_TEST(test_methods)
 }
 END_TEST
 
-static Suite *
-route_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("route");
 	TCase	*tc = tcase_create("core");
@@ -345,16 +345,4 @@ route_suite(void)
 	tcase_add_test(tc, test_endpoints);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(route_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

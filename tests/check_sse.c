@@ -1,10 +1,10 @@
 /* Unit tests for sse.c: event boundaries, final and error events, added events. */
-#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
 
 #include "buf.h"
+#include "check_main.h"
 #include "sse.h"
 
 #define EV(tok, gen)	"data:{\"token\":{\"id\":1,\"text\":\"" tok "\",\"logprob\":-0.5," \
@@ -132,8 +132,8 @@ START_TEST(test_heartbeat)
 }
 END_TEST
 
-static Suite *
-sse_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("sse");
 	TCase	*tc = tcase_create("core");
@@ -144,16 +144,4 @@ sse_suite(void)
 	tcase_add_test(tc, test_heartbeat);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(sse_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

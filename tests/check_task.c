@@ -8,6 +8,7 @@
 #include <check.h>
 #include <cJSON.h>
 
+#include "check_main.h"
 #include "task.h"
 
 #define FIXTURE	TEST_DATA_DIR "/models-fixture.tsv"
@@ -265,8 +266,8 @@ START_TEST(test_v1_tasks_json)
 }
 END_TEST
 
-static Suite *
-task_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("task");
 	TCase	*tc = tcase_create("core");
@@ -281,16 +282,4 @@ task_suite(void)
 	tcase_add_test(tc, test_v1_tasks_json);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr = srunner_create(task_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

@@ -1,10 +1,10 @@
 /* check_v1.c: unit tests of v1.c (bodies of POST /v1/{task}). */
 #include <check.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "check_main.h"
 #include "task.h"
 #include "v1.h"
 
@@ -436,8 +436,8 @@ START_TEST(test_image_to_image)
 }
 END_TEST
 
-static Suite *
-v1_suite(void)
+Suite *
+check_suite(void)
 {
 	Suite	*s = suite_create("v1");
 	TCase	*tc = tcase_create("core");
@@ -460,17 +460,4 @@ v1_suite(void)
 	tcase_add_test(tc, test_image_to_image);
 	suite_add_tcase(s, tc);
 	return (s);
-}
-
-int
-main(void)
-{
-	SRunner	*sr;
-	int	 nfailed;
-
-	sr = srunner_create(v1_suite());
-	srunner_run_all(sr, CK_ENV);
-	nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }

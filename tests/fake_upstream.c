@@ -67,7 +67,6 @@
 #define FAKE_DATA_DIR	"tests/data"
 #endif
 
-#define NTASKS		26
 #define LOG_MAX		1000
 #define LOG_BODY_MAX	(64 * 1024)
 #define BODY_MAX	(256 * 1024 * 1024)
@@ -86,16 +85,13 @@
 #define DEFAULT_SHA	"0123456789abcdef0123456789abcdef01234567"
 #define OK_BODY		"[[{\"label\":\"POSITIVE\",\"score\":0.99}]]"
 
-static const char *const tasks[NTASKS] = {
-	"audio-classification", "automatic-speech-recognition", "conversational",
-	"document-question-answering", "feature-extraction", "fill-mask",
-	"image-classification", "image-segmentation", "image-to-image", "image-to-text",
-	"object-detection", "question-answering", "sentence-similarity", "summarization",
-	"table-question-answering", "tabular-classification", "tabular-regression",
-	"text-classification", "text-generation", "text-to-image", "text-to-speech",
-	"token-classification", "translation", "visual-question-answering",
-	"zero-shot-classification", "zero-shot-image-classification"
+/* The task names of src/tasks.def, in its order (alphabetical). */
+static const char *const tasks[] = {
+#define TASK(name, input, pipeline, accept)	name,
+#include "tasks.def"
+#undef TASK
 };
+#define NTASKS	(sizeof(tasks) / sizeof(tasks[0]))
 
 /* The Hub's widgetModels of June 2023 (PROTOCOL.md §6); etc/default-models.tsv adds more. */
 static const char *const builtin_defaults[][2] = {

@@ -32,18 +32,28 @@ HFGATE_BIN = os.environ.get("HFGATE_BIN") or os.path.join(TOP_BUILDDIR, "src", "
 FAKE_BIN = os.environ.get("HFGATE_FAKE_UPSTREAM") or os.path.join(
     TOP_BUILDDIR, "tests", "fake_upstream")
 
-# The 26 tasks of the HF Inference API (huggingface_hub v0.18), alphabetical.
-TASKS = [
-    "audio-classification", "automatic-speech-recognition", "conversational",
-    "document-question-answering", "feature-extraction", "fill-mask",
-    "image-classification", "image-segmentation", "image-to-image", "image-to-text",
-    "object-detection", "question-answering", "sentence-similarity", "summarization",
-    "table-question-answering", "tabular-classification", "tabular-regression",
-    "text-classification", "text-generation", "text-to-image", "text-to-speech",
-    "token-classification", "translation", "visual-question-answering",
-    "zero-shot-classification", "zero-shot-image-classification",
-]
-PIPELINE_TASKS = ("feature-extraction", "sentence-similarity")
+TASKS_DEF = os.path.join(TOP_SRCDIR, "src", "tasks.def")
+
+
+def _load_tasks(path=TASKS_DEF):
+    """(name, pipeline) of each TASK("name", input, pipeline, accept) row of
+    src/tasks.def, in file order."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r'TASK\("([^"]+)",\s*\w+,\s*([01]),', line)
+            if m:
+                rows.append((m.group(1), m.group(2) == "1"))
+    if not rows:
+        raise RuntimeError("%s: no TASK rows" % path)
+    return rows
+
+
+# The 26 tasks of the HF Inference API (huggingface_hub v0.18), alphabetical, from
+# the file hfgate and the fake upstream are built from.
+_TASK_ROWS = _load_tasks()
+TASKS = [name for name, _ in _TASK_ROWS]
+PIPELINE_TASKS = tuple(name for name, pipeline in _TASK_ROWS if pipeline)
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:",
                      "ERROR: LeakSanitizer")
 START_TIMEOUT = float(os.environ.get("HFGATE_TEST_START_TIMEOUT", "20"))
