@@ -71,7 +71,7 @@ const FALLBACK = {
 };
 // ---- end of FALLBACK TABLE ------------------------------------------------------
 
-// Same rule as hfgate's route_valid_model_id: a bad id here would make the daemon
+// Same rule as hfgate's modelid_valid: a bad id here would make the daemon
 // refuse the file at start-up, so fail now instead.
 function validModelId(id) {
 	if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)?$/.test(id) || id.length > 255)

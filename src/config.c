@@ -18,7 +18,7 @@
 
 #include "config.h"
 #include "digest.h"
-#include "route.h"
+#include "modelid.h"
 #include "task.h"
 
 #ifndef SYSCONFDIR
@@ -924,7 +924,7 @@ cfg_default_model(struct cfg_parse *p, const char *name, const char *value)
 		cfg_error(p, p->lineno, "unknown task '%s'", name);
 		return (0);
 	}
-	if (!route_valid_model_id(value)) {
+	if (!modelid_valid(value)) {
 		cfg_error(p, p->lineno, "invalid model id '%s'", value);
 		return (0);
 	}
@@ -1002,7 +1002,7 @@ cfg_endpoint_models(struct cfg_parse *p, struct cfg_endpoint *ep, const char *va
 		len = (size_t)(s - start);
 		if ((m = strndup(start, len)) == NULL)
 			return (cfg_oom(p));
-		if (!route_valid_model_id(m)) {
+		if (!modelid_valid(m)) {
 			cfg_error(p, p->lineno, "invalid model id '%s'", m);
 			free(m);
 			return (0);

@@ -25,6 +25,7 @@
 #include "limit.h"
 #include "log.h"
 #include "loop.h"
+#include "modelid.h"
 #include "retry.h"
 #include "stream.h"
 #include "route.h"
@@ -348,7 +349,7 @@ gw_v1_model(struct gw_req *req)
 	if ((m = http_query(req, "model")) == NULL || *m == '\0')
 		m = http_header(req, "X-Model");
 	if (m != NULL && *m != '\0') {
-		if (!route_valid_model_id(m)) {
+		if (!modelid_valid(m)) {
 			http_reply_error(req, 400, "bad_request", "invalid model id");
 			return (-1);
 		}

@@ -2,77 +2,86 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "modelid.h"
 #include "route.h"
 #include "task.h"
 
 /* Longest part of a client path quoted back in an error message. */
 #define ROUTE_QUOTE_MAX	80
 
-static int
-route_name_char(char c)
-{
-	return ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-');
-}
-
-/* A path component of 1..len chars of [A-Za-z0-9._-], not "." or "..". */
-static int
-route_valid_part(const char *s, size_t len)
-{
-	size_t	 i;
-
-	if (len == 0)
-		return (0);
-	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-		return (0);
-	for (i = 0; i < len; i++)
-		if (!route_name_char(s[i]))
-			return (0);
-	return (1);
-}
-
-int
-route_valid_model_id(const char *id)
-{
-	const char	*slash;
-	size_t		 len;
-
-	if (id == NULL)
-		return (0);
-	len = strlen(id);
-	if (len == 0 || len >= ROUTE_MODEL_MAX)
-		return (0);
-	if ((slash = strchr(id, '/')) == NULL)
-		return (route_valid_part(id, len));
-	/* route_valid_part rejects a second '/' in the name part. */
-	return (route_valid_part(id, (size_t)(slash - id)) &&
-	    route_valid_part(slash + 1, len - (size_t)(slash - id) - 1));
-}
+#define ROUTE_INFER	(ROUTE_F_INFERENCE | ROUTE_F_UPSTREAM)
 
 /*
- * Sets *status and err, quoting arglen bytes of arg (need not be NUL-terminated)
- * through fmt's one "%.*s%s", cut to ROUTE_QUOTE_MAX with "...". With arg NULL,
- * fmt is the message. Returns -1 for the caller to pass on.
+ * Every route, tried in this order. Rows of one kind agree on everything but the
+ * pattern and sub (route_flags and the others read a kind's first row). The fixed
+ * paths come first so that "/v1/tasks" is the list, not a task named "tasks".
  */
-static int
-route_fail(int *status, int code, char *err, size_t errlen, const char *fmt,
-    const char *arg, size_t arglen)
+static const struct route_spec route_rows[] = {
+	{ ROUTE_HEALTHZ,	"GET, HEAD",	"/healthz",
+	    ROUTE_F_LOCAL | ROUTE_F_OPEN, ROUTE_H_LOCAL, NULL, NULL },
+	{ ROUTE_API_TASKS,	"GET, HEAD",	"/api/tasks",
+	    ROUTE_F_LOCAL, ROUTE_H_LOCAL, NULL, NULL },
+	{ ROUTE_V1_TASKS,	"GET, HEAD",	"/v1/tasks",
+	    ROUTE_F_LOCAL, ROUTE_H_LOCAL, NULL, NULL },
+	{ ROUTE_ADMIN_CACHE,	"GET, HEAD, DELETE", "/admin/cache",
+	    ROUTE_F_ADMIN, ROUTE_H_ADMIN_CACHE, NULL, NULL },
+	{ ROUTE_ADMIN_USAGE,	"GET, HEAD",	"/admin/usage",
+	    ROUTE_F_ADMIN, ROUTE_H_ADMIN_USAGE, NULL, NULL },
+	{ ROUTE_MODELS,		"POST",		"/models/{model}",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, NULL, NULL },
+	{ ROUTE_STATUS,		"GET, HEAD",	"/status/{model}",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, NULL, NULL },
+	{ ROUTE_PIPELINE,	"POST",		"/pipeline/{task}/{model}",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, NULL, NULL },
+	{ ROUTE_FRAMEWORK,	"GET, HEAD",	"/framework/{name...}",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, NULL, "framework" },
+	{ ROUTE_ENDPOINT,	"POST",		"/endpoints/{name}",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "", "endpoint" },
+	{ ROUTE_ENDPOINT,	"POST",		"/endpoints/{name}/generate",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "generate", "endpoint" },
+	{ ROUTE_ENDPOINT,	"POST",		"/endpoints/{name}/generate_stream",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "generate_stream", "endpoint" },
+	{ ROUTE_ENDPOINT_INFO,	"GET, HEAD",	"/endpoints/{name}/info",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, NULL, "endpoint" },
+	{ ROUTE_V1_TASK,	"POST",		"/v1/{task}",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, NULL, NULL },
+};
+
+#define ROUTE_NROWS	(sizeof(route_rows) / sizeof(route_rows[0]))
+
+/* What route_match makes of one row. */
+enum route_fit {
+	ROUTE_FITS,		/* r is filled */
+	ROUTE_OTHER,		/* not this row: try the next */
+	ROUTE_FAILS		/* a bad part: *status and err are the answer */
+};
+
+/*
+ * Sets *status to code and err to msg, then, unless arg is NULL, a space and the arglen
+ * bytes of arg (need not be NUL-terminated), in quotes if quote, cut to
+ * ROUTE_QUOTE_MAX with "...". Returns ROUTE_FAILS for the caller to pass on.
+ */
+static enum route_fit
+route_fail(int *status, int code, char *err, size_t errlen, const char *msg,
+    const char *arg, size_t arglen, int quote)
 {
 	int	 cut = arglen > ROUTE_QUOTE_MAX;
+	int	 n = (int)(cut ? ROUTE_QUOTE_MAX : arglen);
 
 	*status = code;
 	if (err == NULL || errlen == 0)
-		return (-1);
+		return (ROUTE_FAILS);
 	if (arg == NULL)
-		snprintf(err, errlen, "%s", fmt);
+		snprintf(err, errlen, "%s", msg);
+	else if (quote)
+		snprintf(err, errlen, "%s '%.*s%s'", msg, n, arg, cut ? "..." : "");
 	else
-		snprintf(err, errlen, fmt, (int)(cut ? ROUTE_QUOTE_MAX : arglen),
-		    arg, cut ? "..." : "");
-	return (-1);
+		snprintf(err, errlen, "%s %.*s%s", msg, n, arg, cut ? "..." : "");
+	return (ROUTE_FAILS);
 }
 
-/* Fills r->model from id, or fails with 400. */
-static int
+/* Fills r->model from the rest of the path, or fails with 400. */
+static enum route_fit
 route_model(const char *id, struct route *r, int *status, char *err,
     size_t errlen)
 {
@@ -80,190 +89,232 @@ route_model(const char *id, struct route *r, int *status, char *err,
 
 	if (len == 0)
 		return (route_fail(status, 400, err, errlen, "missing model id",
-		    NULL, 0));
-	if (!route_valid_model_id(id))
-		return (route_fail(status, 400, err, errlen,
-		    "invalid model id '%.*s%s'", id, len));
+		    NULL, 0, 0));
+	if (!modelid_valid(id))
+		return (route_fail(status, 400, err, errlen, "invalid model id",
+		    id, len, 1));
 	memcpy(r->model, id, len + 1);	/* valid ids fit */
-	return (0);
+	return (ROUTE_FITS);
 }
 
-/* Fills r->task from the len bytes at name, or fails with 404 if not a task. */
-static int
-route_task(const char *name, size_t len, struct route *r, int *status,
+/* Fills r->task from the len bytes at s, or fails with 404 if not a task. */
+static enum route_fit
+route_task(const char *s, size_t len, struct route *r, int *status,
     char *err, size_t errlen)
 {
 	char	 tmp[ROUTE_NAME_MAX];
 
 	if (len < sizeof(tmp)) {
-		memcpy(tmp, name, len);
+		memcpy(tmp, s, len);
 		tmp[len] = '\0';
 		if (task_find(tmp) != NULL) {
 			memcpy(r->task, tmp, len + 1);
-			return (0);
+			return (ROUTE_FITS);
 		}
 	}
-	return (route_fail(status, 404, err, errlen, "unknown task '%.*s%s'",
-	    name, len));
+	return (route_fail(status, 404, err, errlen, "unknown task", s, len, 1));
+}
+
+/*
+ * Fills r->name from the len bytes at s, or fails with 400. An empty rest of the
+ * path is a missing name; an empty path component is a bad one.
+ */
+static enum route_fit
+route_name(const char *noun, const char *s, size_t len, int rest,
+    struct route *r, int *status, char *err, size_t errlen)
+{
+	char	 msg[64];
+
+	if (len == 0 && rest) {
+		snprintf(msg, sizeof(msg), "missing %s name", noun);
+		return (route_fail(status, 400, err, errlen, msg, NULL, 0, 0));
+	}
+	if (len >= sizeof(r->name) || !modelid_part_valid(s, len)) {
+		snprintf(msg, sizeof(msg), "invalid %s name", noun);
+		return (route_fail(status, 400, err, errlen, msg, s, len, 1));
+	}
+	memcpy(r->name, s, len);
+	r->name[len] = '\0';
+	return (ROUTE_FITS);
+}
+
+/* 1 if the plen bytes at pat are the placeholder ph. */
+static int
+route_is(const char *pat, size_t plen, const char *ph)
+{
+	return (strlen(ph) == plen && strncmp(pat, ph, plen) == 0);
+}
+
+/*
+ * Matches path against row->pattern. Literal text must match exactly. The
+ * placeholders:
+ *   {model}    the rest of the path, a model id (400 if missing or invalid);
+ *   {task}     one path component, a known task (404 if not);
+ *   {name}     one path component of [A-Za-z0-9._-] (400 if not);
+ *   {name...}  the rest of the path as a name, so "/framework/a/b" is a bad name
+ *              rather than no route.
+ * A placeholder is checked as soon as it is taken, and a bad one ends the search:
+ * "/endpoints/a b/foo" is a bad name even though no row fits it. Two exceptions
+ * keep a path that does not have the row's shape from being claimed by it: a
+ * component that ends the pattern must also end the path and be non-empty before
+ * it is checked ("/v1/" and "/v1/a/b" are no route, not unknown tasks), and a path
+ * that stops right after a placeholder where "/{model}" remains has an empty model
+ * ("/pipeline/t" is a pipeline call without its model).
+ */
+static enum route_fit
+route_match(const struct route_spec *row, const char *path, struct route *r,
+    int *status, char *err, size_t errlen)
+{
+	const char	*pat = row->pattern, *p = path, *end, *close;
+	size_t		 len, plen;
+	enum route_fit	 fit;
+	int		 taken = 0, last;
+
+	while (*pat != '\0') {
+		if (*pat != '{') {
+			if (*p == *pat) {
+				p++;
+				pat++;
+				continue;
+			}
+			if (*p == '\0' && taken && strcmp(pat, "/{model}") == 0) {
+				pat++;
+				continue;
+			}
+			return (ROUTE_OTHER);
+		}
+		if ((close = strchr(pat, '}')) == NULL)
+			return (ROUTE_OTHER);
+		plen = (size_t)(close - pat) + 1;
+		last = close[1] == '\0';
+		if ((end = strchr(p, '/')) == NULL)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		if (route_is(pat, plen, "{model}")) {
+			fit = route_model(p, r, status, err, errlen);
+			end = p + strlen(p);
+		} else if (route_is(pat, plen, "{name...}")) {
+			end = p + strlen(p);
+			fit = route_name(row->noun, p, (size_t)(end - p), 1, r,
+			    status, err, errlen);
+		} else if (last && (*end != '\0' || len == 0)) {
+			return (ROUTE_OTHER);
+		} else if (route_is(pat, plen, "{task}")) {
+			fit = route_task(p, len, r, status, err, errlen);
+		} else if (route_is(pat, plen, "{name}")) {
+			fit = route_name(row->noun, p, len, 0, r, status, err,
+			    errlen);
+		} else
+			return (ROUTE_OTHER);
+		if (fit != ROUTE_FITS)
+			return (fit);
+		p = end;
+		pat = close + 1;
+		taken = 1;
+	}
+	return (*p == '\0' ? ROUTE_FITS : ROUTE_OTHER);
+}
+
+const struct route_spec *
+route_spec_at(size_t i)
+{
+	return (i < ROUTE_NROWS ? &route_rows[i] : NULL);
+}
+
+/* The first row of kind, or NULL (ROUTE_NOT_FOUND has none). */
+static const struct route_spec *
+route_row_of(enum route_kind kind)
+{
+	size_t	 i;
+
+	for (i = 0; i < ROUTE_NROWS; i++)
+		if (route_rows[i].kind == kind)
+			return (&route_rows[i]);
+	return (NULL);
 }
 
 int
 route_parse(const char *path, struct route *r, int *status, char *err,
     size_t errlen)
 {
-	const char	*p, *slash;
-	size_t		 len;
+	const struct route_spec	*row;
+	size_t			 i;
 
 	memset(r, 0, sizeof(*r));
 	r->kind = ROUTE_NOT_FOUND;
 	*status = 0;
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (path == NULL || path[0] != '/')
-		return (route_fail(status, 404, err, errlen,
-		    "no route for %.*s%s", path != NULL ? path : "",
-		    path != NULL ? strlen(path) : 0));
+	if (path == NULL || path[0] != '/') {
+		route_fail(status, 404, err, errlen, "no route for",
+		    path != NULL ? path : "", path != NULL ? strlen(path) : 0, 0);
+		return (-1);
+	}
 	/* Collapse a leading run of '/' to one. */
 	while (path[1] == '/')
 		path++;
 
-	if (strcmp(path, "/healthz") == 0) {
-		r->kind = ROUTE_HEALTHZ;
-		return (0);
-	}
-	if (strcmp(path, "/api/tasks") == 0) {
-		r->kind = ROUTE_API_TASKS;
-		return (0);
-	}
-	if (strcmp(path, "/v1/tasks") == 0) {
-		r->kind = ROUTE_V1_TASKS;
-		return (0);
-	}
-	if (strcmp(path, "/admin/cache") == 0) {
-		r->kind = ROUTE_ADMIN_CACHE;
-		return (0);
-	}
-	if (strcmp(path, "/admin/usage") == 0) {
-		r->kind = ROUTE_ADMIN_USAGE;
-		return (0);
-	}
-	if (strncmp(path, "/models/", 8) == 0) {
-		if (route_model(path + 8, r, status, err, errlen) == -1)
-			return (-1);
-		r->kind = ROUTE_MODELS;
-		return (0);
-	}
-	if (strncmp(path, "/status/", 8) == 0) {
-		if (route_model(path + 8, r, status, err, errlen) == -1)
-			return (-1);
-		r->kind = ROUTE_STATUS;
-		return (0);
-	}
-	if (strncmp(path, "/pipeline/", 10) == 0) {
-		p = path + 10;
-		if ((slash = strchr(p, '/')) == NULL)
-			slash = p + strlen(p);
-		if (route_task(p, (size_t)(slash - p), r, status, err,
-		    errlen) == -1)
-			return (-1);
-		if (route_model(*slash == '/' ? slash + 1 : slash, r, status,
-		    err, errlen) == -1)
-			return (-1);
-		r->kind = ROUTE_PIPELINE;
-		return (0);
-	}
-	if (strncmp(path, "/framework/", 11) == 0) {
-		p = path + 11;
-		len = strlen(p);
-		if (len == 0)
-			return (route_fail(status, 400, err, errlen,
-			    "missing framework name", NULL, 0));
-		if (len >= sizeof(r->name) || !route_valid_part(p, len))
-			return (route_fail(status, 400, err, errlen,
-			    "invalid framework name '%.*s%s'", p, len));
-		memcpy(r->name, p, len + 1);
-		r->kind = ROUTE_FRAMEWORK;
-		return (0);
-	}
-	if (strncmp(path, "/endpoints/", 11) == 0) {
-		p = path + 11;
-		if ((slash = strchr(p, '/')) == NULL)
-			slash = p + strlen(p);
-		len = (size_t)(slash - p);
-		if (len == 0 || len >= sizeof(r->name) || !route_valid_part(p, len))
-			return (route_fail(status, 400, err, errlen,
-			    "invalid endpoint name '%.*s%s'", p, len));
-		memcpy(r->name, p, len);
-		r->name[len] = '\0';
-		r->kind = ROUTE_ENDPOINT;
-		if (*slash == '\0')
+	for (i = 0; i < ROUTE_NROWS; i++) {
+		row = &route_rows[i];
+		switch (route_match(row, path, r, status, err, errlen)) {
+		case ROUTE_FITS:
+			r->kind = row->kind;
+			if (row->sub != NULL)
+				snprintf(r->sub, sizeof(r->sub), "%s", row->sub);
 			return (0);
-		if (strcmp(slash, "/generate") == 0 ||
-		    strcmp(slash, "/generate_stream") == 0) {
-			memcpy(r->sub, slash + 1, strlen(slash));
-			return (0);
+		case ROUTE_FAILS:
+			return (-1);
+		case ROUTE_OTHER:
+			/* Nothing a row that did not fit took stays behind. */
+			memset(r, 0, sizeof(*r));
+			r->kind = ROUTE_NOT_FOUND;
+			break;
 		}
-		if (strcmp(slash, "/info") == 0) {
-			r->kind = ROUTE_ENDPOINT_INFO;
-			return (0);
-		}
-		r->kind = ROUTE_NOT_FOUND;
-		return (route_fail(status, 404, err, errlen, "no route for %.*s%s",
-		    path, strlen(path)));
 	}
-	if (strncmp(path, "/v1/", 4) == 0 && path[4] != '\0' &&
-	    strchr(path + 4, '/') == NULL) {
-		p = path + 4;
-		if (route_task(p, strlen(p), r, status, err, errlen) == -1)
-			return (-1);
-		r->kind = ROUTE_V1_TASK;
-		return (0);
-	}
-	return (route_fail(status, 404, err, errlen, "no route for %.*s%s",
-	    path, strlen(path)));
+	route_fail(status, 404, err, errlen, "no route for", path, strlen(path), 0);
+	return (-1);
 }
 
 int
 route_method_allowed(enum route_kind kind, const char *method)
 {
-	if (method == NULL)
+	const struct route_spec	*row = route_row_of(kind);
+	const char		*m;
+	size_t			 len, tok;
+
+	if (row == NULL || method == NULL)
 		return (0);
-	switch (kind) {
-	case ROUTE_MODELS:
-	case ROUTE_PIPELINE:
-	case ROUTE_V1_TASK:
-	case ROUTE_ENDPOINT:
-		return (strcmp(method, "POST") == 0);
-	case ROUTE_ENDPOINT_INFO:
-	case ROUTE_STATUS:
-	case ROUTE_FRAMEWORK:
-	case ROUTE_API_TASKS:
-	case ROUTE_V1_TASKS:
-	case ROUTE_HEALTHZ:
-	case ROUTE_ADMIN_USAGE:
-		return (strcmp(method, "GET") == 0 ||
-		    strcmp(method, "HEAD") == 0);
-	case ROUTE_ADMIN_CACHE:
-		return (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-		    strcmp(method, "DELETE") == 0);
-	case ROUTE_NOT_FOUND:
-	default:
-		return (0);
+	len = strlen(method);
+	/* methods is "A" or "A, B, ...". */
+	for (m = row->methods; *m != '\0'; m += strspn(m, ", ")) {
+		tok = strcspn(m, ",");
+		if (tok == len && strncmp(m, method, len) == 0)
+			return (1);
+		m += tok;
 	}
+	return (0);
 }
 
 const char *
 route_allow_header(enum route_kind kind)
 {
-	switch (kind) {
-	case ROUTE_MODELS:
-	case ROUTE_PIPELINE:
-	case ROUTE_V1_TASK:
-	case ROUTE_ENDPOINT:
-		return ("POST");
-	case ROUTE_ADMIN_CACHE:
-		return ("GET, HEAD, DELETE");
-	default:
-		return ("GET, HEAD");
-	}
+	const struct route_spec	*row = route_row_of(kind);
+
+	return (row != NULL ? row->methods : "GET, HEAD");
+}
+
+unsigned
+route_flags(enum route_kind kind)
+{
+	const struct route_spec	*row = route_row_of(kind);
+
+	return (row != NULL ? row->flags : 0);
+}
+
+enum route_handler
+route_handler_of(enum route_kind kind)
+{
+	const struct route_spec	*row = route_row_of(kind);
+
+	return (row != NULL ? row->handler : ROUTE_H_NONE);
 }

@@ -4,7 +4,9 @@
 
 #include <stddef.h>
 
-#define ROUTE_MODEL_MAX	256
+#include "modelid.h"
+
+#define ROUTE_MODEL_MAX	MODELID_MAX
 #define ROUTE_NAME_MAX	64
 
 enum route_kind {
@@ -24,6 +26,34 @@ enum route_kind {
 	ROUTE_ADMIN_USAGE	/* GET  /admin/usage */
 };
 
+/* What a route is, for the checks the gateway makes before it answers (route_flags). */
+#define ROUTE_F_INFERENCE	0x01u	/* an inference call, counted in usage */
+#define ROUTE_F_UPSTREAM	0x02u	/* goes to an upstream (every inference call does) */
+#define ROUTE_F_ADMIN		0x04u	/* needs the admin key, or loopback without one */
+#define ROUTE_F_LOCAL		0x08u	/* answered by hfgate itself; not an admin route */
+#define ROUTE_F_OPEN		0x10u	/* no client key needed */
+
+/* Which gateway function answers a route. The gateway maps these to its own functions,
+   so this module stays free of them. */
+enum route_handler {
+	ROUTE_H_NONE = 0,	/* ROUTE_NOT_FOUND */
+	ROUTE_H_LOCAL,		/* /healthz, /api/tasks, /v1/tasks */
+	ROUTE_H_ADMIN_CACHE,	/* /admin/cache */
+	ROUTE_H_ADMIN_USAGE,	/* /admin/usage */
+	ROUTE_H_UPSTREAM	/* everything with ROUTE_F_UPSTREAM */
+};
+
+/* One row of the route table. */
+struct route_spec {
+	enum route_kind		 kind;
+	const char		*methods;	/* as the Allow header lists them */
+	const char		*pattern;	/* "/pipeline/{task}/{model}": see route_match */
+	unsigned		 flags;		/* ROUTE_F_* */
+	enum route_handler	 handler;
+	const char		*sub;		/* what r->sub gets (ROUTE_ENDPOINT), else NULL */
+	const char		*noun;		/* what {name} is called in errors, else NULL */
+};
+
 struct route {
 	enum route_kind	 kind;
 	char		 model[ROUTE_MODEL_MAX];	/* validated model id, "" if none */
@@ -36,16 +66,30 @@ struct route {
  * Parses path (no query string: the caller strips it; a leading "//" or more is
  * collapsed to "/"). Returns 0 with r filled, or -1 with *status set (400 bad model id
  * or malformed path component, 404 unknown route or unknown task on /v1 and /pipeline)
- * and a human message in err. The method is not checked here: see route_method_allowed.
+ * and a human message in err (r->kind is then ROUTE_NOT_FOUND). The method is not
+ * checked here: see route_method_allowed.
  */
 int		 route_parse(const char *path, struct route *r, int *status, char *err, size_t errlen);
-/* 1 if method is valid for the route kind ("POST" or "GET"; HEAD counts as GET;
-   /admin/cache also takes DELETE), else 0. */
+/*
+ * The route table, row i in the order route_parse tries them; NULL past the last.
+ * For listing the routes and for the tests: the gateway asks by kind, below.
+ */
+const struct route_spec *route_spec_at(size_t i);
+
+/*
+ * By kind: the methods, flags and handler are the same in every row of a kind (a
+ * kind may have several patterns), so the gateway needs no more than r->kind, and
+ * gets the values rather than a row so that it does not depend on the table.
+ */
+/* 1 if method is one the route kind takes ("POST"; or "GET" and "HEAD"; /admin/cache
+   also takes "DELETE"), else 0. Case-sensitive; ROUTE_NOT_FOUND takes none. */
 int		 route_method_allowed(enum route_kind, const char *method);
-/* The allowed method for the Allow header of a 405: "POST" or "GET, HEAD". */
+/* The methods of the kind for the Allow header of a 405: "POST", "GET, HEAD" or
+   "GET, HEAD, DELETE" ("GET, HEAD" for ROUTE_NOT_FOUND). */
 const char	*route_allow_header(enum route_kind);
-/* 1 if id is a valid HF model id: 1..ROUTE_MODEL_MAX-1 chars of [A-Za-z0-9._-] with at
-   most one '/', not starting or ending with '/', no empty part, no "." or ".." part. */
-int		 route_valid_model_id(const char *id);
+/* The kind's ROUTE_F_* bits; 0 for ROUTE_NOT_FOUND. */
+unsigned	 route_flags(enum route_kind);
+/* The kind's handler; ROUTE_H_NONE for ROUTE_NOT_FOUND. */
+enum route_handler route_handler_of(enum route_kind);
 
 #endif

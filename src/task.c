@@ -7,7 +7,7 @@
 
 #include <cJSON.h>
 
-#include "route.h"
+#include "modelid.h"
 #include "task.h"
 
 /*
@@ -122,7 +122,7 @@ task_defaults_load(const char *path, char *models[TASK_COUNT], char *err,
 		/* The npm table lists more tasks than the API serves. */
 		if ((t = task_find(name)) == NULL)
 			continue;
-		if (!route_valid_model_id(model)) {
+		if (!modelid_valid(model)) {
 			snprintf(err, errlen, "%s:%zu: invalid model id", path,
 			    lineno);
 			goto fail;

@@ -5,6 +5,7 @@
 #include <check.h>
 
 #include "check_main.h"
+#include "modelid.h"
 #include "route.h"
 
 /* Parses path expecting success. */
@@ -195,33 +196,19 @@ START_TEST(test_model_id_edges)
 	parse_fail("/models/a b", 400);
 	parse_fail("/models/a?b", 400);
 
-	/* 255 characters is the longest id; 256 is refused. */
+	/* 255 characters is the longest id; 256 is refused (modelid.c has the rest). */
 	memset(id, 'a', 255);
 	id[255] = '\0';
-	ck_assert(route_valid_model_id(id));
 	snprintf(path, sizeof(path), "/models/%s", id);
 	ck_assert_str_eq(parse_ok(path).model, id);
 	id[255] = 'a';
 	id[256] = '\0';
-	ck_assert(!route_valid_model_id(id));
 	snprintf(path, sizeof(path), "/models/%s", id);
 	e = parse_fail(path, 400);
 	/* The message quotes a truncated id. */
 	ck_assert_ptr_nonnull(strstr(e, "..."));
 	ck_assert_uint_lt(strlen(e), 150);
-
-	ck_assert(route_valid_model_id("a"));
-	ck_assert(route_valid_model_id("a/b"));
-	ck_assert(route_valid_model_id("...a/b.."));
-	ck_assert(!route_valid_model_id(""));
-	ck_assert(!route_valid_model_id(NULL));
-	ck_assert(!route_valid_model_id("/a"));
-	ck_assert(!route_valid_model_id("a/"));
-	ck_assert(!route_valid_model_id("/"));
-	ck_assert(!route_valid_model_id("."));
-	ck_assert(!route_valid_model_id("a/."));
-	ck_assert(!route_valid_model_id("a\\b"));
-	ck_assert(!route_valid_model_id("a:b"));
+	ck_assert_int_eq(ROUTE_MODEL_MAX, MODELID_MAX);
 }
 END_TEST
 
@@ -255,6 +242,10 @@ START_TEST(test_small_err_buffer)
 	    sizeof(err)), -1);
 	ck_assert_int_eq(status, 404);
 	ck_assert_str_eq(err, "no rout");
+	ck_assert_int_eq(route_parse("/framework/", &r, &status, err,
+	    sizeof(err)), -1);
+	ck_assert_int_eq(status, 400);
+	ck_assert_str_eq(err, "missing");
 	/* A NULL buffer is allowed. */
 	ck_assert_int_eq(route_parse("/models/", &r, &status, NULL, 0), -1);
 	ck_assert_int_eq(status, 400);
@@ -320,9 +311,214 @@ START_TEST(test_methods)
 	}
 	ck_assert(!route_method_allowed(ROUTE_NOT_FOUND, "GET"));
 	ck_assert(!route_method_allowed(ROUTE_NOT_FOUND, "POST"));
+	ck_assert_str_eq(route_allow_header(ROUTE_NOT_FOUND), "GET, HEAD");
+	/* Whole method names only, not parts or lists of them. */
+	ck_assert(!route_method_allowed(ROUTE_ADMIN_CACHE, "GET, HEAD"));
+	ck_assert(!route_method_allowed(ROUTE_ADMIN_CACHE, "GET,"));
+	ck_assert(!route_method_allowed(ROUTE_ADMIN_CACHE, "HEA"));
+	ck_assert(!route_method_allowed(ROUTE_ADMIN_CACHE, "DELETEX"));
+	ck_assert(!route_method_allowed(ROUTE_ADMIN_CACHE, ""));
+	ck_assert(!route_method_allowed(ROUTE_ADMIN_CACHE, " HEAD"));
 	/* The cache can be cleared; usage counters cannot. */
 	ck_assert(route_method_allowed(ROUTE_ADMIN_CACHE, "DELETE"));
 	ck_assert_str_eq(route_allow_header(ROUTE_ADMIN_CACHE), "GET, HEAD, DELETE");
+}
+END_TEST
+
+/* Where two rows could claim a path, the answer depends on which part is checked first. */
+START_TEST(test_claims)
+{
+	/* A pipeline's task is checked before its model, and a missing model is a 400. */
+	ck_assert_str_eq(parse_fail("/pipeline/no-such", 404), "unknown task 'no-such'");
+	ck_assert_str_eq(parse_fail("/pipeline/no-such/x/y/z", 404),
+	    "unknown task 'no-such'");
+	ck_assert_str_eq(parse_fail("/pipeline//gpt2", 404), "unknown task ''");
+	ck_assert_str_eq(parse_fail("/pipeline/feature-extraction", 400),
+	    "missing model id");
+	ck_assert_str_eq(parse_fail("/pipeline/", 404), "unknown task ''");
+	ck_assert_str_eq(parse_fail("/pipeline", 404), "no route for /pipeline");
+	ck_assert_str_eq(parse_fail("/models", 404), "no route for /models");
+	ck_assert_str_eq(parse_fail("/status", 404), "no route for /status");
+	/* /v1/ takes only paths of its own shape. */
+	ck_assert_str_eq(parse_fail("/v1/", 404), "no route for /v1/");
+	ck_assert_str_eq(parse_fail("/v1/no-such/x", 404), "no route for /v1/no-such/x");
+	ck_assert_str_eq(parse_fail("/v1/tasks/", 404), "no route for /v1/tasks/");
+	ck_assert_str_eq(parse_fail("/v1/tasksx", 404), "unknown task 'tasksx'");
+	/* A framework name is the rest of the path. */
+	ck_assert_str_eq(parse_fail("/framework/a/b", 400),
+	    "invalid framework name 'a/b'");
+	ck_assert_str_eq(parse_fail("/framework/a b/c", 400),
+	    "invalid framework name 'a b/c'");
+	ck_assert_str_eq(parse_fail("/framework", 404), "no route for /framework");
+	/* An endpoint name is one component, checked before what follows it. */
+	ck_assert_str_eq(parse_fail("/endpoints/", 400), "invalid endpoint name ''");
+	ck_assert_str_eq(parse_fail("/endpoints//generate", 400),
+	    "invalid endpoint name ''");
+	ck_assert_str_eq(parse_fail("/endpoints/a b/foo", 400),
+	    "invalid endpoint name 'a b'");
+	ck_assert_str_eq(parse_fail("/endpoints/x/foo", 404),
+	    "no route for /endpoints/x/foo");
+	ck_assert_str_eq(parse_fail("/endpoints/x/", 404), "no route for /endpoints/x/");
+	ck_assert_str_eq(parse_fail("/endpoints/x/generate_streams", 404),
+	    "no route for /endpoints/x/generate_streams");
+	ck_assert_str_eq(parse_fail("/endpoints/x/info/", 404),
+	    "no route for /endpoints/x/info/");
+	ck_assert_str_eq(parse_fail("/endpoints", 404), "no route for /endpoints");
+	ck_assert_str_eq(parse_fail(
+	    "/endpoints/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 400),
+	    "invalid endpoint name "
+	    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'");
+	/* 63 characters is the longest name. */
+	ck_assert_str_eq(parse_ok("/endpoints/"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/info").name,
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	ck_assert_str_eq(parse_fail(NULL, 404), "no route for ");
+	ck_assert_str_eq(parse_fail("models/gpt2", 404), "no route for models/gpt2");
+}
+END_TEST
+
+#define INFER	(ROUTE_F_INFERENCE | ROUTE_F_UPSTREAM)
+
+/* What the gateway needs to know of each kind, indexed by kind. */
+static const struct {
+	enum route_kind		 kind;
+	unsigned		 flags;
+	enum route_handler	 handler;
+} want_kinds[] = {
+	{ ROUTE_NOT_FOUND,	0,				ROUTE_H_NONE },
+	{ ROUTE_MODELS,		INFER,				ROUTE_H_UPSTREAM },
+	{ ROUTE_PIPELINE,	INFER,				ROUTE_H_UPSTREAM },
+	{ ROUTE_STATUS,		ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
+	{ ROUTE_FRAMEWORK,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
+	{ ROUTE_API_TASKS,	ROUTE_F_LOCAL,			ROUTE_H_LOCAL },
+	{ ROUTE_V1_TASK,	INFER,				ROUTE_H_UPSTREAM },
+	{ ROUTE_V1_TASKS,	ROUTE_F_LOCAL,			ROUTE_H_LOCAL },
+	{ ROUTE_HEALTHZ,	ROUTE_F_LOCAL | ROUTE_F_OPEN,	ROUTE_H_LOCAL },
+	{ ROUTE_ENDPOINT,	INFER,				ROUTE_H_UPSTREAM },
+	{ ROUTE_ENDPOINT_INFO,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
+	{ ROUTE_ADMIN_CACHE,	ROUTE_F_ADMIN,			ROUTE_H_ADMIN_CACHE },
+	{ ROUTE_ADMIN_USAGE,	ROUTE_F_ADMIN,			ROUTE_H_ADMIN_USAGE },
+};
+#define NKINDS	(sizeof(want_kinds) / sizeof(want_kinds[0]))
+
+START_TEST(test_flags_handlers)
+{
+	enum route_kind		 k;
+	unsigned		 f;
+	enum route_handler	 h;
+	size_t			 i;
+
+	ck_assert_uint_eq(NKINDS, ROUTE_ADMIN_USAGE + 1);
+	for (i = 0; i < NKINDS; i++) {
+		k = want_kinds[i].kind;
+		ck_assert_uint_eq(k, i);
+		f = route_flags(k);
+		h = route_handler_of(k);
+		ck_assert_msg(f == want_kinds[i].flags, "kind %zu: flags %#x", i, f);
+		ck_assert_msg(h == want_kinds[i].handler, "kind %zu: handler %d", i,
+		    (int)h);
+		/* The flags and the handler say the same things. */
+		if (f & ROUTE_F_INFERENCE)
+			ck_assert(f & ROUTE_F_UPSTREAM);
+		ck_assert_int_eq(!!(f & ROUTE_F_UPSTREAM), h == ROUTE_H_UPSTREAM);
+		ck_assert_int_eq(!!(f & ROUTE_F_LOCAL), h == ROUTE_H_LOCAL);
+		ck_assert_int_eq(!!(f & ROUTE_F_ADMIN), h == ROUTE_H_ADMIN_CACHE ||
+		    h == ROUTE_H_ADMIN_USAGE);
+		ck_assert_int_eq(!!(f & ROUTE_F_OPEN), k == ROUTE_HEALTHZ);
+		ck_assert_int_eq(h == ROUTE_H_NONE, k == ROUTE_NOT_FOUND);
+	}
+	/* Past the enum: nothing. */
+	ck_assert_uint_eq(route_flags((enum route_kind)NKINDS), 0);
+	ck_assert_int_eq(route_handler_of((enum route_kind)NKINDS), ROUTE_H_NONE);
+	ck_assert(!route_method_allowed((enum route_kind)NKINDS, "GET"));
+}
+END_TEST
+
+/* 1 if method is one of the comma-separated methods. */
+static int
+in_methods(const char *methods, const char *method)
+{
+	char	 buf[64], *s, *tok, *save;
+
+	snprintf(buf, sizeof(buf), "%s", methods);
+	for (s = buf; (tok = strtok_r(s, ", ", &save)) != NULL; s = NULL)
+		if (strcmp(tok, method) == 0)
+			return (1);
+	return (0);
+}
+
+/* Every row: reachable by a path of its pattern, and read back the same by kind. */
+START_TEST(test_rows)
+{
+	static const char *const methods[] = { "GET", "HEAD", "POST", "DELETE",
+	    "PUT", "PATCH", "OPTIONS", "CONNECT", "TRACE" };
+	const struct route_spec	*row;
+	struct route		 r;
+	char			 path[256], tok[64];
+	const char		*p, *close;
+	size_t			 i, j, n, seen[NKINDS];
+
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; (row = route_spec_at(i)) != NULL; i++) {
+		ck_assert_uint_gt(row->kind, ROUTE_NOT_FOUND);
+		ck_assert_uint_lt(row->kind, NKINDS);
+		seen[row->kind]++;
+		/* The methods the row lists are the ones route_method_allowed takes. */
+		ck_assert_str_eq(route_allow_header(row->kind), row->methods);
+		for (j = 0; j < sizeof(methods) / sizeof(methods[0]); j++)
+			ck_assert_msg(route_method_allowed(row->kind, methods[j]) ==
+			    in_methods(row->methods, methods[j]), "%s: %s",
+			    row->pattern, methods[j]);
+		for (p = row->methods; *p != '\0'; p += strspn(p, ", ")) {
+			n = strcspn(p, ",");
+			ck_assert_uint_lt(n, sizeof(tok));
+			memcpy(tok, p, n);
+			tok[n] = '\0';
+			ck_assert_msg(route_method_allowed(row->kind, tok), "%s: %s",
+			    row->pattern, tok);
+			p += n;
+		}
+		ck_assert_uint_eq(route_flags(row->kind), row->flags);
+		ck_assert_int_eq(route_handler_of(row->kind), row->handler);
+		ck_assert_int_eq(row->kind == ROUTE_ENDPOINT, row->sub != NULL);
+		ck_assert_int_eq(strstr(row->pattern, "{name") != NULL,
+		    row->noun != NULL);
+
+		/* A path of the pattern's shape parses to this row. */
+		n = 0;
+		for (p = row->pattern; *p != '\0'; p++) {
+			if (*p != '{') {
+				path[n++] = *p;
+				continue;
+			}
+			close = strchr(p, '}');
+			ck_assert_ptr_nonnull(close);
+			if (strncmp(p, "{model}", 7) == 0)
+				n += (size_t)snprintf(path + n, sizeof(path) - n, "org/m");
+			else if (strncmp(p, "{task}", 6) == 0)
+				n += (size_t)snprintf(path + n, sizeof(path) - n,
+				    "text-classification");
+			else
+				n += (size_t)snprintf(path + n, sizeof(path) - n, "n-1");
+			p = close;
+		}
+		path[n] = '\0';
+		r = parse_ok(path);
+		ck_assert_msg(r.kind == row->kind, "%s: kind %d", path, (int)r.kind);
+		ck_assert_str_eq(r.sub, row->sub != NULL ? row->sub : "");
+		if (strstr(row->pattern, "{model}") != NULL)
+			ck_assert_str_eq(r.model, "org/m");
+		if (strstr(row->pattern, "{task}") != NULL)
+			ck_assert_str_eq(r.task, "text-classification");
+		if (strstr(row->pattern, "{name") != NULL)
+			ck_assert_str_eq(r.name, "n-1");
+	}
+	ck_assert_uint_eq(i, 14);
+	ck_assert_uint_eq(seen[ROUTE_NOT_FOUND], 0);
+	for (j = 1; j < NKINDS; j++)
+		ck_assert_msg(seen[j] >= 1, "kind %zu has no row", j);
+	ck_assert_uint_eq(seen[ROUTE_ENDPOINT], 3);
+	ck_assert_ptr_null(route_spec_at(i + 1));
 }
 END_TEST
 
@@ -343,6 +539,9 @@ check_suite(void)
 	tcase_add_test(tc, test_small_err_buffer);
 	tcase_add_test(tc, test_methods);
 	tcase_add_test(tc, test_endpoints);
+	tcase_add_test(tc, test_claims);
+	tcase_add_test(tc, test_flags_handlers);
+	tcase_add_test(tc, test_rows);
 	suite_add_tcase(s, tc);
 	return (s);
 }
