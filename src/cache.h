@@ -5,15 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+#include "cachedb.h"
 #include "config.h"
-#include "gw.h"
-
-/* gw_req.cache_state: what X-Cache says. */
-#define CACHE_STATE_NONE	0	/* not an inference call: no X-Cache */
-#define CACHE_STATE_BYPASS	1
-#define CACHE_STATE_MISS	2
-#define CACHE_STATE_HIT		3
-#define CACHE_STATE_STALE	4
+#include "request.h"
+#include "task.h"
 
 /* Main thread: starts the writer thread when the cache is on. A cache file that cannot
    be opened only turns the cache off (logged once): hfgate still starts. */
@@ -22,34 +18,49 @@ void	 cache_stop(void);
 /* Loop thread: opens / closes this thread's read connection. */
 void	 cache_thread_start(const struct config *);
 void	 cache_thread_stop(void);
+/* 1 while the cache is on. */
+int	 cache_is_on(void);
 
 /*
- * Decides whether req (resolved, body known) may be cached, looks it up, and joins an
- * identical request in flight. Returns 1 when req was answered from the cache or now
- * waits for another request's answer; 0 when it goes upstream.
+ * Decides whether req (resolved, its upstream body set; task_of gives its model's
+ * task, NULL when unknown, and is asked only when the cache is on) may be cached and
+ * looks it up. Returns 1 with a fresh entry in *hit
+ * (taken by the caller; see cache_fit), else 0: req goes upstream (a MISS or BYPASS,
+ * an expired entry kept for stale-if-error).
  */
-int	 cache_begin(struct gw_req *);
-/* The upstream answered req (status, Content-Type, Retry-After, body, relayed
-   headers; all borrowed): stores a 2xx answer and hands a copy to every request
-   waiting for it. */
+int	 cache_begin(struct gw_req *, const struct task_info *(*task_of)(struct gw_req *),
+	    struct cache_entry *hit);
+/* How entry e answers req (e stays the caller's): */
+#define CACHE_SERVE_NONE	0	/* it does not fit the request */
+#define CACHE_SERVE_BODY	1	/* e->body is the answer */
+#define CACHE_SERVE_STREAM	2	/* e->body is a stored stream to replay */
+#define CACHE_SERVE_LIST	3	/* *list (malloc'd) is the answer, as JSON */
+/* When it fits, X-Cache becomes state (CACHE_STATE_HIT or _STALE) with e's age. */
+int	 cache_fit(struct gw_req *, struct cache_entry *e, int state, char **list);
+/* Counts a hit or a miss for GET /admin/cache. */
+void	 cache_count_hit(int hit);
+/* Whether req stores its answer (a waiter does not: its leader does). */
+void	 cache_set_store(struct gw_req *, int on);
+/* X-Cache of an answer req got another way (a coalesced copy: CACHE_STATE_HIT). */
+void	 cache_mark(struct gw_req *, int state);
+/* The expired entry kept for stale-if-error (taken: cache_entry_free and free it),
+   or NULL. */
+struct cache_entry *cache_take_stale(struct gw_req *);
+/* The upstream answered req (all borrowed): stores a 2xx answer. */
 void	 cache_answer(struct gw_req *, long status, const char *ctype,
-	    const char *retry_after, const struct buf *body, const struct buf *relay);
-/* Upstream bytes of a stream, kept to store the stream once it ends cleanly. */
+	    const struct buf *body);
+/* Upstream bytes of a stream, kept to store the stream once it ends. */
 void	 cache_stream_bytes(struct gw_req *, const char *, size_t);
-/* The stream ended with its final event: store it. */
-void	 cache_stream_done(struct gw_req *);
-/* req's stream starts (its followers start theirs), or ends: tail (borrowed) is what
-   req's client gets after the upstream's bytes (an error event, or nothing). */
-void	 cache_stream_start(struct gw_req *);
-void	 cache_stream_end(struct gw_req *, const char *tail, size_t len);
-/* req failed upstream with status (502/504/5xx): serves a stale entry within the
-   stale-if-error window. Returns 1 when it did. */
-int	 cache_serve_stale(struct gw_req *);
-/* req ends or gives up waiting: leaves its flight; a leader without an answer sends
-   its waiters upstream on their own. Safe to call more than once. */
-void	 cache_leave(struct gw_req *);
+/* The stream ended: stored when complete (its final event, a 2xx, no error). */
+void	 cache_stream_end(struct gw_req *, int complete);
+/* Frees req's cache part. */
+void	 cache_release(struct gw_req *);
 
-/* GET /admin/cache and DELETE /admin/cache[?model=] (access checked by gw.c). */
-void	 cache_admin(struct gw_req *);
+/* GET /admin/cache: the file's figures (-1 when unreadable) and this process's hits
+   and misses. 0, or -1 (entries and bytes -1). */
+int	 cache_read_stats(struct cache_stats *, uint64_t *hits, uint64_t *misses);
+/* Deletes every entry (model NULL) or a model's, and waits for the writer: blocks,
+   so only from a helper thread. 0 or -1. */
+int	 cache_delete(const char *model);
 
 #endif

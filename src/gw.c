@@ -1,10 +1,14 @@
 /*
- * What the gateway does with a request once libmicrohttpd has parsed it: the route,
- * the model, the upstream call with its retries and deadline, and the reply. Every
- * function here runs on the loop thread.
+ * The gateway: what happens to a request between the transport and the upstream
+ * (docs/design.md, "The request path"). It is the transport's handler table, walks a
+ * request through route -> admit -> cache -> upstream (retry) -> relay -> complete,
+ * and is the only module that writes a request's state. Every function here runs on
+ * a loop thread; the steps it calls live in their own modules and report back
+ * through return values, or through the hook tables of stream.c and flight.c.
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,39 +16,30 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <cJSON.h>
-
-#include "auth.h"
+#include "admin.h"
+#include "admit.h"
 #include "buf.h"
 #include "cache.h"
+#include "cachedb.h"
 #include "config.h"
+#include "flight.h"
 #include "gw.h"
 #include "http.h"
-#include "hub.h"
-#include "json.h"
-#include "limit.h"
+#include "local.h"
 #include "log.h"
 #include "loop.h"
-#include "modelid.h"
+#include "reply.h"
+#include "req.h"
+#include "request.h"
+#include "resolve.h"
 #include "retry.h"
-#include "stream.h"
 #include "route.h"
-#include "task.h"
+#include "stream.h"
 #include "upstream.h"
 #include "usage.h"
-#include "v1.h"
-
-#define GW_LOADING_MIN_MS	250		/* shortest wait for a loading model */
-#define GW_LOADING_MARGIN_MS	500		/* time left for the attempt after a wait */
-#define GW_MAX_CALLS		1000		/* sanity cap on calls, loading included */
-#define GW_HUB_WAIT_MS		3000		/* for a model's task, to check a client's */
-#define GW_HUB_POLL_MS		20
 
 /* Per loop thread: each thread serves its own connections and shares nothing. */
-static _Thread_local struct config	*gw_cfg;
-static _Thread_local char		*gw_auth;	/* "Authorization: Bearer ..." */
-static _Thread_local struct gw_req	*gw_head;
-static _Thread_local size_t		 gw_nlive;
+static _Thread_local struct config	*gw_cfg;	/* for requests that start now */
 static _Thread_local uint64_t		 gw_rng;
 
 static void	gw_attempt(struct gw_req *);
@@ -66,28 +61,14 @@ gw_random(void)
 	return (gw_rng * 0x2545f4914f6cdd1dULL);
 }
 
-int
+void
 gw_configure(struct config *cfg)
 {
-	char	*auth = NULL;
-	size_t	 len;
-
-	if (cfg != NULL && cfg->token != NULL) {
-		len = strlen(cfg->token) + sizeof("Authorization: Bearer ");
-		if ((auth = malloc(len)) == NULL)
-			return (-1);
-		snprintf(auth, len, "Authorization: Bearer %s", cfg->token);
-	}
-	if (gw_auth != NULL) {
-		explicit_bzero(gw_auth, strlen(gw_auth));
-		free(gw_auth);
-	}
-	gw_auth = auth;
-	/* Requests copy what they use from the configuration, so the old one can go. */
+	/* A request holds its own reference: the old configuration lives on as long
+	   as a request started under it does. */
 	cfg_ref(cfg);
 	cfg_unref(gw_cfg);
 	gw_cfg = cfg;
-	return (0);
 }
 
 const struct config *
@@ -96,39 +77,16 @@ gw_config(void)
 	return (gw_cfg);
 }
 
-const char *
-gw_auth_header(void)
-{
-	return (gw_auth);
-}
-
-void
-gw_link(struct gw_req *req)
-{
-	req->next = gw_head;
-	if (gw_head != NULL)
-		gw_head->prev = req;
-	gw_head = req;
-	gw_nlive++;
-	req->cfg = gw_cfg;
-	cfg_ref(req->cfg);
-}
-
 size_t
 gw_live(void)
 {
-	return (gw_nlive);
+	return (req_live());
 }
 
-struct gw_req *
-gw_find(uint64_t serial)
+static struct gw_req *
+gw_of(struct http_req *tr)
 {
-	struct gw_req	*req;
-
-	for (req = gw_head; req != NULL; req = req->next)
-		if (req->serial == serial)
-			return (req);
-	return (NULL);
+	return ((struct gw_req *)(void *)((char *)tr - offsetof(struct gw_req, tr)));
 }
 
 static void
@@ -136,7 +94,7 @@ gw_new_request_id(struct gw_req *req)
 {
 	static const char alphabet[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	const char	*given = http_header(req, "X-Request-Id");
+	const char	*given = req->tr.head.request_id;
 	uint64_t	 r = 0;
 	size_t		 i, len;
 	int		 ok;
@@ -161,462 +119,123 @@ gw_new_request_id(struct gw_req *req)
 	req->request_id[21] = '\0';
 }
 
+/* The head is complete: route it and check the caller, then read the body. */
 static void
-gw_preflight(struct gw_req *req)
-{
-	struct MHD_Response	*resp;
-	const char		*hdrs;
-
-	resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-	if (resp != NULL) {
-		hdrs = http_header(req, "Access-Control-Request-Headers");
-		MHD_add_response_header(resp, "Access-Control-Allow-Methods",
-		    "GET, POST, OPTIONS");
-		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-		    hdrs != NULL ? hdrs : "authorization, x-api-key, content-type, x-model, "
-		    "x-request-id, x-timeout, x-wait-for-model, x-use-cache");
-		MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
-	}
-	http_reply(req, 204, resp);
-}
-
-/* 401 with the challenge HF clients and curl understand. what: "client" or "admin". */
-static void
-gw_unauthorized(struct gw_req *req, const char *what, int missing)
-{
-	struct MHD_Response	*resp;
-
-	log_info("%s %s: 401 (%s %s key) from %s", req->method, req->path,
-	    missing ? "missing" : "unknown", what, http_client_address(req));
-	resp = http_json_error("unauthorized", "%s %s key: send Authorization: Bearer "
-	    "<key> or X-Api-Key: <key>", missing ? "missing" : "unknown", what);
-	if (resp != NULL)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-		    "Bearer realm=\"hfgate\"");
-	http_reply(req, 401, resp);
-}
-
-/*
- * Who is calling. The admin routes want the [admin] key, or without one a loopback
- * client; every other route but /healthz wants a client key once a [client] exists.
- * The key itself is never logged or forwarded (only listed headers go upstream).
- * 0, or -1 (replied).
- */
-static int
-gw_identify(struct gw_req *req)
-{
-	const char	*key;
-	size_t		 len = 0;
-
-	key = auth_key(http_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
-	    http_header(req, "X-Api-Key"), &len);
-	if (req->route.kind == ROUTE_ADMIN_CACHE || req->route.kind == ROUTE_ADMIN_USAGE) {
-		if (gw_cfg->admin_has_key) {
-			if (auth_admin(gw_cfg, key, len))
-				return (0);
-			gw_unauthorized(req, "admin", key == NULL);
-			return (-1);
-		}
-		if (http_client_loopback(req))
-			return (0);
-		http_reply_error(req, 403, "forbidden", "the admin routes answer on the "
-		    "loopback interface only, unless an [admin] key is configured");
-		return (-1);
-	}
-	if (gw_cfg->nclients == 0 || req->route.kind == ROUTE_HEALTHZ)
-		return (0);
-	if ((req->client = auth_client(gw_cfg, key, len)) != NULL)
-		return (0);
-	gw_unauthorized(req, "client", key == NULL);
-	return (-1);
-}
-
-void
 gw_begin(struct gw_req *req)
 {
-	const char	*cl;
-	char		 err[512], *end;
-	int		 status;
-	unsigned long long n;
+	const struct http_head	*h = &req->tr.head;
+	struct http_resp	*resp;
+	char			 err[512], *end;
+	int			 status;
+	unsigned long long	 n;
 
+	req->state = GW_REPLIED;
 	gw_new_request_id(req);
-	if (req->head_error != 0) {
-		http_reply_error(req, req->head_error, req->head_error == 414 ?
-		    "uri_too_long" : "header_too_large", "the request %s over the "
-		    "limit of %zu bytes", req->head_error == 414 ? "target is" :
-		    "headers are",
-		    req->head_error == 414 ? gw_cfg->max_url_bytes :
-		    gw_cfg->max_header_bytes);
+	if (h->error != 0) {
+		reply_error(req, h->error, h->error == 414 ? "uri_too_long" :
+		    "header_too_large", "the request %s over the limit of %zu bytes",
+		    h->error == 414 ? "target is" : "headers are", h->error == 414 ?
+		    req->cfg->max_url_bytes : req->cfg->max_header_bytes);
 		return;
 	}
-	if (strcmp(req->method, "OPTIONS") == 0) {
-		gw_preflight(req);
+	if (strcmp(h->method, "OPTIONS") == 0) {
+		local_preflight(req);
 		return;
 	}
-	if (route_parse(req->path, &req->route, &status, err, sizeof(err)) == -1) {
-		http_reply_error(req, (unsigned)status,
+	if (route_parse(h->path, &req->route, &status, err, sizeof(err)) == -1) {
+		reply_error(req, (unsigned)status,
 		    status == 404 ? "not_found" : "bad_request", "%s", err);
 		return;
 	}
-	if (!route_method_allowed(req->route.kind, req->method)) {
-		struct MHD_Response *resp;
-
-		resp = http_json_error("method_not_allowed", "%s",
+	if (!route_method_allowed(req->route.kind, h->method)) {
+		resp = reply_error_resp(req, "method_not_allowed", "%s",
 		    "method not allowed on this route");
-		if (resp != NULL)
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-			    route_allow_header(req->route.kind));
-		http_reply(req, 405, resp);
+		http_resp_header(resp, "Allow", route_allow_header(req->route.kind));
+		reply_send(req, 405, resp);
 		return;
 	}
-	if (gw_identify(req) == -1)
+	if (admit_identify(req) == -1)
 		return;
-	if ((cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH)) != NULL) {
-		n = strtoull(cl, &end, 10);
-		if (*end == '\0' && n > gw_cfg->max_body_bytes) {
-			http_reply_error(req, 413, "payload_too_large",
+	if (h->content_length != NULL) {
+		n = strtoull(h->content_length, &end, 10);
+		if (*end == '\0' && n > req->cfg->max_body_bytes) {
+			reply_error(req, 413, "payload_too_large",
 			    "request body of %llu bytes exceeds the limit of %zu bytes",
-			    n, gw_cfg->max_body_bytes);
+			    n, req->cfg->max_body_bytes);
 			return;
 		}
 	}
 	req->state = GW_READING;
+	http_read_body(&req->tr);
 }
 
-static int
-gw_add_header(struct gw_req *req, const char *name, const char *value)
-{
-	char			 line[2048];
-	struct curl_slist	*l;
-
-	if (value == NULL)
-		return (0);
-	/* "Name:" with nothing after it tells curl to send no such header. */
-	if ((size_t)snprintf(line, sizeof(line), "%s: %s", name, value) >= sizeof(line))
-		return (0);
-	if (*value == '\0')
-		snprintf(line, sizeof(line), "%s:", name);
-	if ((l = curl_slist_append(req->up_headers, line)) == NULL)
-		return (-1);
-	req->up_headers = l;
-	return (0);
-}
-
-static int
-gw_build_headers(struct gw_req *req, int v1_binary)
-{
-	static const char *const forwarded[] = {
-		"X-Wait-For-Model", "X-Use-Cache", "X-Load-Model", "X-Amzn-Trace-Id"
-	};
-	const char	*v;
-	size_t		 i;
-
-	if (gw_auth != NULL &&
-	    (req->up_headers = curl_slist_append(req->up_headers, gw_auth)) == NULL)
-		return (-1);
-	if (gw_add_header(req, "X-Request-Id", req->request_id) == -1)
-		return (-1);
-	/* curl would otherwise add a form Content-Type and wait for 100-continue. */
-	if (req->route.kind == ROUTE_V1_TASK)
-		v = v1_binary ? "application/octet-stream" : "application/json";
-	else
-		v = http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (req->up.body != NULL &&
-	    gw_add_header(req, "Content-Type", v != NULL ? v : "") == -1)
-		return (-1);
-	if (gw_add_header(req, "Expect", "") == -1)
-		return (-1);
-	if ((v = http_header(req, MHD_HTTP_HEADER_ACCEPT)) == NULL && req->task != NULL)
-		v = req->task->accept;
-	if (gw_add_header(req, "Accept", v) == -1)
-		return (-1);
-	v = http_header(req, MHD_HTTP_HEADER_USER_AGENT);
-	if (gw_add_header(req, "User-Agent", v != NULL ? v : "hfgate/" PACKAGE_VERSION) == -1)
-		return (-1);
-	for (i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-		if (gw_add_header(req, forwarded[i], http_header(req, forwarded[i])) == -1)
-			return (-1);
-	return (0);
-}
-
-/* The model for /v1/{task}: ?model=, X-Model, or the task's default. 0 or -1 (replied). */
-static int
-gw_v1_model(struct gw_req *req)
-{
-	const char	*m;
-	size_t		 i = task_index(req->task);
-
-	if ((m = http_query(req, "model")) == NULL || *m == '\0')
-		m = http_header(req, "X-Model");
-	if (m != NULL && *m != '\0') {
-		if (!modelid_valid(m)) {
-			http_reply_error(req, 400, "bad_request", "invalid model id");
-			return (-1);
-		}
-	} else if ((m = gw_cfg->default_model[i]) == NULL) {
-		http_reply_error(req, 400, "bad_request",
-		    "task %s has no default model: pass ?model= or X-Model",
-		    req->task->name);
-		return (-1);
-	}
-	snprintf(req->model, sizeof(req->model), "%s", m);
-	return (0);
-}
-
-static int
-gw_set_url(struct gw_req *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-gw_set_url(struct gw_req *req, const char *fmt, ...)
-{
-	va_list	ap;
-	int	rc;
-
-	free(req->url);
-	req->url = NULL;
-	va_start(ap, fmt);
-	rc = vasprintf(&req->url, fmt, ap);
-	va_end(ap);
-	if (rc < 0) {
-		req->url = NULL;
-		return (-1);
-	}
-	return (0);
-}
-
-/* Chooses model, URL and body. 0, or -1 when a reply was sent. */
-static int
-gw_resolve(struct gw_req *req, int *v1_binary)
-{
-	const struct cfg_endpoint	*ep;
-	const char			*base = gw_cfg->upstream_url;
-	char				 err[512];
-	int				 rc = 0;
-
-	*v1_binary = 0;
-	switch (req->route.kind) {
-	case ROUTE_STATUS:
-		snprintf(req->model, sizeof(req->model), "%s", req->route.model);
-		rc = gw_set_url(req, "%s/status/%s", base, req->model);
-		break;
-	case ROUTE_FRAMEWORK:
-		rc = gw_set_url(req, "%s/framework/%s", base, req->route.name);
-		break;
-	case ROUTE_ENDPOINT:
-	case ROUTE_ENDPOINT_INFO:
-		if ((ep = cfg_endpoint_by_name(gw_cfg, req->route.name)) == NULL) {
-			http_reply_error(req, 404, "not_found",
-			    "no endpoint '%s' is configured", req->route.name);
-			return (-1);
-		}
-		snprintf(req->model, sizeof(req->model), "%s",
-		    ep->nmodels > 0 ? ep->models[0] : ep->name);
-		if (ep->task != NULL)
-			req->task = task_find(ep->task);
-		rc = gw_set_url(req, "%s%s%s", ep->url,
-		    req->route.kind == ROUTE_ENDPOINT_INFO ? "/info" :
-		    req->route.sub[0] != '\0' ? "/" : "", req->route.sub);
-		break;
-	case ROUTE_MODELS:
-	case ROUTE_PIPELINE:
-	case ROUTE_V1_TASK:
-		if (req->route.kind == ROUTE_MODELS) {
-			snprintf(req->model, sizeof(req->model), "%s", req->route.model);
-		} else {
-			req->task = task_find(req->route.task);
-			if (req->route.kind == ROUTE_PIPELINE)
-				snprintf(req->model, sizeof(req->model), "%s",
-				    req->route.model);
-			else if (gw_v1_model(req) == -1)
-				return (-1);
-		}
-		if (req->route.kind == ROUTE_V1_TASK) {
-			if (v1_build_body(req->task, req->in.data != NULL ? req->in.data : "",
-			    req->in.len, &req->body, v1_binary, err, sizeof(err)) == -1) {
-				http_reply_error(req, 400, "bad_request", "%s", err);
-				return (-1);
-			}
-			req->use_body = 1;
-		}
-		if ((ep = cfg_endpoint_for_model(gw_cfg, req->model)) != NULL) {
-			if (req->task == NULL && ep->task != NULL)
-				req->task = task_find(ep->task);
-			rc = gw_set_url(req, "%s", ep->url);
-		} else if (req->route.kind == ROUTE_PIPELINE ||
-		    (req->task != NULL && req->task->pipeline))
-			rc = gw_set_url(req, "%s/pipeline/%s/%s", base,
-			    req->route.kind == ROUTE_PIPELINE ? req->route.task :
-			    req->task->name, req->model);
-		else
-			rc = gw_set_url(req, "%s/models/%s", base, req->model);
-		break;
-	default:
-		rc = -1;
-		break;
-	}
-	if (rc == -1) {
-		http_reply_error(req, 500, "internal", "out of memory");
-		return (-1);
-	}
-	return (0);
-}
-
-/*
- * The deadline: the configured one, lowered by X-Timeout. For a stream it bounds the
- * time to the first byte (first_byte_timeout); [stream] limits take over from there.
- * 0, or -1 (replied).
- */
-static int
-gw_deadline(struct gw_req *req)
-{
-	const char	*v = http_header(req, "X-Timeout");
-	long		 ms = req->up.sse ? (long)gw_cfg->stream_first_byte * 1000 :
-			    gw_cfg->deadline_ms;
-	double		 s;
-	char		*end;
-
-	if (v != NULL) {
-		s = strtod(v, &end);
-		if (end == v || *end != '\0' || !(s > 0) || s > 86400) {
-			http_reply_error(req, 400, "bad_request",
-			    "X-Timeout must be a positive number of seconds");
-			return (-1);
-		}
-		if (s * 1000 < ms)
-			ms = (long)(s * 1000);
-	}
-	req->deadline = req->start_ms + (uint64_t)ms;
-	return (0);
-}
+static void	gw_proceed(struct gw_req *);
 
 static void
 gw_local(struct gw_req *req)
 {
-	char	*body = NULL;
-
-	switch (req->route.kind) {
-	case ROUTE_HEALTHZ:
-		http_reply_copy(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
-		return;
-	case ROUTE_API_TASKS:
-		body = task_api_tasks_json(gw_cfg->default_model);
-		break;
-	case ROUTE_V1_TASKS:
-		body = task_v1_tasks_json(gw_cfg->default_model);
-		break;
-	default:
-		break;
-	}
-	if (body == NULL) {
-		http_reply_error(req, 500, "internal", "out of memory");
-		return;
-	}
-	http_reply_take(req, 200, "application/json", body, strlen(body));
+	local_answer(req);
 }
 
-static int gw_admit(struct gw_req *);
-static void gw_proceed(struct gw_req *);
-static void gw_on_deadline(struct loop_timer *);
-static void gw_on_retry(struct loop_timer *);
-static int gw_on_data(struct up_call *, const char *, size_t);
-static void gw_on_done(struct up_call *, CURLcode);
+static void
+gw_upstream(struct gw_req *req)
+{
+	if (resolve_target(req) == 0)
+		gw_proceed(req);
+}
 
-void
+/* An admin route: answered, or waiting for a helper thread. */
+static void
+gw_admin(struct gw_req *req)
+{
+	int	waits = req->route.kind == ROUTE_ADMIN_CACHE ? admin_cache(req) :
+		    admin_usage(req);
+
+	if (waits) {
+		req->state = GW_OFFLOADED;
+		http_suspend(&req->tr, 0);
+	}
+}
+
+/* The handler of each route (route.c's handler ids). */
+static void (*const gw_handlers_by_route[])(struct gw_req *) = {
+	[ROUTE_H_LOCAL] = gw_local,
+	[ROUTE_H_ADMIN_CACHE] = gw_admin,
+	[ROUTE_H_ADMIN_USAGE] = gw_admin,
+	[ROUTE_H_UPSTREAM] = gw_upstream,
+};
+
+/* The body is complete. */
+static void
 gw_handle(struct gw_req *req)
 {
-	int		 v1_binary;
+	enum route_handler	 h = route_handler_of(req->route.kind);
 
-	if (req->in_total > gw_cfg->max_body_bytes) {
-		http_reply_error(req, 413, "payload_too_large",
+	req->state = GW_REPLIED;
+	if (req->tr.in_total > req->cfg->max_body_bytes) {
+		reply_error(req, 413, "payload_too_large",
 		    "request body exceeds the limit of %zu bytes",
-		    gw_cfg->max_body_bytes);
+		    req->cfg->max_body_bytes);
 		return;
 	}
-	if (req->in_failed) {
-		http_reply_error(req, 503, "unavailable",
+	if (req->tr.in_failed) {
+		reply_error(req, 503, "unavailable",
 		    "out of memory receiving the request body");
 		return;
 	}
-	switch (req->route.kind) {
-	case ROUTE_HEALTHZ:
-	case ROUTE_API_TASKS:
-	case ROUTE_V1_TASKS:
-		gw_local(req);
+	if ((size_t)h >= sizeof(gw_handlers_by_route) / sizeof(gw_handlers_by_route[0]) ||
+	    gw_handlers_by_route[h] == NULL) {
+		reply_error(req, 500, "internal", "no handler for this route");
 		return;
-	case ROUTE_ADMIN_CACHE:
-		cache_admin(req);
-		return;
-	case ROUTE_ADMIN_USAGE:		/* usage accounting (issue 5) */
-		usage_admin(req);
-		return;
-	default:
-		break;
 	}
-	if (gw_resolve(req, &v1_binary) == -1)
-		return;
-	req->v1_binary = v1_binary;
-	gw_proceed(req);
+	gw_handlers_by_route[h](req);
 }
 
-/* After the model is resolved: the client's rights, then the upstream call. */
-static void
-gw_proceed(struct gw_req *req)
-{
-	const char	*body;
-	size_t		 len;
-
-	if (gw_admit(req) == -1)
-		return;
-	body = req->use_body ? req->body.data : req->in.data;
-	len = req->use_body ? req->body.len : req->in.len;
-	if (strcmp(req->method, "POST") == 0) {
-		req->up.body = body != NULL ? body : "";
-		req->up.body_len = len;
-		/* Only "stream" selects SSE on these routes (PROTOCOL.md §4.1). */
-		req->up.sse = (req->route.kind == ROUTE_ENDPOINT &&
-		    strcmp(req->route.sub, "generate_stream") == 0) ||
-		    (json_looks_like(req->up.body, len) &&
-		    memmem(req->up.body, len, "\"stream\"", 8) != NULL &&
-		    json_body_stream(req->up.body, len));
-	}
-	if (gw_deadline(req) == -1)
-		return;
-	req->wait_for_model = !http_header_false(req, "X-Wait-For-Model") &&
-	    !json_option_false(req->up.body, len, "wait_for_model");
-	req->max_response = gw_cfg->max_response_bytes;
-	req->up.url = req->url;
-	req->up.on_data = gw_on_data;
-	req->up.on_done = gw_on_done;
-	req->up.arg = req;
-	req->retry_timer.cb = gw_on_retry;
-	req->retry_timer.arg = req;
-	req->deadline_timer.cb = gw_on_deadline;
-	req->deadline_timer.arg = req;
-	loop_timer_set(&req->deadline_timer, req->deadline - loop_now_ms());
-	if (cache_begin(req))
-		return;
-	gw_attempt(req);
-	if (req->state == GW_UPSTREAM)
-		http_suspend(req);
-}
-
-const struct task_info *
-gw_task(struct gw_req *req)
-{
-	const struct task_info	*t = req->task;
-	size_t			 i;
-
-	if (t == NULL)
-		for (i = 0; i < TASK_COUNT && t == NULL; i++)
-			if (gw_cfg->default_model[i] != NULL &&
-			    strcmp(gw_cfg->default_model[i], req->model) == 0)
-				t = task_at(i);
-	/* The Hub's pipeline tag, for models served by the serverless API. */
-	if (t == NULL && req->route.kind == ROUTE_MODELS &&
-	    cfg_endpoint_for_model(gw_cfg, req->model) == NULL)
-		t = hub_task(req->model);
-	return (t);
-}
+static void	gw_on_deadline(struct loop_timer *);
+static void	gw_on_retry(struct loop_timer *);
+static int	gw_on_data(struct up_call *, const char *, size_t);
+static void	gw_on_done(struct up_call *, enum up_result);
+static int	gw_cache(struct gw_req *);
 
 static void
 gw_on_hub_wait(struct loop_timer *t)
@@ -624,85 +243,121 @@ gw_on_hub_wait(struct loop_timer *t)
 	gw_proceed(t->arg);
 }
 
-/*
- * A client's rights and limits, once the model is known: 403 for a task or model it
- * may not use, 429 over its rate, concurrency or daily quota. A request admitted holds
- * a concurrency slot until gw_req_free. 0, or -1 (replied).
- */
-static int
-gw_admit(struct gw_req *req)
+/* After the model is resolved: the client's rights, the cache, the upstream call. */
+static void
+gw_proceed(struct gw_req *req)
 {
-	const struct cfg_client	*cl = req->client;
-	const struct task_info	*t;
-	struct limit_params	 lp;
-	struct MHD_Response	*resp;
-	const char		*what;
-	char			 n[16];
+	struct call_part	*call = &req->call;
 
-	if (cl == NULL)
-		return (0);
-	t = gw_task(req);
-	/* A task restriction needs the model's task: wait (bounded) for the Hub. */
-	if (t == NULL && cl->ntasks > 0 && req->route.kind == ROUTE_MODELS &&
-	    hub_pending(req->model) && loop_now_ms() < req->start_ms + GW_HUB_WAIT_MS) {
-		req->state = GW_RETRY_WAIT;
-		req->retry_timer.cb = gw_on_hub_wait;
-		req->retry_timer.arg = req;
-		loop_timer_set(&req->retry_timer, GW_HUB_POLL_MS);
-		if (req->in_handler)
-			http_suspend(req);
-		return (-1);
+	switch (admit_request(req)) {
+	case ADMIT_WAIT:
+		req->state = GW_HUB_WAIT;
+		call->retry_timer.cb = gw_on_hub_wait;
+		call->retry_timer.arg = req;
+		loop_timer_set(&call->retry_timer, ADMIT_POLL_MS);
+		if (req->tr.in_handler)
+			http_suspend(&req->tr, 0);
+		return;
+	case ADMIT_REFUSED:
+		req->state = GW_REPLIED;
+		return;
+	default:
+		break;
 	}
-	if (req->route.kind != ROUTE_FRAMEWORK && !auth_allowed(cl, t != NULL ?
-	    t->name : NULL, req->model[0] != '\0' ? req->model : NULL, &what)) {
-		if (what[0] == 'm')
-			http_reply_error(req, 403, "forbidden", "client '%s' may not use "
-			    "model '%s'", cl->name, req->model);
-		else if (t != NULL)
-			http_reply_error(req, 403, "forbidden", "client '%s' may not use "
-			    "task '%s'", cl->name, t->name);
-		else
-			http_reply_error(req, 403, "forbidden", "client '%s' may only use "
-			    "some tasks, and the task of model '%s' is not known (yet: "
-			    "try again in a moment)", cl->name, req->model);
-		return (-1);
+	if (resolve_call(req) == -1) {
+		req->state = GW_REPLIED;
+		return;
 	}
-	lp.rate = cl->rate;
-	lp.burst = cl->burst;
-	lp.concurrent = cl->max_concurrent;
-	lp.quota = cl->daily_quota;
-	/* Out of memory: admitted without a slot or headers (fail open, logged). */
-	if (limit_admit(cl->name, &lp, loop_wall_ms(), &req->rl) == -1) {
-		log_warnx("client %s: out of memory counting its limits", cl->name);
-		return (0);
-	}
-	if (req->rl.refused == NULL) {
-		req->admitted = 1;
-		return (0);
-	}
-	log_debug("%s %s: 429 client %s over its %s limit", req->method, req->path,
-	    cl->name, req->rl.refused);
-	if (strcmp(req->rl.refused, "quota") == 0)
-		resp = http_json_error("rate_limited", "client '%s' used its daily "
-		    "quota of %u requests", cl->name, cl->daily_quota);
-	else if (strcmp(req->rl.refused, "concurrency") == 0)
-		resp = http_json_error("rate_limited", "client '%s' already has %u "
-		    "requests running", cl->name, cl->max_concurrent);
-	else
-		resp = http_json_error("rate_limited", "client '%s' is over its rate of "
-		    "%u requests per minute", cl->name, cl->rate);
-	if (resp != NULL) {
-		snprintf(n, sizeof(n), "%u", req->rl.retry_after);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, n);
-	}
-	http_reply(req, 429, resp);
-	return (-1);
+	call->max_response = req->cfg->max_response_bytes;
+	call->up.on_data = gw_on_data;
+	call->up.on_done = gw_on_done;
+	call->up.arg = req;
+	call->retry_timer.cb = gw_on_retry;
+	call->retry_timer.arg = req;
+	call->deadline_timer.cb = gw_on_deadline;
+	call->deadline_timer.arg = req;
+	loop_timer_set(&call->deadline_timer, req->res.deadline - loop_now_ms());
+	if (gw_cache(req))
+		return;
+	gw_attempt(req);
+	if (req->state == GW_UPSTREAM)
+		http_suspend(&req->tr, req->res.sse);
 }
 
-void
-gw_go_upstream(struct gw_req *req)
+/* Serves entry e as how (cache_fit) said; takes e's body or list. */
+static void
+gw_serve_entry(struct gw_req *req, struct cache_entry *e, int how, char *list)
 {
-	gw_attempt(req);
+	loop_timer_cancel(&req->call.deadline_timer);
+	switch (how) {
+	case CACHE_SERVE_STREAM:
+		req->state = GW_STREAMING;
+		stream_replay(req, e->status, e->ctype, e->body, e->len);
+		e->body = NULL;
+		break;
+	case CACHE_SERVE_LIST:
+		req->state = GW_REPLIED;
+		reply_take(req, 200, "application/json", list, strlen(list));
+		break;
+	default:
+		req->state = GW_REPLIED;
+		reply_take(req, (unsigned)e->status, e->ctype, e->body, e->len);
+		e->body = NULL;
+		break;
+	}
+}
+
+/* The cache's answer, or a wait for an identical request's. 1 when req is served or
+   waits; 0 when it goes upstream. */
+static int
+gw_cache(struct gw_req *req)
+{
+	struct cache_entry	 e;
+	char			*list;
+	int			 how;
+
+	memset(&e, 0, sizeof(e));
+	if (cache_begin(req, resolve_task, &e)) {
+		if ((how = cache_fit(req, &e, CACHE_STATE_HIT, &list)) != CACHE_SERVE_NONE) {
+			cache_count_hit(1);
+			gw_serve_entry(req, &e, how, list);
+			cache_entry_free(&e);
+			return (1);
+		}
+		cache_entry_free(&e);
+		cache_count_hit(0);
+	}
+	/* Identical requests share one upstream call; a stream's followers get its
+	   events so far, then the live ones. */
+	if (req->cache.state == CACHE_STATE_MISS &&
+	    flight_join(req, req->cache.key, req->res.sse)) {
+		cache_set_store(req, 0);	/* the leader stores the answer */
+		req->state = GW_COALESCED;
+		http_suspend(&req->tr, req->res.sse);
+		return (1);
+	}
+	return (0);
+}
+
+/* A stale entry instead of an error, within the stale-if-error window. 1 when served. */
+static int
+gw_serve_stale(struct gw_req *req)
+{
+	struct cache_entry	*e = cache_take_stale(req);
+	char			*list;
+	int			 how;
+
+	if (e == NULL)
+		return (0);
+	if ((how = cache_fit(req, e, CACHE_STATE_STALE, &list)) != CACHE_SERVE_NONE) {
+		gw_serve_entry(req, e, how, list);
+		log_warnx("%s: upstream failing: served a stale cache entry (%lld s old)",
+		    req->request_id, (long long)req->cache.age);
+		flight_leave(req);
+	}
+	cache_entry_free(e);
+	free(e);
+	return (how != CACHE_SERVE_NONE);
 }
 
 /* An error of hfgate's own for a request that went upstream: a stale cache entry
@@ -713,37 +368,38 @@ gw_fail(struct gw_req *req, unsigned status, const char *type, const char *fmt, 
 	char	msg[1024];
 	va_list	ap;
 
-	if (cache_serve_stale(req))
+	if (gw_serve_stale(req))
 		return;
-	cache_leave(req);
+	flight_leave(req);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	http_reply_error(req, status, type, "%s", msg);
+	loop_timer_cancel(&req->call.deadline_timer);
+	req->state = GW_REPLIED;
+	reply_error(req, status, type, "%s", msg);
 }
 
 static void
 gw_attempt(struct gw_req *req)
 {
-	uint64_t	now = loop_now_update();
-	long		left = req->deadline > now ? (long)(req->deadline - now) : 0;
+	struct call_part	*call = &req->call;
+	uint64_t		 now = loop_now_update();
+	long			 left = req->res.deadline > now ?
+				    (long)(req->res.deadline - now) : 0;
 
 	/* Built on the first attempt only: a cache hit never needs them. */
-	if (req->up_headers == NULL) {
-		if (gw_build_headers(req, req->v1_binary) == -1) {
-			gw_fail(req, 500, "internal", "out of memory");
-			return;
-		}
-		req->up.headers = req->up_headers;
+	if (!up_has_headers(&call->up) && resolve_headers(req) == -1) {
+		gw_fail(req, 500, "internal", "out of memory");
+		return;
 	}
-	buf_reset(&req->out);
-	req->too_large = 0;
-	req->up.connect_timeout_ms = gw_cfg->connect_timeout_ms < left ?
-	    gw_cfg->connect_timeout_ms : (left > 0 ? left : 1);
-	req->attempts++;
-	if (up_start(&req->up) == -1) {
+	buf_reset(&call->out);
+	call->too_large = 0;
+	call->up.connect_timeout_ms = req->cfg->connect_timeout_ms < left ?
+	    req->cfg->connect_timeout_ms : (left > 0 ? left : 1);
+	call->attempts++;
+	if (up_start(&call->up) == -1) {
 		log_warnx("%s: upstream call failed to start: %s", req->request_id,
-		    req->up.errbuf);
+		    call->up.errbuf);
 		gw_fail(req, 502, "upstream_unreachable",
 		    "cannot start the upstream request");
 		return;
@@ -752,79 +408,61 @@ gw_attempt(struct gw_req *req)
 }
 
 /* Sends an upstream answer to the client, taking body. */
-void
+static void
 gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
-    struct buf *relay, const char *retry_after)
+    const struct buf *relay, const char *retry_after)
 {
-	struct MHD_Response	*resp;
+	struct http_resp	*resp;
 	size_t			 len = body->len;
-	char			*data;
 
-	cache_answer(req, status, ctype, retry_after, body, relay);
-	/* usage (issue 5): the tokens of a text-generation answer. */
-	req->tokens = usage_tokens(req, ctype, body->data, body->len);
-	data = buf_steal(body);
-	if (data == NULL && (data = strdup("")) == NULL) {
-		http_reply(req, (unsigned)status, NULL);
-		return;
-	}
-	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(data);
-		http_reply(req, (unsigned)status, NULL);
-		return;
-	}
-	if (ctype != NULL && *ctype != '\0')
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	http_add_relayed(resp, relay, NULL);
+	cache_answer(req, status, ctype, body);
+	flight_land(req, status, ctype, retry_after, body, relay);
+	req->call.tokens = usage_tokens(req, ctype, body->data, body->len);
+	resp = reply_body(req, buf_steal(body), len, ctype);
+	http_resp_relayed(resp, relay, NULL);
 	if (retry_after != NULL && *retry_after != '\0')
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
-	req->bytes_out = len;
-	loop_timer_cancel(&req->deadline_timer);
-	http_reply(req, (unsigned)status, resp);
+		http_resp_header(resp, "Retry-After", retry_after);
+	loop_timer_cancel(&req->call.deadline_timer);
+	req->state = GW_REPLIED;
+	reply_send(req, (unsigned)status, resp);
 }
 
-/* Relays the kept answer of the last attempt (a loading 503 when time ran out). */
+/* Relays the kept answer of the last attempt (a loading 503) with Retry-After. */
 static void
-gw_relay_last(struct gw_req *req)
+gw_relay_last(struct gw_req *req, long retry_after_s)
 {
-	char	ra[32];
+	struct call_part	*call = &req->call;
+	char			 ra[32];
 
-	long	s;
-
-	ra[0] = '\0';
-	if (req->last_loading >= 0) {
-		/* Whole seconds, rounded up, at least 1: HF clients poll again then. */
-		s = (long)req->last_loading;
-		if (s < req->last_loading || s < 1)
-			s++;
-		snprintf(ra, sizeof(ra), "%ld", s);
-	}
-	gw_relay(req, req->last_status, &req->last_body, req->last_ctype,
-	    &req->last_relay, ra);
+	snprintf(ra, sizeof(ra), "%ld", retry_after_s);
+	gw_relay(req, call->last_status, &call->last_body, call->last_ctype,
+	    &call->last_relay, ra);
 }
 
-/* Keeps this attempt's answer and waits delay_ms before the next attempt. */
+/* Keeps this attempt's answer (relayed if the deadline ends the wait) and waits
+   delay_ms before the next attempt. */
 static void
-gw_retry_after(struct gw_req *req, long delay_ms, double loading)
+gw_keep_answer(struct gw_req *req, long delay_ms, double loading, long status)
 {
-	struct buf	tmp;
+	struct call_part	*call = &req->call;
+	struct buf		 tmp;
 
-	tmp = req->last_body;
-	req->last_body = req->out;
-	req->out = tmp;
-	buf_reset(&req->out);
-	tmp = req->last_relay;
-	req->last_relay = req->up.relay;
-	req->up.relay = tmp;
-	buf_reset(&req->up.relay);
-	req->last_status = req->up.status;
-	req->last_loading = loading;
-	snprintf(req->last_ctype, sizeof(req->last_ctype), "%s", req->up.ctype);
+	tmp = call->last_body;
+	call->last_body = call->out;
+	call->out = tmp;
+	buf_reset(&call->out);
+	tmp = call->last_relay;
+	call->last_relay = call->up.relay;
+	call->up.relay = tmp;
+	buf_reset(&call->up.relay);
+	call->last_status = status;
+	call->last_loading = loading;
+	snprintf(call->last_ctype, sizeof(call->last_ctype), "%s", call->up.ctype);
 	log_debug("%s: upstream %ld (attempt %u), next attempt in %ld ms",
-	    req->request_id, req->up.status, req->attempts, delay_ms);
+	    req->request_id, status, call->attempts, delay_ms);
 	req->state = GW_RETRY_WAIT;
-	loop_timer_set(&req->retry_timer, (uint64_t)(delay_ms > 0 ? delay_ms : 0));
+	call->retry_timer.cb = gw_on_retry;
+	loop_timer_set(&call->retry_timer, (uint64_t)(delay_ms > 0 ? delay_ms : 0));
 }
 
 static void
@@ -833,141 +471,331 @@ gw_on_retry(struct loop_timer *t)
 	gw_attempt(t->arg);
 }
 
+/* What retry_decide needs of req, for an attempt that ended as transport. */
+static void
+gw_retry_event(struct gw_req *req, enum retry_transport transport,
+    struct retry_event *ev)
+{
+	const struct config	*cfg = req->cfg;
+	const struct call_part	*call = &req->call;
+	uint64_t		 now = loop_now_update();
+
+	memset(ev, 0, sizeof(*ev));
+	ev->transport = transport;
+	ev->status = call->up.status;
+	ev->retry_after = call->up.retry_after;
+	ev->loading = -1;
+	ev->wait_for_model = req->res.wait_for_model;
+	ev->attempts = call->attempts;
+	ev->failures = call->failures;
+	ev->max_attempts = cfg->max_attempts;
+	ev->left_ms = req->res.deadline > now ? (long)(req->res.deadline - now) : 0;
+	ev->backoff_base_ms = cfg->backoff_base_ms;
+	ev->backoff_max_ms = cfg->backoff_max_ms;
+	ev->rnd = (uint32_t)gw_random();
+	ev->now = time(NULL);
+}
+
 static void
 gw_on_deadline(struct loop_timer *t)
 {
-	struct gw_req	*req = t->arg;
+	struct gw_req		*req = t->arg;
+	struct retry_event	 ev;
+	struct retry_verdict	 v;
 
 	if (req->state != GW_UPSTREAM && req->state != GW_RETRY_WAIT &&
 	    req->state != GW_COALESCED)
 		return;
-	up_cancel(&req->up);
-	loop_timer_cancel(&req->retry_timer);
-	if (req->last_status == 503 && req->last_loading >= 0) {
-		gw_relay_last(req);
+	up_cancel(&req->call.up);
+	loop_timer_cancel(&req->call.retry_timer);
+	gw_retry_event(req, RETRY_T_DEADLINE, &ev);
+	ev.status = req->call.last_status;
+	ev.loading = req->call.last_loading;
+	retry_decide(&ev, &v);
+	if (v.action == RETRY_RELAY_LOADING) {
+		gw_relay_last(req, v.retry_after_s);
 		return;
 	}
 	gw_fail(req, 504, "timeout",
 	    "no answer from the upstream within the deadline (%llu ms)",
-	    (unsigned long long)(req->deadline - req->start_ms));
+	    (unsigned long long)(req->res.deadline - req->tr.head.start_ms));
+}
+
+/* The leader's stream starts: its own client's, then its followers'. */
+static void
+gw_stream_start(struct gw_req *req)
+{
+	struct up_call	*up = &req->call.up;
+
+	loop_timer_cancel(&req->call.deadline_timer);
+	req->state = GW_STREAMING;
+	stream_start(req);
+	flight_stream_start(req, up->status, up->ctype, &up->relay);
 }
 
 static int
 gw_on_data(struct up_call *c, const char *data, size_t len)
 {
-	struct gw_req	*req = c->arg;
+	struct gw_req		*req = c->arg;
+	struct call_part	*call = &req->call;
+	int			 r;
 
 	if (req->client_gone)
 		return (UP_DATA_ABORT);
 	if (req->state == GW_UPSTREAM && c->status >= 200 && c->status < 300 &&
 	    strncasecmp(c->ctype, "text/event-stream", 17) == 0)
-		stream_start(req);
-	if (req->state == GW_STREAMING)
-		return (stream_data(req, data, len));
-	if (req->out.len + len > req->max_response) {
-		req->too_large = 1;
+		gw_stream_start(req);
+	if (req->state == GW_STREAMING) {
+		if ((r = stream_data(req, data, len)) == UP_DATA_OK) {
+			flight_stream_bytes(req, data, len);
+			cache_stream_bytes(req, data, len);
+		}
+		return (r);
+	}
+	if (call->out.len + len > call->max_response) {
+		call->too_large = 1;
 		return (UP_DATA_ABORT);
 	}
-	if (buf_append(&req->out, data, len) == -1)
+	if (buf_append(&call->out, data, len) == -1)
 		return (UP_DATA_ABORT);
 	return (UP_DATA_OK);
 }
 
-static void
-gw_on_done(struct up_call *c, CURLcode code)
+static enum retry_transport
+gw_transport(enum up_result result, int too_large)
 {
-	struct gw_req	*req = c->arg;
-	uint64_t	 now = loop_now_update();
-	long		 left = req->deadline > now ? (long)(req->deadline - now) : 0;
-	long		 delay;
-	double		 est;
-	int		 can_retry;
-	curl_off_t	 us;
+	switch (result) {
+	case UP_OK:
+		return (RETRY_T_ANSWER);
+	case UP_E_CONNECT:
+		return (RETRY_T_CONNECT);
+	case UP_E_TIMEOUT:
+		return (RETRY_T_TIMEOUT);
+	default:
+		return (too_large ? RETRY_T_TOO_LARGE : RETRY_T_FAILED);
+	}
+}
 
-	/* usage (issue 5): every attempt's upstream time, streams included. */
-	if (curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
-		req->up_ms += ((uint64_t)us + 500) / 1000;
+/* An attempt ended: the retry verdict (retry.c) says what comes next. */
+static void
+gw_on_done(struct up_call *c, enum up_result result)
+{
+	struct gw_req		*req = c->arg;
+	struct call_part	*call = &req->call;
+	struct retry_event	 ev;
+	struct retry_verdict	 v;
+
+	call->up_ms += c->total_ms;
 	if (req->state == GW_STREAMING) {
-		stream_done(req, code);
+		stream_done(req, result == UP_OK, c->errbuf);
 		return;
 	}
 	if (req->client_gone)
 		return;
-	can_retry = req->failures + 1 < gw_cfg->max_attempts &&
-	    req->attempts < GW_MAX_CALLS;
-	if (code != CURLE_OK) {
-		if (req->too_large) {
-			gw_fail(req, 502, "upstream_too_large",
-			    "the upstream answer exceeds %zu bytes", req->max_response);
-			return;
-		}
-		log_warnx("%s: upstream %s: %s", req->request_id, req->model[0] ?
-		    req->model : "-", c->errbuf[0] != '\0' ? c->errbuf :
-		    curl_easy_strerror(code));
-		delay = retry_backoff_ms(req->failures, gw_cfg->backoff_base_ms,
-		    gw_cfg->backoff_max_ms, (uint32_t)gw_random());
-		if (can_retry && retry_curl_retryable(code) && delay < left) {
-			req->failures++;
-			req->up.status = 0;
-			gw_retry_after(req, delay, -1);
-			return;
-		}
-		if (code == CURLE_OPERATION_TIMEDOUT && left == 0) {
-			gw_fail(req, 504, "timeout",
+	gw_retry_event(req, gw_transport(result, call->too_large), &ev);
+	if (ev.transport == RETRY_T_ANSWER && c->status == 503)
+		ev.loading = retry_loading_estimate(call->out.data, call->out.len);
+	if (ev.transport != RETRY_T_ANSWER && ev.transport != RETRY_T_TOO_LARGE)
+		log_warnx("%s: upstream %s: %s", req->request_id, req->res.model[0] ?
+		    req->res.model : "-", c->errbuf);
+	retry_decide(&ev, &v);
+	switch (v.action) {
+	case RETRY_AGAIN:
+		call->failures++;
+		/* A transport failure keeps no answer to relay. */
+		gw_keep_answer(req, v.delay_ms, -1,
+		    ev.transport == RETRY_T_ANSWER ? c->status : 0);
+		return;
+	case RETRY_WAIT_LOADING:
+		gw_keep_answer(req, v.delay_ms, ev.loading, c->status);
+		return;
+	case RETRY_RELAY_LOADING:
+		gw_keep_answer(req, 0, ev.loading, c->status);
+		loop_timer_cancel(&call->retry_timer);
+		gw_relay_last(req, v.retry_after_s);
+		return;
+	case RETRY_FAIL:
+		if (ev.transport == RETRY_T_TOO_LARGE)
+			gw_fail(req, v.status, v.error_type,
+			    "the upstream answer exceeds %zu bytes", call->max_response);
+		else if (v.status == 504)
+			gw_fail(req, v.status, v.error_type,
 			    "no answer from the upstream within the deadline");
-			return;
-		}
-		gw_fail(req, 502, "upstream_unreachable",
-		    "upstream request failed after %u attempt%s: %s", req->attempts,
-		    req->attempts == 1 ? "" : "s", curl_easy_strerror(code));
+		else
+			gw_fail(req, v.status, v.error_type,
+			    "upstream request failed after %u attempt%s: %s",
+			    call->attempts, call->attempts == 1 ? "" : "s", c->reason);
 		return;
-	}
-	if (c->status == 503 &&
-	    (est = retry_loading_estimate(req->out.data, req->out.len)) >= 0) {
-		delay = (long)(est * 1000);
-		if (delay < GW_LOADING_MIN_MS)
-			delay = GW_LOADING_MIN_MS;
-		if (delay > left - GW_LOADING_MARGIN_MS)
-			delay = left - GW_LOADING_MARGIN_MS;
-		if (req->wait_for_model && delay > 0 && req->attempts < GW_MAX_CALLS) {
-			gw_retry_after(req, delay, est);
-			return;
-		}
-		gw_retry_after(req, 0, est);
-		loop_timer_cancel(&req->retry_timer);
-		gw_relay_last(req);
-		return;
-	}
-	if (retry_status_retryable(c->status) && can_retry) {
-		delay = c->retry_after[0] != '\0' ?
-		    retry_after_ms(c->retry_after, time(NULL)) : -1;
-		if (delay < 0)
-			delay = retry_backoff_ms(req->failures, gw_cfg->backoff_base_ms,
-			    gw_cfg->backoff_max_ms, (uint32_t)gw_random());
-		if (delay < left) {
-			req->failures++;
-			gw_retry_after(req, delay, -1);
-			return;
-		}
+	case RETRY_RELAY:
+	case RETRY_STREAM_END:
+		break;
 	}
 	/* A 5xx after the retries: stale-if-error may answer instead. */
-	if (c->status >= 500 && cache_serve_stale(req))
+	if (c->status >= 500 && gw_serve_stale(req))
 		return;
-	gw_relay(req, c->status, &req->out, c->ctype, &c->relay, c->retry_after);
+	gw_relay(req, c->status, &call->out, c->ctype, &c->relay, c->retry_after);
 }
 
-void
+/* The gateway gives up on the client (it left, stalled, or fell behind). */
+static void
 gw_client_gone(struct gw_req *req)
 {
 	if (req->client_gone)
 		return;
 	req->client_gone = 1;
 	log_debug("%s: client went away", req->request_id);
-	cache_leave(req);
-	up_cancel(&req->up);
-	loop_timer_cancel(&req->retry_timer);
-	loop_timer_cancel(&req->deadline_timer);
-	http_wake(req);
+	flight_leave(req);
+	up_cancel(&req->call.up);
+	loop_timer_cancel(&req->call.retry_timer);
+	loop_timer_cancel(&req->call.deadline_timer);
+	http_abandon(&req->tr);
+}
+
+/* flight.c's hooks: what a waiter hears from its leader. */
+static void
+gw_flight_answer(struct gw_req *req, int go, long status, const char *ctype,
+    const char *retry_after, struct buf *body, struct buf *relay)
+{
+	if (req->state != GW_COALESCED)
+		return;
+	if (go) {
+		/* On its own now: its answer is stored like any miss's. */
+		cache_set_store(req, 1);
+		gw_attempt(req);
+		return;
+	}
+	/* A shared 2xx is the stored answer; an error is the leader's. */
+	if (status >= 200 && status < 300)
+		cache_mark(req, CACHE_STATE_HIT);
+	gw_relay(req, status, body, ctype, relay, retry_after);
+}
+
+static void
+gw_flight_stream_start(struct gw_req *req, long status, const char *ctype,
+    const struct buf *relay, struct buf *sofar)
+{
+	if (req->state != GW_COALESCED)
+		return;
+	cache_mark(req, CACHE_STATE_HIT);
+	loop_timer_cancel(&req->call.deadline_timer);
+	req->state = GW_STREAMING;
+	stream_follow(req, (int)status, ctype, relay, sofar);
+}
+
+static void
+gw_flight_stream_data(struct gw_req *req, const struct buf *data, int end)
+{
+	if (req->state == GW_STREAMING && stream_follow_data(req, data, end) == -1) {
+		gw_client_gone(req);
+		http_drop(&req->tr);
+	}
+}
+
+static const struct flight_hooks gw_flight_hooks = {
+	.answer = gw_flight_answer,
+	.stream_start = gw_flight_stream_start,
+	.stream_data = gw_flight_stream_data,
+};
+
+/* stream.c's hooks. */
+static void
+gw_stream_ended(struct gw_req *req, const char *tail, size_t len, int complete)
+{
+	cache_stream_end(req, complete);
+	flight_stream_end(req, tail, len);
+}
+
+static void
+gw_stream_stalled(struct gw_req *req)
+{
+	gw_client_gone(req);
+	http_drop(&req->tr);
+}
+
+static const struct stream_hooks gw_stream_hooks = {
+	.ended = gw_stream_ended,
+	.stalled = gw_stream_stalled,
+};
+
+/* The transport's handler table. */
+static struct http_req *
+gw_on_create(void)
+{
+	struct gw_req	*req = req_new(gw_cfg);
+
+	return (req != NULL ? &req->tr : NULL);
+}
+
+static void
+gw_on_head(struct http_req *tr)
+{
+	gw_begin(gw_of(tr));
+}
+
+static void
+gw_on_body(struct http_req *tr)
+{
+	gw_handle(gw_of(tr));
+}
+
+static void
+gw_on_gone(struct http_req *tr)
+{
+	gw_client_gone(gw_of(tr));
+}
+
+static void
+gw_on_writable(struct http_req *tr)
+{
+	stream_writable(gw_of(tr));
+}
+
+/* The request is over: the access log, usage, and the one place it is freed. */
+static void
+gw_on_completed(struct http_req *tr, int ok)
+{
+	static const char *const cache[] = {
+		[CACHE_STATE_NONE] = "", [CACHE_STATE_BYPASS] = " cache=BYPASS",
+		[CACHE_STATE_MISS] = " cache=MISS", [CACHE_STATE_HIT] = " cache=HIT",
+		[CACHE_STATE_STALE] = " cache=STALE"
+	};
+	struct gw_req		*req = gw_of(tr);
+	const char		*client = req->who.client != NULL ?
+				    req->who.client->name : NULL;
+
+	log_access("%s %s client=%s model=%s status=%u ms=%llu attempts=%u in=%zu "
+	    "out=%llu id=%s%s%s", tr->head.method, tr->head.path,
+	    client != NULL ? client : "-",
+	    req->res.model[0] != '\0' ? req->res.model : "-", tr->status,
+	    (unsigned long long)(loop_now_update() - tr->head.start_ms),
+	    req->call.attempts, tr->in_total,
+	    (unsigned long long)(req->reply_bytes + req->st.bytes_out),
+	    req->request_id, cache[req->cache.state], ok ? "" : " aborted");
+	/* Counted at the request's end. With client keys, only admitted requests: the
+	   refused ones (401, 403, 429) are in the access log, and the usage table's
+	   counts give back each day's quota use at start-up. */
+	if (admit_counted(req))
+		usage_request_done(req, client, ok);
+	flight_leave(req);
+	admit_release(req);
+	req_free(req);
+}
+
+static const struct http_handlers gw_handlers = {
+	.create = gw_on_create,
+	.head = gw_on_head,
+	.body = gw_on_body,
+	.gone = gw_on_gone,
+	.writable = gw_on_writable,
+	.completed = gw_on_completed,
+};
+
+const struct http_handlers *
+gw_init(void)
+{
+	stream_set_hooks(&gw_stream_hooks);
+	flight_set_hooks(&gw_flight_hooks);
+	return (&gw_handlers);
 }
 
 void
@@ -975,74 +803,41 @@ gw_cancel_all(const char *why)
 {
 	struct gw_req	*req;
 
-	for (req = gw_head; req != NULL; req = req->next) {
+	for (req = req_first(); req != NULL; req = req->next) {
 		switch (req->state) {
 		case GW_UPSTREAM:
 		case GW_RETRY_WAIT:
+		case GW_HUB_WAIT:
 		case GW_COALESCED:
-			up_cancel(&req->up);
-			loop_timer_cancel(&req->retry_timer);
-			loop_timer_cancel(&req->deadline_timer);
-			cache_leave(req);
-			http_reply_error(req, 503, "unavailable", "%s", why);
+		case GW_OFFLOADED:
+			up_cancel(&req->call.up);
+			loop_timer_cancel(&req->call.retry_timer);
+			loop_timer_cancel(&req->call.deadline_timer);
+			flight_leave(req);
+			req->state = GW_REPLIED;
+			reply_error(req, 503, "unavailable", "%s", why);
 			break;
 		case GW_STREAMING:
 			stream_fail(req, why, "unavailable");
 			break;
 		default:
-			http_wake(req);
+			http_wake(&req->tr);
 			break;
 		}
 	}
 }
 
 void
-gw_drop_suspended(void)
+gw_stop(void)
 {
 	struct gw_req	*req;
 
-	for (req = gw_head; req != NULL; req = req->next)
-		if (req->suspended) {
+	/* MHD aborts when stopped with suspended connections. */
+	gw_cancel_all("server stopping");
+	/* A stream still writing its last event to a slow client is cut off. */
+	for (req = req_first(); req != NULL; req = req->next)
+		if (req->tr.suspended) {
 			gw_client_gone(req);
-			http_drop(req);
+			http_drop(&req->tr);
 		}
-}
-
-void
-gw_req_free(struct gw_req *req)
-{
-	if (req == NULL)
-		return;
-	if (req->prev != NULL)
-		req->prev->next = req->next;
-	else if (gw_head == req)
-		gw_head = req->next;
-	if (req->next != NULL)
-		req->next->prev = req->prev;
-	gw_nlive--;
-	if (req->admitted)
-		limit_release(req->client->name);
-	cfg_unref(req->cfg);
-	cache_leave(req);
-	if (req->cache_stale != NULL) {
-		cache_entry_free(req->cache_stale);
-		free(req->cache_stale);
-	}
-	loop_watch_del(&req->hup);
-	loop_timer_cancel(&req->hup_timer);
-	loop_timer_cancel(&req->retry_timer);
-	loop_timer_cancel(&req->deadline_timer);
-	stream_free(req);
-	up_release(&req->up);
-	curl_slist_free_all(req->up_headers);
-	if (req->resp != NULL)
-		MHD_destroy_response(req->resp);
-	buf_free(&req->in);
-	buf_free(&req->body);
-	buf_free(&req->out);
-	buf_free(&req->last_body);
-	buf_free(&req->last_relay);
-	free(req->url);
-	free(req->path);
-	free(req);
 }

@@ -1,8 +1,9 @@
 /*
- * The client side: libmicrohttpd in external epoll mode, driven by the loop
- * (ARCHITECTURE.md §0, §1). A connection waiting on the upstream is suspended; while
- * suspended, MHD neither reads its socket nor notices a hang-up, so its fd is watched
- * here for EPOLLRDHUP (§1.2) and the upstream call is cancelled when the client leaves.
+ * The transport: libmicrohttpd in external epoll mode, driven by the loop
+ * (docs/design.md, "libmicrohttpd"). A connection waiting on the upstream is suspended;
+ * while suspended, MHD neither reads its socket nor notices a hang-up, so its fd is
+ * watched here for EPOLLRDHUP and the layer above hears of a client that left.
+ * This is the only module that speaks libmicrohttpd.
  *
  * Each loop thread runs one daemon per listening address ([server] listen and
  * tls_listen). The network limits of [server] are applied here: the allow list when a
@@ -23,22 +24,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <microhttpd.h>
+
 #include "buf.h"
-#include "cache.h"
-#include "gw.h"
 #include "http.h"
-#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "peer.h"
-#include "stream.h"
 #include "upstream.h"
-#include "usage.h"
-
-#define HTTP_EXPOSE	"x-compute-type, x-compute-time, x-compute-characters, " \
-			"x-compute-images, x-compute-audio-length, x-sha, x-request-id, " \
-			"x-hfgate-model, x-hfgate-attempts, x-cache, retry-after, " \
-			"x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset"
 
 #define HTTP_POOL_BYTES		(16 * 1024)
 #define HTTP_POOL_SLACK		(8 * 1024)	/* pool beyond the capped head */
@@ -67,8 +60,9 @@ struct http_conn {
 	unsigned		 head_secs;	/* of the armed deadline, for the log */
 };
 
-static uint64_t				 http_serial;	/* atomic */
 static _Thread_local struct http_daemon	 http_ds[CFG_MAX_LISTEN];
+static _Thread_local const struct http_handlers *http_h;
+static _Thread_local struct config	*http_cfg;
 static _Thread_local size_t		 http_nd;
 static _Thread_local int			 http_quiesced;
 static _Thread_local char		 http_mhd_err[256];	/* MHD's last message */
@@ -91,25 +85,25 @@ http_mhd_log(void *arg, const char *fmt, va_list ap)
 		snprintf(http_mhd_err, sizeof(http_mhd_err), "%s", msg);
 }
 
-const char *
-http_header(struct gw_req *req, const char *name)
+static struct MHD_Response *
+http_mr(struct http_resp *r)
 {
-	return (MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name));
-}
-
-const char *
-http_query(struct gw_req *req, const char *name)
-{
-	return (MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name));
+	return ((struct MHD_Response *)(void *)r);
 }
 
 int
-http_header_false(struct gw_req *req, const char *name)
+http_value_false(const char *v)
 {
-	const char	*v = http_header(req, name);
-
 	return (v != NULL && (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 ||
 	    strcasecmp(v, "no") == 0));
+}
+
+void
+http_configure(struct config *cfg)
+{
+	cfg_ref(cfg);
+	cfg_unref(http_cfg);
+	http_cfg = cfg;
 }
 
 /* The connection's socket context, NULL if it has none (out of memory at its start). */
@@ -137,7 +131,7 @@ http_mark_pending(struct MHD_Connection *conn)
 }
 
 int
-http_client_loopback(struct gw_req *req)
+http_client_loopback(struct http_req *req)
 {
 	const struct http_conn	*hc = http_conn_of(req->conn);
 
@@ -145,7 +139,7 @@ http_client_loopback(struct gw_req *req)
 }
 
 const char *
-http_client_address(struct gw_req *req)
+http_client_address(struct http_req *req)
 {
 	static _Thread_local char	 text[PEER_NAME_MAX];
 	const struct http_conn		*hc = http_conn_of(req->conn);
@@ -159,21 +153,25 @@ http_client_address(struct gw_req *req)
 static void
 http_on_hup(struct loop_watch *w, uint32_t events)
 {
-	struct gw_req	*req = w->arg;
+	struct http_req	*req = w->arg;
 
 	/* Writable, with no hang-up: a stream writing straight to its client. */
 	if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0 &&
 	    (events & EPOLLOUT) != 0) {
-		stream_writable(req);
+		http_h->writable(req);
 		return;
 	}
 	loop_watch_del(&req->hup);
 	req->want_out = 0;
-	gw_client_gone(req);
+	if (req->gone)
+		return;
+	req->gone = 1;
+	http_h->gone(req);
+	http_wake(req);
 }
 
 static void
-http_watch_hup(struct gw_req *req)
+http_watch_hup(struct http_req *req)
 {
 	const union MHD_ConnectionInfo	*ci;
 
@@ -191,26 +189,32 @@ http_watch_hup(struct gw_req *req)
 static void
 http_on_hup_timer(struct loop_timer *t)
 {
-	struct gw_req	*req = t->arg;
+	struct http_req	*req = t->arg;
 
 	if (req->suspended)
 		http_watch_hup(req);
 }
 
 void
-http_suspend(struct gw_req *req)
+http_read_body(struct http_req *req)
 {
-	if (req->suspended || req->client_gone)
+	req->reading = 1;
+}
+
+void
+http_suspend(struct http_req *req, int watch_now)
+{
+	if (req->suspended || req->gone)
 		return;
 	MHD_suspend_connection(req->conn);
 	req->suspended = 1;
 	/*
 	 * A suspended connection's hang-up is only seen through our own watch
-	 * (ARCHITECTURE.md §1.2). A stream watches at once; a plain request only once
+	 * (docs/design.md, "libmicrohttpd"). A stream watches at once; a plain request only once
 	 * it has waited HTTP_HUP_DELAY_MS, which spares two epoll_ctl calls on every
 	 * quick answer and still cancels a long upstream call soon after its client left.
 	 */
-	if (req->state == GW_STREAMING || req->up.sse)
+	if (req->streaming || watch_now)
 		http_watch_hup(req);	/* stays while streaming: see http_wake */
 	else {
 		req->hup_timer.cb = http_on_hup_timer;
@@ -220,7 +224,7 @@ http_suspend(struct gw_req *req)
 }
 
 void
-http_wake(struct gw_req *req)
+http_wake(struct http_req *req)
 {
 	if (!req->suspended)
 		return;
@@ -230,7 +234,7 @@ http_wake(struct gw_req *req)
 	 * Other requests drop it before MHD takes the fd back.
 	 */
 	loop_timer_cancel(&req->hup_timer);
-	if (req->state != GW_STREAMING)
+	if (!req->streaming)
 		loop_watch_del(&req->hup);
 	else if (req->want_out)
 		http_want_writable(req, 0);	/* MHD writes from now on */
@@ -239,8 +243,15 @@ http_wake(struct gw_req *req)
 	http_mark_pending(req->conn);
 }
 
+void
+http_abandon(struct http_req *req)
+{
+	req->gone = 1;
+	http_wake(req);
+}
+
 int
-http_stream_fd(struct gw_req *req)
+http_stream_fd(struct http_req *req)
 {
 	const union MHD_ConnectionInfo	*ci;
 	const struct http_conn		*hc = http_conn_of(req->conn);
@@ -263,7 +274,7 @@ http_stream_fd(struct gw_req *req)
 }
 
 int
-http_want_writable(struct gw_req *req, int on)
+http_want_writable(struct http_req *req, int on)
 {
 	if (req->want_out == on)
 		return (0);
@@ -275,7 +286,7 @@ http_want_writable(struct gw_req *req, int on)
 }
 
 void
-http_drop(struct gw_req *req)
+http_drop(struct http_req *req)
 {
 	const union MHD_ConnectionInfo	*ci;
 
@@ -285,166 +296,149 @@ http_drop(struct gw_req *req)
 	http_wake(req);
 }
 
-void
-http_reply(struct gw_req *req, unsigned status, struct MHD_Response *resp)
+static void
+http_queue(struct http_req *req, unsigned status, struct http_resp *resp)
 {
-	const struct config	*cfg = gw_config();
-	char			 n[24];
-
 	if (resp == NULL) {
 		/* Out of memory building it: drop the connection rather than hang. */
 		req->status = 500;
-		req->client_gone = 1;
-		req->state = GW_REPLIED;
-		http_wake(req);
+		req->replied = 1;
+		http_abandon(req);
 		return;
-	}
-	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
-	MHD_add_response_header(resp, "Access-Control-Allow-Origin", cfg->cors_origin);
-	MHD_add_response_header(resp, "Access-Control-Expose-Headers", HTTP_EXPOSE);
-	if (strcmp(cfg->cors_origin, "*") != 0)
-		MHD_add_response_header(resp, "Vary", "Origin");
-	if (req->model[0] != '\0')
-		MHD_add_response_header(resp, "X-Hfgate-Model", req->model);
-	if (req->attempts > 0) {
-		snprintf(n, sizeof(n), "%u", req->attempts);
-		MHD_add_response_header(resp, "X-Hfgate-Attempts", n);
-	}
-	if (req->cache_state != CACHE_STATE_NONE) {
-		static const char *const names[] = {
-			[CACHE_STATE_BYPASS] = "BYPASS", [CACHE_STATE_MISS] = "MISS",
-			[CACHE_STATE_HIT] = "HIT", [CACHE_STATE_STALE] = "STALE"
-		};
-
-		MHD_add_response_header(resp, "X-Cache", names[req->cache_state]);
-		if (req->cache_key_hex[0] != '\0')
-			MHD_add_response_header(resp, "X-Cache-Key", req->cache_key_hex);
-		if (req->cache_state == CACHE_STATE_HIT ||
-		    req->cache_state == CACHE_STATE_STALE) {
-			snprintf(n, sizeof(n), "%lld", (long long)req->cache_age);
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_AGE, n);
-		}
-	}
-	if (req->rl.limit > 0) {
-		snprintf(n, sizeof(n), "%u", req->rl.limit);
-		MHD_add_response_header(resp, "X-RateLimit-Limit", n);
-		snprintf(n, sizeof(n), "%u", req->rl.remaining);
-		MHD_add_response_header(resp, "X-RateLimit-Remaining", n);
-		snprintf(n, sizeof(n), "%u", req->rl.reset);
-		MHD_add_response_header(resp, "X-RateLimit-Reset", n);
 	}
 	if (http_quiesced)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+		MHD_add_response_header(http_mr(resp), MHD_HTTP_HEADER_CONNECTION, "close");
 	req->status = status;
-	if (req->state != GW_STREAMING)
-		req->state = GW_REPLIED;
+	req->replied = 1;
 	if (req->in_handler) {
-		MHD_queue_response(req->conn, status, resp);
-		MHD_destroy_response(resp);
+		MHD_queue_response(req->conn, status, http_mr(resp));
+		MHD_destroy_response(http_mr(resp));
 		return;
 	}
-	if (req->client_gone) {
-		MHD_destroy_response(resp);
+	if (req->gone) {
+		MHD_destroy_response(http_mr(resp));
 		return;
 	}
-	if (req->resp != NULL)
-		MHD_destroy_response(req->resp);
+	http_resp_free(req->resp);
 	req->resp = resp;
 	http_wake(req);
 }
 
 void
-http_add_relayed(struct MHD_Response *resp, const struct buf *relay, const char *skip)
+http_reply(struct http_req *req, unsigned status, struct http_resp *resp)
+{
+	http_queue(req, status, resp);
+}
+
+void
+http_reply_stream(struct http_req *req, unsigned status, struct http_resp *resp)
+{
+	req->streaming = 1;
+	http_queue(req, status, resp);
+}
+
+struct http_resp *
+http_resp_take(char *data, size_t len)
+{
+	struct MHD_Response	*r;
+
+	r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL)
+		free(data);
+	return ((struct http_resp *)(void *)r);
+}
+
+struct http_resp *
+http_resp_copy(const char *data, size_t len)
+{
+	char	*copy;
+
+	if ((copy = malloc(len + 1)) == NULL)
+		return (NULL);
+	memcpy(copy, data, len);
+	return (http_resp_take(copy, len));
+}
+
+/* The adapter between MHD's content reader and http_resp_stream's. */
+struct http_reader {
+	ssize_t	(*read)(void *, char *, size_t);
+	void	 *arg;
+};
+
+static ssize_t
+http_read_content(void *cls, uint64_t pos, char *dst, size_t max)
+{
+	struct http_reader	*rd = cls;
+	ssize_t			 n;
+
+	(void)pos;
+	n = rd->read(rd->arg, dst, max);
+	if (n == HTTP_READ_END)
+		return (MHD_CONTENT_READER_END_OF_STREAM);
+	if (n == HTTP_READ_ERROR)
+		return (MHD_CONTENT_READER_END_WITH_ERROR);
+	return (n);
+}
+
+struct http_resp *
+http_resp_stream(ssize_t (*read)(void *, char *, size_t), void *arg)
+{
+	struct MHD_Response	*r;
+	struct http_reader	*rd;
+
+	if ((rd = malloc(sizeof(*rd))) == NULL)
+		return (NULL);
+	rd->read = read;
+	rd->arg = arg;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+	    http_read_content, rd, free);
+	if (r == NULL)
+		free(rd);
+	return ((struct http_resp *)(void *)r);
+}
+
+void
+http_resp_header(struct http_resp *resp, const char *name, const char *value)
+{
+	if (resp != NULL)
+		MHD_add_response_header(http_mr(resp), name, value);
+}
+
+void
+http_resp_relayed(struct http_resp *resp, const struct buf *relay, const char *skip)
 {
 	const char	*name, *value;
 	size_t		 off;
 
-	for (off = 0; relay != NULL && relay->data != NULL && off < relay->len; ) {
+	for (off = 0; resp != NULL && relay != NULL && relay->data != NULL &&
+	    off < relay->len; ) {
 		name = relay->data + off;
 		value = name + strlen(name) + 1;
 		if (skip == NULL || strcasecmp(name, skip) != 0)
-			MHD_add_response_header(resp, name, value);
+			MHD_add_response_header(http_mr(resp), name, value);
 		off = (size_t)(value - relay->data) + strlen(value) + 1;
 	}
 }
 
 void
-http_reply_take(struct gw_req *req, unsigned status, const char *ctype,
-    char *data, size_t len)
+http_resp_free(struct http_resp *resp)
 {
-	struct MHD_Response	*resp;
-
-	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL)
-		free(data);
-	else if (ctype != NULL && *ctype != '\0')
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	req->bytes_out = len;
-	http_reply(req, status, resp);
+	if (resp != NULL)
+		MHD_destroy_response(http_mr(resp));
 }
 
 void
-http_reply_copy(struct gw_req *req, unsigned status, const char *ctype,
-    const char *data, size_t len)
+http_req_release(struct http_req *req)
 {
-	char	*copy;
-
-	if ((copy = malloc(len + 1)) == NULL) {
-		http_reply(req, status, NULL);
+	if (req == NULL)
 		return;
-	}
-	memcpy(copy, data, len);
-	http_reply_take(req, status, ctype, copy, len);
-}
-
-/* A JSON error response {"error": msg, "error_type": type}; *len: its body's size. */
-static struct MHD_Response *
-http_json_body(const char *type, const char *msg, size_t *len)
-{
-	struct MHD_Response	*resp;
-	char			*body;
-
-	if ((body = json_error_body(msg, type)) == NULL)
-		return (NULL);
-	*len = strlen(body);
-	resp = MHD_create_response_from_buffer(*len, body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		return (NULL);
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	return (resp);
-}
-
-struct MHD_Response *
-http_json_error(const char *type, const char *fmt, ...)
-{
-	char	 msg[1024];
-	size_t	 len;
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return (http_json_body(type, msg, &len));
-}
-
-void
-http_reply_error(struct gw_req *req, unsigned status, const char *type,
-    const char *fmt, ...)
-{
-	struct MHD_Response	*resp;
-	char			 msg[1024];
-	size_t			 len = 0;
-	va_list			 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_debug("%s %s: %u %s: %s", req->method, req->path, status, type, msg);
-	resp = http_json_body(type, msg, &len);
-	req->bytes_out = len;
-	http_reply(req, status, resp);
+	loop_watch_del(&req->hup);
+	loop_timer_cancel(&req->hup_timer);
+	http_resp_free(req->resp);
+	req->resp = NULL;
+	buf_free(&req->in);
+	free(req->head.path);
+	req->head.path = NULL;
 }
 
 static const char *
@@ -529,7 +523,7 @@ http_head_deadline(struct http_conn *hc, unsigned secs)
 static void
 http_conn_start(struct http_daemon *hd, struct MHD_Connection *conn, void **ctx)
 {
-	const struct config		*cfg = gw_config();
+	const struct config		*cfg = http_cfg;
 	const union MHD_ConnectionInfo	*ci;
 	struct http_conn		*hc;
 	char				 name[PEER_NAME_MAX];
@@ -599,7 +593,7 @@ http_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context
 static enum MHD_Result
 http_on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 {
-	const struct config	*cfg = gw_config();
+	const struct config	*cfg = http_cfg;
 	struct peer_addr	 a;
 	char			 name[PEER_NAME_MAX];
 
@@ -615,40 +609,105 @@ http_on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 	return (MHD_NO);
 }
 
+/* The headers of struct http_head, by name. */
+static const struct http_known {
+	const char	*name;
+	size_t		 off;
+} http_known[] = {
+#define H(n, f)	{ n, offsetof(struct http_head, f) }
+	H("Accept", accept),
+	H("Access-Control-Request-Headers", acr_headers),
+	H("Authorization", authorization),
+	H("Cache-Control", cache_control),
+	H("Content-Length", content_length),
+	H("Content-Type", content_type),
+	H("User-Agent", user_agent),
+	H("X-Amzn-Trace-Id", amzn_trace_id),
+	H("X-Api-Key", api_key),
+	H("X-Load-Model", load_model),
+	H("X-Model", x_model),
+	H("X-Request-Id", request_id),
+	H("X-Timeout", timeout),
+	H("X-Use-Cache", use_cache),
+	H("X-Wait-For-Model", wait_for_model),
+#undef H
+};
+
+/* One pass over the header lines: the first of each name wins, as MHD's own look-up. */
+static enum MHD_Result
+http_take_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct http_head	*h = cls;
+	const char		**slot;
+	size_t			 i;
+
+	(void)kind;
+	for (i = 0; i < sizeof(http_known) / sizeof(http_known[0]); i++)
+		if (strcasecmp(key, http_known[i].name) == 0) {
+			slot = (const char **)(void *)((char *)h + http_known[i].off);
+			if (*slot == NULL)
+				*slot = value;
+			break;
+		}
+	return (MHD_YES);
+}
+
+static void
+http_read_head(struct MHD_Connection *conn, struct http_head *h)
+{
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, http_take_header, h);
+	h->q_model = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "model");
+	h->q_from = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from");
+	h->q_to = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");
+	h->q_client = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "client");
+}
+
+/* A new request: its head is complete. NULL when out of memory. */
+static struct http_req *
+http_req_begin(struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version)
+{
+	const struct config	*cfg = http_cfg;
+	struct http_conn	*hc;
+	struct http_req		*req;
+	char			*path;
+
+	/* The head is complete: its deadline is met. */
+	if ((hc = http_conn_of(conn)) != NULL)
+		loop_timer_cancel(&hc->head_timer);
+	if ((path = strdup(url)) == NULL || (req = http_h->create()) == NULL) {
+		free(path);
+		log_warnx("request: out of memory");
+		return (NULL);
+	}
+	req->conn = conn;
+	req->head.path = path;
+	req->head.method = http_method_name(method);
+	req->head.start_ms = loop_now_update();
+	req->head.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+	req->head.error = http_head_error(conn, url, cfg);
+	http_read_head(conn, &req->head);
+	req->in_max = cfg->max_body_bytes;
+	req->hup.fd = -1;
+	return (req);
+}
+
 static enum MHD_Result
 http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-	struct gw_req		*req = *con_cls;
-	struct http_conn	*hc;
-	const struct config	*cfg = gw_config();
+	struct http_req		*req = *con_cls;
 	enum MHD_Result		 r;
 	size_t			 n;
 
 	(void)cls;
 	if (req == NULL) {
-		/* The head is complete: its deadline is met. */
-		if ((hc = http_conn_of(conn)) != NULL)
-			loop_timer_cancel(&hc->head_timer);
-		if ((req = calloc(1, sizeof(*req))) == NULL ||
-		    (req->path = strdup(url)) == NULL) {
-			free(req);
-			log_warnx("request: out of memory");
+		if ((req = http_req_begin(conn, url, method, version)) == NULL)
 			return (MHD_NO);
-		}
-		req->conn = conn;
-		req->serial = __atomic_add_fetch(&http_serial, 1, __ATOMIC_RELAXED);
-		req->method = http_method_name(method);
-		req->start_ms = loop_now_update();
-		req->hup.fd = -1;
-		req->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
-		req->last_loading = -1;
-		req->head_error = http_head_error(conn, url, cfg);
 		*con_cls = req;
-		gw_link(req);
 		req->in_handler = 1;
-		gw_begin(req);
+		http_h->head(req);
 		req->in_handler = 0;
 		return (MHD_YES);
 	}
@@ -656,32 +715,32 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		n = *upload_data_size;
 		*upload_data_size = 0;
 		/* Past the cap the bytes are counted, not kept: 413 once the body ends. */
-		if (req->state == GW_READING && !req->in_failed &&
-		    req->in_total + n <= cfg->max_body_bytes &&
+		if (req->reading && !req->in_failed && req->in_total + n <= req->in_max &&
 		    buf_append(&req->in, upload_data, n) == -1)
 			req->in_failed = 1;
 		if (req->in_total + n >= req->in_total)
 			req->in_total += n;
 		return (MHD_YES);
 	}
-	if (req->state == GW_READING) {
+	if (req->reading) {
+		req->reading = 0;
 		req->in_handler = 1;
-		gw_handle(req);
+		http_h->body(req);
 		req->in_handler = 0;
 		return (MHD_YES);
 	}
 	/* Called again after a resume. */
-	if (req->client_gone && req->state != GW_STREAMING)
+	if (req->gone && !req->streaming)
 		return (MHD_NO);
 	if (req->resp != NULL) {
-		r = MHD_queue_response(conn, req->status, req->resp);
-		MHD_destroy_response(req->resp);
+		r = MHD_queue_response(conn, req->status, http_mr(req->resp));
+		MHD_destroy_response(http_mr(req->resp));
 		req->resp = NULL;
 		return (r);
 	}
 	/* Nothing to send yet (woken early): wait again. */
 	req->in_handler = 1;
-	http_suspend(req);
+	http_suspend(req, 0);
 	req->in_handler = 0;
 	return (MHD_YES);
 }
@@ -690,8 +749,8 @@ static void
 http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
-	const struct config	*cfg = gw_config();
-	struct gw_req		*req = *con_cls;
+	const struct config	*cfg = http_cfg;
+	struct http_req		*req = *con_cls;
 	struct http_conn	*hc;
 
 	(void)cls;
@@ -705,26 +764,9 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
-	static const char *const cache[] = {
-		[CACHE_STATE_NONE] = "", [CACHE_STATE_BYPASS] = " cache=BYPASS",
-		[CACHE_STATE_MISS] = " cache=MISS", [CACHE_STATE_HIT] = " cache=HIT",
-		[CACHE_STATE_STALE] = " cache=STALE"
-	};
-
-	log_access("%s %s client=%s model=%s status=%u ms=%llu attempts=%u in=%zu "
-	    "out=%llu id=%s%s%s", req->method, req->path,
-	    req->client != NULL ? req->client->name : "-",
-	    req->model[0] != '\0' ? req->model : "-",
-	    req->status, (unsigned long long)(loop_now_update() - req->start_ms),
-	    req->attempts, req->in_total, (unsigned long long)req->bytes_out,
-	    req->request_id, cache[req->cache_state],
-	    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
-	/* Counted at the request's end. With client keys, only admitted requests: the
-	   refused ones (401, 403, 429) are in the access log, and the usage table's
-	   counts give back each day's quota use at start-up. */
-	if (req->cfg == NULL || req->cfg->nclients == 0 || req->admitted)
-		usage_request_done(req, req->client != NULL ? req->client->name : NULL);
-	gw_req_free(req);
+	loop_watch_del(&req->hup);
+	loop_timer_cancel(&req->hup_timer);
+	http_h->completed(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 }
 
 static void
@@ -964,11 +1006,13 @@ http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned po
 }
 
 int
-http_start(const struct config *cfg, const unsigned *ports, unsigned nthreads,
-    unsigned *bound, char *err, size_t errlen)
+http_start(const struct config *cfg, const struct http_handlers *h,
+    const unsigned *ports, unsigned nthreads, unsigned *bound, char *err,
+    size_t errlen)
 {
 	size_t	i, j;
 
+	http_h = h;
 	for (i = 0; i < cfg->nlistens; i++) {
 		/* With SO_REUSEPORT a second socket would bind it too, silently. */
 		for (j = 0; j < i && ports[i] != 0; j++)
@@ -1006,11 +1050,8 @@ http_quiesce(void)
 void
 http_stop(void)
 {
-	if (http_nd == 0)
-		return;
-	/* MHD aborts when stopped with suspended connections (ARCHITECTURE.md §1.2). */
-	gw_cancel_all("server stopping");
-	/* A stream still writing its last event to a slow client is cut off. */
-	gw_drop_suspended();
+	/* MHD aborts when stopped with suspended connections: the layer above has
+	   answered or dropped every request by now (gw_stop). */
 	http_stop_daemons();
+	http_configure(NULL);
 }

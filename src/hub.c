@@ -1,6 +1,6 @@
 /*
  * A model's task from its pipeline tag on the Hub, for the cache policy of
- * POST /models/{id} (issue 4). Look-ups run on the loop thread that first needs them,
+ * POST /models/{id} (docs/cache.md). Look-ups run on the loop thread that first needs them,
  * through the same libcurl multi handle as the inference calls, and never delay a
  * request: until the answer is in, the model counts as one whose task is unknown.
  */
@@ -14,7 +14,6 @@
 
 #include "buf.h"
 #include "config.h"
-#include "gw.h"
 #include "hub.h"
 #include "log.h"
 #include "task.h"
@@ -37,7 +36,6 @@ struct hub_entry {
 struct hub_lookup {
 	struct up_call		 up;
 	struct hub_lookup	*next;		/* this thread's look-ups */
-	struct curl_slist	*headers;
 	char			*url;
 	char			*model;
 	struct buf		 body;
@@ -94,7 +92,6 @@ hub_lookup_free(struct hub_lookup *l)
 			break;
 		}
 	up_release(&l->up);
-	curl_slist_free_all(l->headers);
 	buf_free(&l->body);
 	free(l->url);
 	free(l->model);
@@ -112,14 +109,14 @@ hub_on_data(struct up_call *c, const char *data, size_t len)
 }
 
 static void
-hub_on_done(struct up_call *c, CURLcode code)
+hub_on_done(struct up_call *c, enum up_result code)
 {
 	struct hub_lookup	*l = c->arg;
 	const struct task_info	*task = NULL;
 	cJSON			*root = NULL;
 	const cJSON		*tag;
 
-	if (code == CURLE_OK && c->status == 200 &&
+	if (code == UP_OK && c->status == 200 &&
 	    (root = cJSON_ParseWithLength(l->body.data, l->body.len)) != NULL) {
 		tag = cJSON_GetObjectItemCaseSensitive(root, "pipeline_tag");
 		if (cJSON_IsString(tag))
@@ -128,7 +125,7 @@ hub_on_done(struct up_call *c, CURLcode code)
 		hub_settle(l->model, task, 0);
 	} else {
 		log_warnx("hub: cannot look %s up (%s, status %ld): its task stays unknown",
-		    l->model, code != CURLE_OK ? curl_easy_strerror(code) : "answer",
+		    l->model, code != UP_OK ? c->errbuf : "answer",
 		    c->status);
 		hub_settle(l->model, NULL, 1);
 	}
@@ -138,12 +135,11 @@ hub_on_done(struct up_call *c, CURLcode code)
 
 /* Starts the look-up of model on this thread. 0 or -1. */
 static int
-hub_start(const char *model)
+hub_start(const struct config *cfg, const char *model)
 {
-	const struct config	*cfg = gw_config();
 	struct hub_lookup	*l;
-	const char		*auth = gw_auth_header();
-	struct curl_slist	*h;
+	char			 bearer[1024];
+	int			 rc = 0;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (l->model = strdup(model)) == NULL ||
@@ -156,12 +152,15 @@ hub_start(const char *model)
 		return (-1);
 	}
 	/* Gated and private models need the token to be seen. */
-	if ((h = curl_slist_append(NULL, "Accept: application/json")) == NULL ||
-	    (auth != NULL && (h = curl_slist_append(h, auth)) == NULL))
+	if (cfg->token != NULL) {
+		if ((size_t)snprintf(bearer, sizeof(bearer), "Bearer %s", cfg->token) <
+		    sizeof(bearer))
+			rc = up_header(&l->up, "Authorization", bearer);
+		explicit_bzero(bearer, sizeof(bearer));
+	}
+	if (rc == -1 || up_header(&l->up, "Accept", "application/json") == -1)
 		goto fail;
-	l->headers = h;
 	l->up.url = l->url;
-	l->up.headers = h;
 	l->up.connect_timeout_ms = cfg->connect_timeout_ms;
 	l->up.on_data = hub_on_data;
 	l->up.on_done = hub_on_done;
@@ -177,7 +176,7 @@ fail:
 }
 
 const struct task_info *
-hub_task(const char *model)
+hub_task(const struct config *cfg, const char *model)
 {
 	struct hub_entry	*e;
 	const struct task_info	*task = NULL;
@@ -200,7 +199,7 @@ hub_task(const char *model)
 		start = 1;
 	}
 	pthread_mutex_unlock(&hub_mu);
-	if (start && hub_start(model) == -1)
+	if (start && hub_start(cfg, model) == -1)
 		hub_settle(model, NULL, 1);
 	return (task);
 }

@@ -2,6 +2,7 @@
 #ifndef HFGATE_HUB_H
 #define HFGATE_HUB_H
 
+#include "config.h"
 #include "task.h"
 
 /*
@@ -10,7 +11,7 @@
  * background on the calling loop thread and returns NULL at once; the answer is
  * remembered for the process (a failed look-up is tried again after a while).
  */
-const struct task_info	*hub_task(const char *model);
+const struct task_info	*hub_task(const struct config *cfg, const char *model);
 /* 1 while the look-up of model is running. */
 int			 hub_pending(const char *model);
 /* Cancels this loop thread's look-ups (before its loop goes away). */

@@ -144,9 +144,71 @@ loop_init(void)
 	return (0);
 }
 
+/* Work run on a helper thread for this loop (loop_offload). */
+struct loop_offload {
+	void			(*work)(void *);
+	void			(*done)(void *);
+	void			(*drop)(void *);
+	void			 *arg;
+	struct loop_mailbox	 *mb;
+	int			 *running;	/* the loop's loop_offloaded */
+};
+
+/* Helper threads of this loop that may still post to its mailbox. */
+static _Thread_local int	loop_offloaded;
+
+#define LOOP_OFFLOAD_WAIT_MS	10000
+
+static void *
+loop_offload_main(void *arg)
+{
+	struct loop_offload	*o = arg;
+	int			*running = o->running;
+
+	o->work(o->arg);
+	if (loop_post(o->mb, o->done, o->drop, o->arg) == -1 && o->drop != NULL)
+		o->drop(o->arg);
+	free(o);
+	/* After this the loop may go away: nothing here touches it again. */
+	__atomic_sub_fetch(running, 1, __ATOMIC_RELEASE);
+	return (NULL);
+}
+
+int
+loop_offload(void (*work)(void *), void (*done)(void *), void (*drop)(void *),
+    void *arg)
+{
+	struct loop_offload	*o;
+	pthread_t		 th;
+
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return (-1);
+	o->work = work;
+	o->done = done;
+	o->drop = drop;
+	o->arg = arg;
+	o->mb = loop_mailbox();
+	o->running = &loop_offloaded;
+	__atomic_add_fetch(&loop_offloaded, 1, __ATOMIC_ACQUIRE);
+	if (pthread_create(&th, NULL, loop_offload_main, o) != 0) {
+		__atomic_sub_fetch(&loop_offloaded, 1, __ATOMIC_RELEASE);
+		free(o);
+		return (-1);
+	}
+	pthread_detach(th);
+	return (0);
+}
+
 void
 loop_free(void)
 {
+	int	waited;
+
+	/* A helper still running posts to this loop's mailbox: let it finish first
+	   (its work waits for one writer batch; bounded all the same). */
+	for (waited = 0; __atomic_load_n(&loop_offloaded, __ATOMIC_ACQUIRE) > 0 &&
+	    waited < LOOP_OFFLOAD_WAIT_MS; waited += 10)
+		usleep(10000);
 	loop_watch_del(&loop_sigwatch);
 	if (loop_sigwatch.fd != -1)
 		close(loop_sigwatch.fd);

@@ -60,6 +60,15 @@ struct loop_mailbox *loop_mailbox(void);
 int	 loop_post(struct loop_mailbox *, void (*fn)(void *), void (*drop)(void *),
 	    void *arg);
 
+/*
+ * Runs work(arg) on a helper thread, then done(arg) on this loop's thread: how the
+ * loop waits for something that blocks (the cache writer) without blocking. If the
+ * result cannot be delivered, drop(arg) runs instead (drop may be NULL). loop_free
+ * waits (bounded) for the helpers still running. 0, or -1 (nothing started).
+ */
+int	 loop_offload(void (*work)(void *), void (*done)(void *), void (*drop)(void *),
+	    void *arg);
+
 /* Signals delivered through the loop (signalfd); the handler runs on the loop. */
 int	 loop_signals(const int *signals, size_t n, void (*handler)(int));
 

@@ -15,7 +15,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <curl/curl.h>
 #include <systemd/sd-daemon.h>
 
 #include "cache.h"
@@ -24,6 +23,7 @@
 #include "loop.h"
 #include "peer.h"
 #include "token.h"
+#include "upstream.h"
 #include "usage.h"
 #include "worker.h"
 
@@ -289,7 +289,7 @@ main(int argc, char *argv[])
 	}
 
 	signal(SIGPIPE, SIG_IGN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (up_global_init() == -1)
 		fatalx("curl_global_init failed");
 	/* Signals are blocked before any thread starts, so only the signalfd sees them. */
 	if (loop_init() == -1 || loop_signals(signals, 3, on_signal) == -1)
@@ -307,7 +307,7 @@ main(int argc, char *argv[])
 		cache_stop();
 		cfg_unref(current);
 		loop_free();
-		curl_global_cleanup();
+		up_global_cleanup();
 		return (1);
 	}
 	exitw.fd = worker_exit_fd();
@@ -334,7 +334,7 @@ main(int argc, char *argv[])
 	cache_stop();
 	cfg_unref(current);
 	loop_free();
-	curl_global_cleanup();
+	up_global_cleanup();
 	log_info("stopped");
 	return (0);
 }

@@ -2,10 +2,11 @@
  * Relaying an event stream. Upstream bytes go into a bounded per-stream buffer and out
  * to the client through libmicrohttpd's content reader as soon as they form whole
  * lines; when the client reads slowly the buffer fills, the upstream transfer is paused
- * (CURL_WRITEFUNC_PAUSE) and resumed from the loop once the client has drained it
- * (ARCHITECTURE.md §2.2, §3.4). Once the first byte has gone out there is no retry: any
+ * (UP_DATA_PAUSE) and resumed from the loop once the client has drained it
+ * (docs/design.md, "Streams"). Once the first byte has gone out there is no retry: any
  * failure becomes one error event, so a stream never ends in a way that looks like
- * success when it was not one.
+ * success when it was not one. What the cache and the followers of a shared stream
+ * make of its end is the gateway's business, told through the hooks.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -15,17 +16,19 @@
 #include <string.h>
 
 #include "buf.h"
-#include "cache.h"
 #include "config.h"
-#include "gw.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "reply.h"
+#include "request.h"
 #include "sse.h"
 #include "stream.h"
 #include "upstream.h"
 
 static void	stream_arm(struct gw_req *);
+
+static const struct stream_hooks	*stream_hooks;
 
 /* Streams with upstream bytes to write straight to their client (stream_push_queued). */
 static _Thread_local struct gw_req	*stream_queue;
@@ -52,59 +55,64 @@ stream_ready(struct gw_req *req)
 {
 	/* Paused with a full buffer that holds no line end: a line longer than the
 	   buffer cannot wait for its end, or nothing would drain and unpause. */
-	if (req->out_ready <= req->out_off && req->up.paused)
-		req->out_ready = req->out.len;
-	return (req->out_ready - req->out_off);
+	if (req->st.ready <= req->st.off && req->call.up.paused)
+		req->st.ready = req->st.buf.len;
+	return (req->st.ready - req->st.off);
 }
 
-/* n bytes of out reached the client (or MHD's buffer for it). */
+void
+stream_set_hooks(const struct stream_hooks *h)
+{
+	stream_hooks = h;
+}
+
+/* n bytes of buf reached the client (or the transport's buffer for it). */
 static void
 stream_sent(struct gw_req *req, size_t n)
 {
-	const struct config	*cfg = gw_config();
+	const struct config	*cfg = req->cfg;
 
-	req->out_off += n;
-	if (req->out_off == req->out.len) {
-		buf_reset(&req->out);
-		req->out_off = req->out_ready = 0;
+	req->st.off += n;
+	if (req->st.off == req->st.buf.len) {
+		buf_reset(&req->st.buf);
+		req->st.off = req->st.ready = 0;
 	}
-	req->bytes_out += n;
-	if (req->up.paused && req->out.len - req->out_off <= cfg->stream_buffer / 4) {
-		req->stall_ms = 0;
+	req->st.bytes_out += n;
+	if (req->call.up.paused && req->st.buf.len - req->st.off <= cfg->stream_buffer / 4) {
+		req->st.stall_ms = 0;
 		/* The idle clock restarts: the upstream was silent because paused. */
-		req->last_up_ms = loop_now_ms();
-		up_queue_unpause(&req->up);
+		req->st.last_up_ms = loop_now_ms();
+		up_queue_unpause(&req->call.up);
 	}
 }
 
 static ssize_t
-stream_read(void *cls, uint64_t pos, char *dst, size_t max)
+stream_read(void *cls, char *dst, size_t max)
 {
 	struct gw_req	*req = cls;
 	size_t		 avail, n;
 
-	(void)pos;
-	req->direct = 0;	/* MHD writes again */
-	if (req->client_gone)
-		return (MHD_CONTENT_READER_END_WITH_ERROR);
+	req->st.direct = 0;	/* the transport writes again */
+	if (req->client_gone || req->st.failed)
+		return (HTTP_READ_ERROR);
 	avail = stream_ready(req);
 	if (avail > 0) {
 		n = avail < max ? avail : max;
-		memcpy(dst, req->out.data + req->out_off, n);
+		memcpy(dst, req->st.buf.data + req->st.off, n);
 		stream_sent(req, n);
 		return ((ssize_t)n);
 	}
-	if (req->up_done)
-		return (MHD_CONTENT_READER_END_OF_STREAM);
-	/* Nothing yet: returning 0 without suspending would spin (ARCHITECTURE.md §1.3). */
-	http_suspend(req);
+	if (req->st.up_done)
+		return (HTTP_READ_END);
+	/* Nothing yet: returning 0 without suspending would make MHD spin on it. */
+	http_suspend(&req->tr, 1);
 	/*
 	 * MHD calls this only once it has sent everything it had (the head, the last
 	 * chunk) and touches no suspended socket: until the end of the stream, events
 	 * can go straight to the client, without a resume and a suspend each.
 	 */
-	req->direct_fd = http_stream_fd(req);
-	req->direct = req->direct_fd != -1;
+	req->st.direct_fd = http_stream_fd(&req->tr);
+	req->st.direct = req->st.direct_fd != -1;
 	return (0);
 }
 
@@ -123,26 +131,26 @@ stream_send(struct gw_req *req)
 	size_t		 skip, avail, i, total;
 	ssize_t		 n;
 	/* As MHD frames it: chunks for HTTP/1.1 and later, raw until close for 1.0. */
-	int		 chunked = !req->http10;
+	int		 chunked = !req->tr.head.http10;
 
 	for (;;) {
-		if (req->frame_len == 0) {
+		if (req->st.frame_len == 0) {
 			avail = stream_ready(req);
 			if (avail == 0)
 				break;
-			req->frame_len = avail;
-			req->frame_sent = 0;
-			req->frame_head_len = chunked ? (size_t)snprintf(req->frame_head,
-			    sizeof(req->frame_head), "%zx\r\n", avail) : 0;
+			req->st.frame_len = avail;
+			req->st.frame_sent = 0;
+			req->st.frame_head_len = chunked ? (size_t)snprintf(req->st.frame_head,
+			    sizeof(req->st.frame_head), "%zx\r\n", avail) : 0;
 		}
-		iov[0].iov_base = req->frame_head;
-		iov[0].iov_len = req->frame_head_len;
-		iov[1].iov_base = req->out.data + req->out_off;
-		iov[1].iov_len = req->frame_len;
+		iov[0].iov_base = req->st.frame_head;
+		iov[0].iov_len = req->st.frame_head_len;
+		iov[1].iov_base = req->st.buf.data + req->st.off;
+		iov[1].iov_len = req->st.frame_len;
 		iov[2].iov_base = crlf;
 		iov[2].iov_len = chunked ? 2 : 0;
 		total = iov[0].iov_len + iov[1].iov_len + iov[2].iov_len;
-		skip = req->frame_sent;
+		skip = req->st.frame_sent;
 		for (i = 0; i < 3 && skip >= iov[i].iov_len; i++) {
 			skip -= iov[i].iov_len;
 			iov[i].iov_len = 0;
@@ -152,46 +160,46 @@ stream_send(struct gw_req *req)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = iov;
 		msg.msg_iovlen = 3;
-		n = sendmsg(req->direct_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = sendmsg(req->st.direct_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
 			goto fail;
 		if (n > 0)
-			req->frame_sent += (size_t)n;
-		if (req->frame_sent < total) {
+			req->st.frame_sent += (size_t)n;
+		if (req->st.frame_sent < total) {
 			/* The client is slow: the stall clock runs until the chunk is out. */
-			if (req->stall_ms == 0)
-				req->stall_ms = loop_now_ms();
+			if (req->st.stall_ms == 0)
+				req->st.stall_ms = loop_now_ms();
 			stream_arm(req);
-			if (http_want_writable(req, 1) == -1)
+			if (http_want_writable(&req->tr, 1) == -1)
 				goto fail;
 			return;
 		}
-		req->stall_ms = 0;
-		stream_sent(req, req->frame_len);
-		req->frame_len = 0;
+		req->st.stall_ms = 0;
+		stream_sent(req, req->st.frame_len);
+		req->st.frame_len = 0;
 	}
-	if (http_want_writable(req, 0) == -1)
+	if (http_want_writable(&req->tr, 0) == -1)
 		goto fail;
-	if (req->up_done) {
-		req->direct = 0;
-		http_wake(req);
+	if (req->st.up_done) {
+		req->st.direct = 0;
+		http_wake(&req->tr);
 	}
 	return;
 fail:
 	/* A reset client, or no way to wait for room. This may run inside curl's write
 	   callback, where the upstream cannot be cancelled: the hang-up watch does it
 	   once the socket is shut down. */
-	req->direct = 0;
-	http_drop(req);
+	req->st.direct = 0;
+	http_drop(&req->tr);
 }
 
 /* MHD waits in stream_read and the client is there: hfgate writes to its socket. */
 static int
 stream_direct(const struct gw_req *req)
 {
-	return (req->direct && req->suspended && !req->client_gone);
+	return (req->st.direct && req->tr.suspended && !req->client_gone);
 }
 
 void
@@ -200,7 +208,7 @@ stream_writable(struct gw_req *req)
 	if (stream_direct(req))
 		stream_send(req);
 	else
-		(void)http_want_writable(req, 0);
+		(void)http_want_writable(&req->tr, 0);
 }
 
 /* Hands what is ready to the client: straight to its socket while MHD waits in
@@ -210,20 +218,20 @@ stream_push(struct gw_req *req)
 {
 	if (stream_direct(req)) {
 		/* A chunk still going out: its room callback sends the rest. */
-		if (req->frame_len == 0)
+		if (req->st.frame_len == 0)
 			stream_send(req);
 	} else
-		http_wake(req);
+		http_wake(&req->tr);
 }
 
 /* As stream_push, once curl has delivered all it read (stream_push_queued). */
 static void
 stream_push_later(struct gw_req *req)
 {
-	if (req->push_queued)
+	if (req->st.push_queued)
 		return;
-	req->push_queued = 1;
-	req->push_next = stream_queue;
+	req->st.push_queued = 1;
+	req->st.push_next = stream_queue;
 	stream_queue = req;
 }
 
@@ -233,8 +241,8 @@ stream_push_queued(void)
 	struct gw_req	*req;
 
 	while ((req = stream_queue) != NULL) {
-		stream_queue = req->push_next;
-		req->push_queued = 0;
+		stream_queue = req->st.push_next;
+		req->st.push_queued = 0;
 		stream_push(req);
 	}
 }
@@ -244,31 +252,29 @@ stream_unqueue(struct gw_req *req)
 {
 	struct gw_req	**pp;
 
-	if (!req->push_queued)
+	if (!req->st.push_queued)
 		return;
-	for (pp = &stream_queue; *pp != NULL; pp = &(*pp)->push_next)
+	for (pp = &stream_queue; *pp != NULL; pp = &(*pp)->st.push_next)
 		if (*pp == req) {
-			*pp = req->push_next;
+			*pp = req->st.push_next;
 			break;
 		}
-	req->push_queued = 0;
+	req->st.push_queued = 0;
 }
 
 /* The chunked event-stream response, headers from relay ("name\0value\0" pairs). */
-static struct MHD_Response *
+static struct http_resp *
 stream_response(struct gw_req *req, const char *ctype, const struct buf *relay)
 {
-	struct MHD_Response	*resp;
+	struct http_resp	*resp;
 
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-	    stream_read, req, NULL);
-	if (resp == NULL)
+	if ((resp = http_resp_stream(stream_read, req)) == NULL)
 		return (NULL);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	http_resp_header(resp, "Content-Type", ctype);
+	http_resp_header(resp, "Cache-Control", "no-cache");
+	http_resp_header(resp, "X-Accel-Buffering", "no");
 	/* Ours says "no" already. */
-	http_add_relayed(resp, relay, "x-accel-buffering");
+	http_resp_relayed(resp, relay, "x-accel-buffering");
 	return (resp);
 }
 
@@ -276,40 +282,36 @@ void
 stream_replay(struct gw_req *req, int status, const char *ctype, char *body,
     size_t len)
 {
-	buf_free(&req->out);
-	req->out.data = body;
-	req->out.len = req->out.cap = len;
-	req->out_off = 0;
-	req->out_ready = len;
-	req->up_done = 1;
-	req->bytes_out = 0;
-	loop_timer_cancel(&req->deadline_timer);
-	req->state = GW_STREAMING;
-	http_reply(req, (unsigned)status, stream_response(req, ctype, NULL));
+	buf_free(&req->st.buf);
+	req->st.buf.data = body;
+	req->st.buf.len = req->st.buf.cap = len;
+	req->st.off = 0;
+	req->st.ready = len;
+	req->st.up_done = 1;
+	req->st.bytes_out = 0;
+	reply_stream(req, (unsigned)status, stream_response(req, ctype, NULL));
 }
 
 void
 stream_follow(struct gw_req *req, int status, const char *ctype,
     const struct buf *relay, struct buf *sofar)
 {
-	buf_free(&req->out);
-	req->out = *sofar;
+	buf_free(&req->st.buf);
+	req->st.buf = *sofar;
 	memset(sofar, 0, sizeof(*sofar));
-	req->out_off = 0;
+	req->st.off = 0;
 	/* Whole lines only, as for the leader's own client. */
-	req->out_ready = stream_line_end(&req->out, 0, 0);
-	req->up_done = 0;
-	loop_timer_cancel(&req->deadline_timer);
-	req->state = GW_STREAMING;
-	http_reply(req, (unsigned)status, stream_response(req, ctype, relay));
+	req->st.ready = stream_line_end(&req->st.buf, 0, 0);
+	req->st.up_done = 0;
+	reply_stream(req, (unsigned)status, stream_response(req, ctype, relay));
 }
 
 int
 stream_follow_data(struct gw_req *req, const struct buf *data, int end)
 {
-	if (req->up_done)
+	if (req->st.up_done)
 		return (0);
-	if (req->out.len - req->out_off + data->len > STREAM_FOLLOW_MAX) {
+	if (req->st.buf.len - req->st.off + data->len > STREAM_FOLLOW_MAX) {
 		log_warnx("%s: a follower of a shared stream fell %d MiB behind: dropping it",
 		    req->request_id, STREAM_FOLLOW_MAX / (1024 * 1024));
 		return (-1);
@@ -318,23 +320,23 @@ stream_follow_data(struct gw_req *req, const struct buf *data, int end)
 
 	/* An error at the end follows the leader's whole lines: the leader dropped an
 	   unfinished one, so the follower does too. */
-	if (end && data->len > 0 && req->out_ready < req->out.len)
-		req->out.len = req->out_ready;
-	if (req->out_off > 0) {
-		memmove(req->out.data, req->out.data + req->out_off,
-		    req->out.len - req->out_off);
-		req->out.len -= req->out_off;
-		req->out_ready -= req->out_off;
-		req->out_off = 0;
+	if (end && data->len > 0 && req->st.ready < req->st.buf.len)
+		req->st.buf.len = req->st.ready;
+	if (req->st.off > 0) {
+		memmove(req->st.buf.data, req->st.buf.data + req->st.off,
+		    req->st.buf.len - req->st.off);
+		req->st.buf.len -= req->st.off;
+		req->st.ready -= req->st.off;
+		req->st.off = 0;
 	}
-	start = req->out.len;
-	if (data->len > 0 && buf_append(&req->out, data->data, data->len) == -1)
+	start = req->st.buf.len;
+	if (data->len > 0 && buf_append(&req->st.buf, data->data, data->len) == -1)
 		return (-1);
 	if (end) {
-		req->out_ready = req->out.len;
-		req->up_done = 1;
+		req->st.ready = req->st.buf.len;
+		req->st.up_done = 1;
 	} else
-		req->out_ready = stream_line_end(&req->out, start, req->out_ready);
+		req->st.ready = stream_line_end(&req->st.buf, start, req->st.ready);
 	stream_push(req);
 	return (0);
 }
@@ -342,41 +344,38 @@ stream_follow_data(struct gw_req *req, const struct buf *data, int end)
 void
 stream_start(struct gw_req *req)
 {
-	struct MHD_Response	*resp;
-	const struct config	*cfg = gw_config();
+	struct http_resp	*resp;
+	const struct config	*cfg = req->cfg;
 	uint64_t		 now = loop_now_ms();
 
-	resp = stream_response(req, req->up.ctype, &req->up.relay);
-	loop_timer_cancel(&req->deadline_timer);
-	req->state = GW_STREAMING;
-	req->last_up_ms = req->last_beat_ms = now;
-	req->stream_end_ms = now + (uint64_t)cfg->stream_total * 1000;
-	req->stream_timer.arg = req;
+	resp = stream_response(req, req->call.up.ctype, &req->call.up.relay);
+	req->st.last_up_ms = req->st.last_beat_ms = now;
+	req->st.end_ms = now + (uint64_t)cfg->stream_total * 1000;
+	req->st.timer.arg = req;
 	stream_arm(req);
-	cache_stream_start(req);
-	http_reply(req, (unsigned)req->up.status, resp);
+	reply_stream(req, (unsigned)req->call.up.status, resp);
 }
 
 /* Queues what is in the buffer for the client. */
 static void
 stream_flush(struct gw_req *req)
 {
-	req->out_ready = req->out.len;
+	req->st.ready = req->st.buf.len;
 	stream_push(req);
 }
 
 int
 stream_data(struct gw_req *req, const char *data, size_t len)
 {
-	const struct config	*cfg = gw_config();
-	size_t			 held = req->out.len - req->out_off, start;
+	const struct config	*cfg = req->cfg;
+	size_t			 held = req->st.buf.len - req->st.off, start;
 
-	if (req->up_done)
+	if (req->st.up_done)
 		return (UP_DATA_ABORT);
 	/* All or nothing: curl delivers a paused write again, in full. */
 	if (held > 0 && held + len > cfg->stream_buffer) {
-		if (req->stall_ms == 0)
-			req->stall_ms = loop_now_ms();
+		if (req->st.stall_ms == 0)
+			req->st.stall_ms = loop_now_ms();
 		/* The reader drains what it holds, a too long line included: after
 		   this returns, so that draining it unpauses the call. */
 		stream_push_later(req);
@@ -385,24 +384,23 @@ stream_data(struct gw_req *req, const char *data, size_t len)
 	}
 	/* Reuse the room the client has read, or a steady slow reader would make the
 	   buffer grow with the whole stream. */
-	if (req->out_off > 0) {
-		memmove(req->out.data, req->out.data + req->out_off, held);
-		req->out.len = held;
-		req->out_ready -= req->out_off;
-		req->out_off = 0;
+	if (req->st.off > 0) {
+		memmove(req->st.buf.data, req->st.buf.data + req->st.off, held);
+		req->st.buf.len = held;
+		req->st.ready -= req->st.off;
+		req->st.off = 0;
 	}
-	start = req->out.len;
-	if (buf_append(&req->out, data, len) == -1)
+	start = req->st.buf.len;
+	if (buf_append(&req->st.buf, data, len) == -1)
 		return (UP_DATA_ABORT);
-	(void)sse_scan_feed(&req->sse, data, len);
-	cache_stream_bytes(req, data, len);
-	req->last_up_ms = req->last_beat_ms = loop_now_ms();
+	(void)sse_scan_feed(&req->st.sse, data, len);
+	req->st.last_up_ms = req->st.last_beat_ms = loop_now_ms();
 	/* Whole lines only: a cut inside a line would otherwise reach the client as a
 	   broken event. A line longer than the buffer goes as it is. */
-	req->out_ready = stream_line_end(&req->out, start, req->out_ready);
-	if (req->out.len - req->out_off >= cfg->stream_buffer)
-		req->out_ready = req->out.len;
-	if (req->out_ready > req->out_off)
+	req->st.ready = stream_line_end(&req->st.buf, start, req->st.ready);
+	if (req->st.buf.len - req->st.off >= cfg->stream_buffer)
+		req->st.ready = req->st.buf.len;
+	if (req->st.ready > req->st.off)
 		stream_push_later(req);
 	return (UP_DATA_OK);
 }
@@ -413,55 +411,55 @@ stream_end_with_error(struct gw_req *req, const char *msg, const char *type)
 {
 	size_t	tail;
 
-	req->cache_store = 0;		/* a failed stream is never stored */
-	if (req->out_ready < req->out.len) {
-		req->out.len = req->out_ready;
-		sse_scan_drop_partial(&req->sse);
+	if (req->st.ready < req->st.buf.len) {
+		req->st.buf.len = req->st.ready;
+		sse_scan_drop_partial(&req->st.sse);
 	}
-	tail = req->out.len;
-	if (sse_error_event(&req->out, &req->sse, msg, type) == -1)
-		req->client_gone = 1;	/* cannot even say why: close the connection */
+	tail = req->st.buf.len;
+	if (sse_error_event(&req->st.buf, &req->st.sse, msg, type) == -1)
+		req->st.failed = 1;	/* cannot even say why: close the connection */
+	req->st.up_done = 1;
 	/* Followers end the same way: they drop their unfinished line too. */
-	cache_stream_end(req, req->out.data + tail, req->out.len - tail);
-	req->up_done = 1;
-	loop_timer_cancel(&req->stream_timer);
+	stream_hooks->ended(req, req->st.buf.data + tail, req->st.buf.len - tail, 0);
+	loop_timer_cancel(&req->st.timer);
 	stream_flush(req);
 }
 
 void
-stream_done(struct gw_req *req, CURLcode code)
+stream_done(struct gw_req *req, int ok, const char *error)
 {
-	char	msg[CURL_ERROR_SIZE + 64];
+	char	msg[UP_ERROR_MAX + 64];
 
-	if (req->up_done)
+	if (req->st.up_done)
 		return;
-	if (code != CURLE_OK) {
-		snprintf(msg, sizeof(msg), "upstream stream broke off: %s",
-		    req->up.errbuf[0] != '\0' ? req->up.errbuf : curl_easy_strerror(code));
+	if (!ok) {
+		snprintf(msg, sizeof(msg), "upstream stream broke off: %s", error);
 		log_warnx("%s: %s", req->request_id, msg);
 		stream_end_with_error(req, msg, "incomplete_generation");
 		return;
 	}
-	if (!sse_scan_complete(&req->sse)) {
+	if (!sse_scan_complete(&req->st.sse)) {
 		log_warnx("%s: upstream stream ended without its final event",
 		    req->request_id);
 		stream_end_with_error(req, "Incomplete generation", "incomplete_generation");
 		return;
 	}
-	req->tokens = req->sse.generated_tokens;	/* usage (issue 5) */
-	cache_stream_done(req);
-	cache_stream_end(req, NULL, 0);
-	req->up_done = 1;
-	loop_timer_cancel(&req->stream_timer);
+	req->st.tokens = req->st.sse.generated_tokens;
+	req->st.up_done = 1;
+	/* Only a stream that delivered its final event may be stored; an in-stream
+	   error is a failed generation even though the transfer ended cleanly. */
+	stream_hooks->ended(req, NULL, 0, req->call.up.status >= 200 &&
+	    req->call.up.status < 300 && req->st.sse.saw_final && !req->st.sse.saw_error);
+	loop_timer_cancel(&req->st.timer);
 	stream_flush(req);
 }
 
 void
 stream_fail(struct gw_req *req, const char *msg, const char *type)
 {
-	if (req->up_done)
+	if (req->st.up_done)
 		return;
-	up_cancel(&req->up);
+	up_cancel(&req->call.up);
 	stream_end_with_error(req, msg, type);
 }
 
@@ -469,34 +467,33 @@ static void
 stream_on_timer(struct loop_timer *t)
 {
 	struct gw_req		*req = t->arg;
-	const struct config	*cfg = gw_config();
+	const struct config	*cfg = req->cfg;
 	uint64_t		 now = loop_now_ms();
 	char			 msg[128];
 
 	if (req->client_gone)
 		return;
-	if (req->stall_ms != 0 && now - req->stall_ms >= (uint64_t)cfg->stream_stall * 1000) {
+	if (req->st.stall_ms != 0 && now - req->st.stall_ms >= (uint64_t)cfg->stream_stall * 1000) {
 		log_warnx("%s: client read nothing for %u s: dropping it", req->request_id,
 		    cfg->stream_stall);
-		gw_client_gone(req);
-		http_drop(req);
+		stream_hooks->stalled(req);
 		return;
 	}
 	/* Over upstream, the rest still on its way to a slow client: only the stall
 	   clock runs. */
-	if (req->up_done) {
-		if (req->stall_ms != 0)
+	if (req->st.up_done) {
+		if (req->st.stall_ms != 0)
 			stream_arm(req);
 		return;
 	}
-	if (now >= req->stream_end_ms) {
+	if (now >= req->st.end_ms) {
 		snprintf(msg, sizeof(msg), "stream exceeded total_timeout (%u s)",
 		    cfg->stream_total);
 		stream_fail(req, msg, "timeout");
 		return;
 	}
-	if (!req->up.paused &&
-	    now - req->last_up_ms >= (uint64_t)cfg->stream_idle * 1000) {
+	if (!req->call.up.paused &&
+	    now - req->st.last_up_ms >= (uint64_t)cfg->stream_idle * 1000) {
 		snprintf(msg, sizeof(msg), "upstream sent nothing for %u s",
 		    cfg->stream_idle);
 		log_warnx("%s: %s", req->request_id, msg);
@@ -504,12 +501,12 @@ stream_on_timer(struct loop_timer *t)
 		return;
 	}
 	if (cfg->stream_heartbeat > 0 &&
-	    now - req->last_beat_ms >= (uint64_t)cfg->stream_heartbeat * 1000) {
+	    now - req->st.last_beat_ms >= (uint64_t)cfg->stream_heartbeat * 1000) {
 		/* Keeps idle proxies and clients from timing the stream out. */
-		req->last_beat_ms = now;
+		req->st.last_beat_ms = now;
 		/* Only between events: never inside one the upstream has begun. */
-		if (sse_scan_at_boundary(&req->sse) &&
-		    sse_heartbeat(&req->out, &req->sse) == 0)
+		if (sse_scan_at_boundary(&req->st.sse) &&
+		    sse_heartbeat(&req->st.buf, &req->st.sse) == 0)
 			stream_flush(req);
 	}
 	stream_arm(req);
@@ -519,31 +516,31 @@ stream_on_timer(struct loop_timer *t)
 static void
 stream_arm(struct gw_req *req)
 {
-	const struct config	*cfg = gw_config();
-	uint64_t		 now = loop_now_ms(), due = req->stream_end_ms;
+	const struct config	*cfg = req->cfg;
+	uint64_t		 now = loop_now_ms(), due = req->st.end_ms;
 
-	if (req->stall_ms != 0 && (req->up_done ||
-	    req->stall_ms + (uint64_t)cfg->stream_stall * 1000 < due))
-		due = req->stall_ms + (uint64_t)cfg->stream_stall * 1000;
-	if (req->up_done)
+	if (req->st.stall_ms != 0 && (req->st.up_done ||
+	    req->st.stall_ms + (uint64_t)cfg->stream_stall * 1000 < due))
+		due = req->st.stall_ms + (uint64_t)cfg->stream_stall * 1000;
+	if (req->st.up_done)
 		goto set;
 	/* A paused upstream is silent because of us: no idle deadline then. */
-	if (!req->up.paused &&
-	    req->last_up_ms + (uint64_t)cfg->stream_idle * 1000 < due)
-		due = req->last_up_ms + (uint64_t)cfg->stream_idle * 1000;
+	if (!req->call.up.paused &&
+	    req->st.last_up_ms + (uint64_t)cfg->stream_idle * 1000 < due)
+		due = req->st.last_up_ms + (uint64_t)cfg->stream_idle * 1000;
 	if (cfg->stream_heartbeat > 0 &&
-	    req->last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000 < due)
-		due = req->last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000;
+	    req->st.last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000 < due)
+		due = req->st.last_beat_ms + (uint64_t)cfg->stream_heartbeat * 1000;
 set:
-	req->stream_timer.cb = stream_on_timer;
-	loop_timer_set(&req->stream_timer, due > now ? due - now : 0);
+	req->st.timer.cb = stream_on_timer;
+	loop_timer_set(&req->st.timer, due > now ? due - now : 0);
 }
 
 void
-stream_free(struct gw_req *req)
+stream_release(struct gw_req *req)
 {
 	stream_unqueue(req);
-	loop_timer_cancel(&req->stream_timer);
-	sse_scan_free(&req->sse);
-	buf_free(&req->cache_copy);
+	loop_timer_cancel(&req->st.timer);
+	sse_scan_free(&req->st.sse);
+	buf_free(&req->st.buf);
 }

@@ -4,16 +4,26 @@
 
 #include <stddef.h>
 
-#include <curl/curl.h>
+#include "buf.h"
+#include "request.h"
 
-#include "gw.h"
+/* What the gateway hears from a stream (set once, before the loops start). */
+struct stream_hooks {
+	/* The upstream side of req's stream is over: tail (borrowed) is what its client
+	   gets after the upstream's bytes (an error event, or nothing); complete: it
+	   ended with its final event, a 2xx and no error event. */
+	void	(*ended)(struct gw_req *, const char *tail, size_t len, int complete);
+	/* The client read nothing for stall_timeout: it is to be dropped. */
+	void	(*stalled)(struct gw_req *);
+};
+void	 stream_set_hooks(const struct stream_hooks *);
 
 /* Starts relaying: queues the chunked response and arms the stream's deadlines. */
 void	 stream_start(struct gw_req *);
 /* Upstream bytes: returns UP_DATA_OK, UP_DATA_PAUSE (buffer full) or UP_DATA_ABORT. */
 int	 stream_data(struct gw_req *, const char *, size_t);
-/* The upstream transfer ended with code. */
-void	 stream_done(struct gw_req *, CURLcode);
+/* The upstream transfer ended, ok or with error (a message, borrowed). */
+void	 stream_done(struct gw_req *, int ok, const char *error);
 /* Ends the stream early with one error event (shutdown, deadlines). */
 void	 stream_fail(struct gw_req *, const char *msg, const char *type);
 /* Replays a stored stream (body taken) as if the upstream had just sent it. */
@@ -31,9 +41,9 @@ int	 stream_follow_data(struct gw_req *, const struct buf *data, int end);
  * which go out together. Run after each batch of upstream data (up_init's flush).
  */
 void	 stream_push_queued(void);
-/* The client's socket has room again (http.c's watch): sends the rest. */
+/* The client's socket has room again (the transport's writable): sends the rest. */
 void	 stream_writable(struct gw_req *);
 /* Frees what the relay holds. */
-void	 stream_free(struct gw_req *);
+void	 stream_release(struct gw_req *);
 
 #endif

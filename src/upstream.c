@@ -1,13 +1,16 @@
 /*
  * Upstream HTTP calls: one libcurl multi handle driven by the loop through
  * curl_multi_socket_action, so thousands of transfers cost nothing while idle
- * (ARCHITECTURE.md §2.1). Every callback runs on the loop thread.
+ * (docs/design.md, "libcurl"). Every callback runs on the loop thread. This is the only
+ * module that speaks libcurl: the others see struct up_call and enum up_result.
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+
+#include <curl/curl.h>
 
 #include "buf.h"
 #include "log.h"
@@ -54,7 +57,7 @@ static _Thread_local size_t		 up_npool;
 static _Thread_local int		 up_proxy_env;	/* a *_proxy variable is set */
 
 /*
- * Headers of the upstream answer that the client sees (PROTOCOL.md §8): the x-compute-*
+ * Headers of the upstream answer that the client sees (docs/api.md): the x-compute-*
  * family, x-sha, x-error-*, TGI's timings and whatever else an endpoint adds as x-*,
  * but not the ids and cache state hfgate sets itself.
  */
@@ -154,6 +157,38 @@ up_flush_data(void)
 		up_flush();
 }
 
+_Static_assert(UP_ERROR_MAX >= CURL_ERROR_SIZE, "errbuf holds curl's message");
+
+/*
+ * Only failures where the upstream most likely never processed the request or
+ * dropped the connection count as UP_E_CONNECT (worth another attempt). Timeouts are
+ * apart: the caller's deadline owns them.
+ */
+enum up_result
+up_classify(int curlcode)
+{
+	switch ((CURLcode)curlcode) {
+	case CURLE_OK:
+		return (UP_OK);
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return (UP_E_CONNECT);
+	case CURLE_OPERATION_TIMEDOUT:
+		return (UP_E_TIMEOUT);
+	case CURLE_WRITE_ERROR:
+		return (UP_E_ABORTED);
+	default:
+		return (UP_E_FAILED);
+	}
+}
+
 /* The finished transfers of shard sh. */
 static void
 up_drain(struct up_shard *sh)
@@ -163,6 +198,7 @@ up_drain(struct up_shard *sh)
 	struct up_call	*c;
 	CURL		*easy;
 	CURLcode	 res;
+	curl_off_t	 us;
 
 	while ((msg = curl_multi_info_read(sh->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
@@ -181,7 +217,13 @@ up_drain(struct up_shard *sh)
 			curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &c->status);
 		c->running = 0;
 		c->paused = 0;
-		c->on_done(c, res);
+		c->total_ms = 0;
+		if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
+			c->total_ms = ((uint64_t)us + 500) / 1000;
+		c->reason = res != CURLE_OK ? curl_easy_strerror(res) : "";
+		if (res != CURLE_OK && c->errbuf[0] == '\0')
+			snprintf(c->errbuf, sizeof(c->errbuf), "%s", c->reason);
+		c->on_done(c, up_classify((int)res));
 	}
 }
 
@@ -266,6 +308,51 @@ up_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 }
 
 int
+up_global_init(void)
+{
+	return (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1);
+}
+
+void
+up_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+time_t
+up_http_date(const char *s)
+{
+	return (curl_getdate(s, NULL));
+}
+
+int
+up_header(struct up_call *c, const char *name, const char *value)
+{
+	char			 line[2048];
+	struct curl_slist	*l;
+	int			 n;
+
+	/* "Name:" with nothing after it tells curl to send no such header. */
+	n = *value == '\0' ? snprintf(line, sizeof(line), "%s:", name) :
+	    snprintf(line, sizeof(line), "%s: %s", name, value);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return (0);
+	l = curl_slist_append(c->headers, line);
+	/* The line may hold the token. */
+	explicit_bzero(line, (size_t)n);
+	if (l == NULL)
+		return (-1);
+	c->headers = l;
+	return (0);
+}
+
+int
+up_has_headers(const struct up_call *c)
+{
+	return (c->headers != NULL);
+}
+
+int
 up_init(unsigned max_host_connections, void (*flush)(void))
 {
 	struct up_shard	*sh;
@@ -300,8 +387,8 @@ up_init(unsigned max_host_connections, void (*flush)(void))
 		 */
 		curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS,
 		    (long)UP_IDLE_CONNECTIONS);
-		/* 0 = no cap: a cap silently queues HTTP/1.1 transfers (ARCHITECTURE.md
-		   §2.3). */
+		/* 0 = no cap: a cap silently queues HTTP/1.1 transfers behind busy
+		   connections (docs/design.md, "libcurl"). */
 		curl_multi_setopt(sh->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 		    (long)max_host_connections);
 	}
@@ -356,7 +443,7 @@ up_free(void)
 static int
 up_setup(struct up_call *c)
 {
-	CURL	*e = c->easy;
+	CURL	*e = (CURL *)c->easy;
 
 	/* Every option is set on every start, so a reused handle needs no
 	   curl_easy_reset (which frees and clears the handle's buffers). */
@@ -364,7 +451,7 @@ up_setup(struct up_call *c)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_URL, c->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)c->headers);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, up_on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, up_on_write);
@@ -381,7 +468,7 @@ up_setup(struct up_call *c)
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT,
 	    strncmp(c->url, "https:", 6) == 0 ? 1L : 0L);
 	/* h2 over TLS (ALPN) when the upstream offers it; HTTP/1.1 in clear text, since
-	   Debian's 7.88.1 breaks h2c connection reuse (ARCHITECTURE.md §2.3). */
+	   Debian's 7.88.1 breaks h2c connection reuse (docs/design.md, "libcurl"). */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	/*
 	 * Neither a total timeout nor a low-speed limit (curl's defaults): a stream's
@@ -465,6 +552,8 @@ up_release(struct up_call *c)
 			curl_easy_cleanup(c->easy);
 	}
 	c->easy = NULL;
+	curl_slist_free_all(c->headers);
+	c->headers = NULL;
 	buf_free(&c->relay);
 }
 

@@ -3,8 +3,8 @@
 #define HFGATE_UPSTREAM_H
 
 #include <stddef.h>
-
-#include <curl/curl.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 
@@ -12,6 +12,22 @@
 #define UP_DATA_OK	0
 #define UP_DATA_PAUSE	1	/* keep the bytes for later: curl redelivers them */
 #define UP_DATA_ABORT	(-1)
+
+/* How a call ended (on_done): libcurl's codes, classified here so that no other module
+   needs libcurl. */
+enum up_result {
+	UP_OK = 0,		/* an HTTP answer arrived in full */
+	UP_E_CONNECT,		/* never reached or never processed: resolve, connect or TLS
+				   handshake failure, reset, empty reply, send/recv error */
+	UP_E_TIMEOUT,		/* the connect timeout fired */
+	UP_E_ABORTED,		/* on_data returned UP_DATA_ABORT */
+	UP_E_FAILED		/* any other failure */
+};
+
+#define UP_ERROR_MAX	256	/* libcurl's CURL_ERROR_SIZE */
+
+/* The class of a CURLcode (given as int: callers need no libcurl). */
+enum up_result up_classify(int curlcode);
 
 /*
  * One upstream call. The caller fills the request part and the callbacks and keeps
@@ -21,7 +37,6 @@
 struct up_call {
 	/* request: all borrowed for the duration of the call */
 	const char		*url;
-	struct curl_slist	*headers;
 	const char		*body;		/* POST body, NULL for GET */
 	size_t			 body_len;
 	long			 connect_timeout_ms;
@@ -29,7 +44,7 @@ struct up_call {
 
 	/* callbacks, run on the loop thread, never inside MHD_run */
 	int	(*on_data)(struct up_call *, const char *, size_t);
-	void	(*on_done)(struct up_call *, CURLcode);
+	void	(*on_done)(struct up_call *, enum up_result);
 	void	 *arg;
 
 	/* response */
@@ -37,10 +52,14 @@ struct up_call {
 	char			 ctype[128];	/* Content-Type, "" if none */
 	char			 retry_after[64];
 	struct buf		 relay;		/* headers to relay, "Name\0value\0" pairs */
-	char			 errbuf[CURL_ERROR_SIZE];
+	char			 errbuf[UP_ERROR_MAX];	/* why it failed, "" if it did not */
+	const char		*reason;	/* the same in libcurl's words (static), "" */
+	uint64_t		 total_ms;	/* of the last attempt, set before on_done */
 
 	/* private */
-	CURL			*easy;
+	void			*easy;		/* libcurl's handle */
+	void			*headers;	/* request headers (up_header), kept across
+						   restarts until up_release */
 	struct up_shard		*shard;		/* the multi handle running it */
 	int			 running;
 	int			 paused;
@@ -54,12 +73,25 @@ struct up_call {
  * before the on_done of calls that finished in it.
  */
 int	 up_init(unsigned max_host_connections, void (*flush)(void));
+/* Main thread, once before / after every loop thread: libcurl's global state. 0 or -1. */
+int	 up_global_init(void);
+void	 up_global_cleanup(void);
+/* Adds the request header "name: value" to the call (kept for its restarts); an empty
+   value sends no such header at all (curl's own, e.g. Expect). A line over 2 KiB is
+   left out. 0, or -1 (out of memory). */
+int	 up_header(struct up_call *, const char *name, const char *value);
+/* An HTTP-date (IMF-fixdate, RFC 850, asctime, and the looser forms libcurl takes) as
+   unix time, or -1. Pure: any thread. */
+time_t	 up_http_date(const char *);
+/* 1 once up_header has been called since the last up_release. */
+int	 up_has_headers(const struct up_call *);
 void	 up_free(void);
 /* Starts (or restarts) the call. 0, or -1 with errbuf filled. */
 int	 up_start(struct up_call *);
 /* Stops a running call without calling on_done. No-op when not running. */
 void	 up_cancel(struct up_call *);
-/* Releases the easy handle; the call must not be running. Accepts a zeroed struct. */
+/* Releases the easy handle and the headers; the call must not be running. Accepts a
+   zeroed struct. */
 void	 up_release(struct up_call *);
 /* Asks for a paused call to be resumed; done by up_run_unpauses, outside MHD. */
 void	 up_queue_unpause(struct up_call *);

@@ -19,14 +19,12 @@
 
 #include <cJSON.h>
 
-#include "cache.h"
 #include "cachedb.h"
 #include "dbw.h"
-#include "gw.h"
-#include "http.h"
 #include "limit.h"
 #include "log.h"
 #include "loop.h"
+#include "request.h"
 #include "route.h"
 #include "task.h"
 #include "usage.h"
@@ -34,7 +32,6 @@
 #define USAGE_MAX_ROWS		4096	/* per thread between flushes: a full table
 					   is flushed at once */
 #define USAGE_INDEX_SLOTS	(2 * USAGE_MAX_ROWS)	/* a power of two */
-#define USAGE_STOP_WAIT_MS	10000
 
 static int		 usage_on;		/* atomic */
 static int		 usage_own_writer;	/* usage_start started the writer */
@@ -50,16 +47,6 @@ static _Thread_local int		 usage_live;	/* usage_thread_start ran */
 static _Thread_local int64_t		 usage_daynum = INT64_MIN;
 static _Thread_local char		 usage_day[11];
 static _Thread_local struct cachedb	*usage_rd;
-/* GET /admin/usage requests of this loop waiting for the writer (atomic: the writer
-   thread decrements it once it no longer touches this loop). */
-static _Thread_local int		 usage_waiting;
-
-/* A GET /admin/usage waiting for its thread's counters to be committed. */
-struct usage_wait {
-	struct loop_mailbox	*mb;
-	int			*waiting;	/* the loop's usage_waiting */
-	uint64_t		 serial;
-};
 
 static const char	*usage_day_of(int64_t);
 static void		 usage_seed_quotas(void);
@@ -141,16 +128,9 @@ usage_thread_start(void)
 void
 usage_thread_stop(void)
 {
-	int	 waited;
-
 	loop_timer_cancel(&usage_timer);
 	usage_flush();
 	usage_live = 0;
-	/* The writer posts to this loop's mailbox for an admin request still waiting:
-	   let it do so before the loop goes away (one batch; bounded all the same). */
-	for (waited = 0; __atomic_load_n(&usage_waiting, __ATOMIC_ACQUIRE) > 0 &&
-	    waited < USAGE_STOP_WAIT_MS; waited += 10)
-		usleep(10000);
 	free(usage_rows);
 	free(usage_index);
 	usage_rows = NULL;
@@ -301,33 +281,27 @@ usage_record(const struct usage_event *ev)
 }
 
 void
-usage_request_done(struct gw_req *req, const char *client)
+usage_request_done(const struct gw_req *req, const char *client, int ok)
 {
 	struct usage_event	 ev;
 
-	switch (req->route.kind) {
-	case ROUTE_MODELS:
-	case ROUTE_PIPELINE:
-	case ROUTE_V1_TASK:
-	case ROUTE_ENDPOINT:
-		break;
-	default:
+	if ((route_flags(req->route.kind) & ROUTE_F_INFERENCE) == 0)
 		return;
-	}
 	memset(&ev, 0, sizeof(ev));
 	ev.client = client;
-	ev.model = req->model;
-	ev.task = req->task != NULL ? req->task->name : NULL;
+	ev.model = req->res.model;
+	ev.task = req->res.task != NULL ? req->res.task->name : NULL;
 	ev.when_ms = loop_wall_ms();
-	ev.cache_hit = req->cache_state == CACHE_STATE_HIT ||
-	    req->cache_state == CACHE_STATE_STALE;
-	ev.attempts = req->attempts;
+	ev.cache_hit = req->cache.state == CACHE_STATE_HIT ||
+	    req->cache.state == CACHE_STATE_STALE;
+	ev.attempts = req->call.attempts;
 	/* An aborted request's status is 0: nothing was answered, an error too. */
-	ev.error = req->status >= 400 || req->status == 0;
-	ev.upstream_ms = req->up_ms;
-	ev.bytes_in = req->in_total;
-	ev.bytes_out = req->bytes_out;
-	ev.generated_tokens = req->tokens;
+	ev.error = req->tr.status >= 400 || req->tr.status == 0;
+	(void)ok;
+	ev.upstream_ms = req->call.up_ms;
+	ev.bytes_in = req->tr.in_total;
+	ev.bytes_out = req->reply_bytes + req->st.bytes_out;
+	ev.generated_tokens = req->call.tokens + req->st.tokens;
 	usage_record(&ev);
 }
 
@@ -352,8 +326,8 @@ usage_tokens(const struct gw_req *req, const char *ctype, const char *body,
 	uint64_t	 n = 0;
 
 	/* Parsed only when it can hold tokens: /models/{id} does not know its task. */
-	if (req->attempts == 0 || body == NULL || len == 0 || (req->task != NULL &&
-	    strcmp(req->task->name, "text-generation") != 0) || ctype == NULL ||
+	if (req->call.attempts == 0 || body == NULL || len == 0 || (req->res.task != NULL &&
+	    strcmp(req->res.task->name, "text-generation") != 0) || ctype == NULL ||
 	    strncasecmp(ctype, "application/json", 16) != 0 ||
 	    memmem(body, len, "\"generated_tokens\"", 18) == NULL ||
 	    (root = cJSON_ParseWithLength(body, len)) == NULL)
@@ -367,8 +341,7 @@ usage_tokens(const struct gw_req *req, const char *ctype, const char *body,
 	return (n);
 }
 
-/* 1 when s is a calendar date YYYY-MM-DD. */
-static int
+int
 usage_valid_day(const char *s)
 {
 	static const int	 mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
@@ -388,102 +361,37 @@ usage_valid_day(const char *s)
 	return (m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)));
 }
 
-/* Reads the usage table and replies (the query arguments were checked). */
-static void
-usage_answer(struct gw_req *req)
+int
+usage_is_on(void)
+{
+	return (__atomic_load_n(&usage_on, __ATOMIC_ACQUIRE) && usage_path != NULL);
+}
+
+int
+usage_flush_now(void)
+{
+	if (usage_nrows == 0)
+		return (0);
+	usage_flush();
+	return (1);
+}
+
+int
+usage_wait_written(void)
+{
+	return (dbw_sync());
+}
+
+int
+usage_query(const char *from, const char *to, const char *client, char **json)
 {
 	char	 err[512];
-	char	*json;
 
 	if (usage_rd == NULL &&
 	    cachedb_open(usage_path, &usage_rd, err, sizeof(err)) == -1) {
 		log_warnx("usage: %s", err);
 		usage_rd = NULL;
-		http_reply_error(req, 500, "internal", "the usage database cannot be read");
-		return;
+		return (-1);
 	}
-	if (cachedb_usage_json(usage_rd, http_query(req, "from"), http_query(req, "to"),
-	    http_query(req, "client"), &json) == -1) {
-		http_reply_error(req, 500, "internal", "the usage database cannot be read");
-		return;
-	}
-	http_reply_take(req, 200, "application/json", json, strlen(json));
-}
-
-/* On the loop: the writer committed this thread's counters. */
-static void
-usage_on_flushed(void *arg)
-{
-	struct usage_wait	*w = arg;
-	struct gw_req		*req = gw_find(w->serial);
-
-	/* Shutdown may have answered it already (gw_cancel_all). */
-	if (req != NULL && !req->client_gone && req->state == GW_COALESCED)
-		usage_answer(req);
-	free(w);
-}
-
-/* On the writer thread, after the batch holding the counters. */
-static void
-usage_on_committed(void *arg, int rc)
-{
-	struct usage_wait	*w = arg;
-	int			*waiting = w->waiting;
-
-	(void)rc;	/* a failed batch is logged by the writer; answer anyway */
-	if (loop_post(w->mb, usage_on_flushed, free, w) == -1)
-		free(w);
-	/* After this the loop may go away: nothing here touches it again. */
-	__atomic_sub_fetch(waiting, 1, __ATOMIC_RELEASE);
-}
-
-void
-usage_admin(struct gw_req *req)
-{
-	static const char *const	 days[] = { "from", "to" };
-	struct usage_wait		*w;
-	const char			*v[2];
-	size_t				 i;
-
-	/* gw_identify checked the admin key or the loopback address. */
-	if (!__atomic_load_n(&usage_on, __ATOMIC_ACQUIRE) || usage_path == NULL) {
-		http_reply_error(req, 503, "unavailable", "usage accounting is off");
-		return;
-	}
-	for (i = 0; i < 2; i++) {
-		v[i] = http_query(req, days[i]);
-		if (v[i] != NULL && *v[i] != '\0' && !usage_valid_day(v[i])) {
-			http_reply_error(req, 400, "bad_request",
-			    "%s: not a date YYYY-MM-DD", days[i]);
-			return;
-		}
-	}
-	if (v[0] != NULL && *v[0] != '\0' && v[1] != NULL && *v[1] != '\0' &&
-	    strcmp(v[0], v[1]) > 0) {
-		http_reply_error(req, 400, "bad_request", "from is after to");
-		return;
-	}
-	/*
-	 * This thread's own latest counts are committed first, without blocking the
-	 * loop: the writer says when, through the mailbox. Other threads' counts are
-	 * at most USAGE_FLUSH_MS (and one writer batch) old.
-	 */
-	if (usage_nrows > 0) {
-		usage_flush();
-		if ((w = calloc(1, sizeof(*w))) != NULL) {
-			w->mb = loop_mailbox();
-			w->serial = req->serial;
-			w->waiting = &usage_waiting;
-			__atomic_add_fetch(&usage_waiting, 1, __ATOMIC_ACQUIRE);
-			if (dbw_notify(usage_on_committed, w) == 0) {
-				http_suspend(req);
-				req->state = GW_COALESCED;
-				return;
-			}
-			__atomic_sub_fetch(&usage_waiting, 1, __ATOMIC_RELEASE);
-			free(w);
-		}
-		/* Not queued: answer with what is committed. */
-	}
-	usage_answer(req);
+	return (cachedb_usage_json(usage_rd, from, to, client, json));
 }

@@ -1,7 +1,7 @@
 /*
- * usage.c: usage accounting (issue 5): requests counted per UTC day, client, model and
- * task on each loop thread, written in batches by the cache's writer thread into the
- * usage table of the SQLite file, and read back by GET /admin/usage.
+ * usage.c: usage accounting (docs/teams.md): requests counted per UTC day, client,
+ * model and task on each loop thread, written in batches by the cache's writer thread
+ * into the usage table of the SQLite file, and read back for GET /admin/usage.
  */
 #ifndef HFGATE_USAGE_H
 #define HFGATE_USAGE_H
@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gw.h"
+#include "request.h"
 
 #define USAGE_FLUSH_MS	1000	/* a loop thread's counters reach the writer this often */
 
@@ -48,8 +48,8 @@ void	 usage_thread_stop(void);
    while accounting is off. */
 void	 usage_record(const struct usage_event *);
 /* Loop thread, once per request at its end: records req if it is an inference request
-   (POST /models, /pipeline, /v1/{task}, /endpoints), for client (borrowed; NULL: "-"). */
-void	 usage_request_done(struct gw_req *, const char *client);
+   (ROUTE_F_INFERENCE), for client (borrowed; NULL: "-"); ok: its reply went out. */
+void	 usage_request_done(const struct gw_req *, const char *client, int ok);
 /* details.generated_tokens of req's text-generation answer (a list of results or one
    result; summed over the list): 0 when there is none, when req is not (or may not
    be) text-generation, or when req did not call the upstream itself (a copy of
@@ -57,7 +57,17 @@ void	 usage_request_done(struct gw_req *, const char *client);
 uint64_t usage_tokens(const struct gw_req *, const char *ctype, const char *body,
 	    size_t len);
 
-/* GET /admin/usage?from=&to=&client= (loopback only). */
-void	 usage_admin(struct gw_req *);
+/* GET /admin/usage: */
+/* 1 while accounting is on and has a file. */
+int	 usage_is_on(void);
+/* 1 when s is a calendar date YYYY-MM-DD. */
+int	 usage_valid_day(const char *s);
+/* Loop thread: hands this thread's counters to the writer now; 1 when it had any
+   (then usage_wait_written, on a helper thread, waits until they are committed). */
+int	 usage_flush_now(void);
+int	 usage_wait_written(void);
+/* Loop thread: the usage table as JSON (see cachedb_usage_json; *json taken). 0 or -1
+   (logged). */
+int	 usage_query(const char *from, const char *to, const char *client, char **json);
 
 #endif

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "gw.h"
 #include "http.h"
+#include "hub.h"
 #include "log.h"
 #include "loop.h"
 #include "stream.h"
@@ -47,6 +48,7 @@ static pthread_cond_t	 worker_cv = PTHREAD_COND_INITIALIZER;
 static struct worker	*workers;
 static unsigned		 nworkers;
 static int		 worker_exit_efd = -1;
+static const struct http_handlers *worker_handlers;	/* the gateway's */
 
 /* The calling thread's own worker and shutdown state. */
 static _Thread_local struct worker	*self;
@@ -101,8 +103,8 @@ worker_on_cmd(struct loop_watch *w, uint32_t events)
 	hard = self->hard;
 	pthread_mutex_unlock(&worker_mu);
 	if (cfg != NULL) {
-		if (gw_configure(cfg) == -1)
-			log_warnx("reload: out of memory, keeping the configuration");
+		gw_configure(cfg);
+		http_configure(cfg);
 		cfg_unref(cfg);
 	}
 	if (stop)
@@ -158,17 +160,16 @@ worker_main(void *arg)
 		snprintf(err, sizeof(err), "cannot set up the event loop");
 		goto fail;
 	}
-	if (gw_configure(cfg) == -1) {
-		snprintf(err, sizeof(err), "out of memory");
-		goto fail;
-	}
+	gw_configure(cfg);
+	http_configure(cfg);
 	if (up_init(cfg->max_upstream_connections, stream_push_queued) == -1) {
 		snprintf(err, sizeof(err), "cannot set up libcurl");
 		goto fail;
 	}
 	cache_thread_start(cfg);
 	usage_thread_start();
-	if (http_start(cfg, w->ports, w->nthreads, bound, err, sizeof(err)) == -1)
+	if (http_start(cfg, worker_handlers, w->ports, w->nthreads, bound, err,
+	    sizeof(err)) == -1)
 		goto fail;
 	listening = 1;
 	pthread_mutex_lock(&worker_mu);
@@ -184,16 +185,20 @@ worker_main(void *arg)
 fail:
 	worker_report(w, 0, err);
 done:
-	if (listening)
+	if (listening) {
+		gw_stop();
 		http_stop();
+	}
 	log_flush();
 	usage_thread_stop();	/* after http_stop: its last requests are counted */
 	cache_thread_stop();
+	hub_thread_stop();
 	up_free();
 	loop_timer_cancel(&grace_timer);
 	loop_timer_cancel(&final_timer);
 	loop_watch_del(&cmd);
 	gw_configure(NULL);
+	http_configure(NULL);
 	cfg_unref(cfg);
 	loop_free();
 	pthread_mutex_lock(&worker_mu);
@@ -219,6 +224,7 @@ worker_start(struct config *cfg, unsigned n, unsigned *ports, char *err,
 	unsigned	 i;
 	int		 failed = 0;
 
+	worker_handlers = gw_init();
 	if ((worker_exit_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (workers = calloc(n, sizeof(*workers))) == NULL) {
 		snprintf(err, errlen, "cannot start the loop threads: %s",

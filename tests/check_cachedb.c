@@ -707,7 +707,7 @@ static const char *const ucounters[] = { "requests", "cache_hits", "attempts",
 
 /* cachedb_usage_json's answer, parsed (the caller frees it). */
 static cJSON *
-usage_query(struct cachedb *c, const char *from, const char *to, const char *client)
+db_usage_query(struct cachedb *c, const char *from, const char *to, const char *client)
 {
 	cJSON	*o;
 	char	*json;
@@ -792,7 +792,7 @@ START_TEST(test_usage)
 
 	/* Unbounded: every row, ordered by day, client, model, task; a key's
 	   counters added up (twice base b + j is 2b + 2j). */
-	o = usage_query(c, NULL, NULL, NULL);
+	o = db_usage_query(c, NULL, NULL, NULL);
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "from")));
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "client")));
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 4);
@@ -810,32 +810,32 @@ START_TEST(test_usage)
 	cJSON_Delete(o);
 
 	/* Inclusive day bounds. */
-	o = usage_query(c, "2024-03-02", "2024-03-03", NULL);
+	o = db_usage_query(c, "2024-03-02", "2024-03-03", NULL);
 	ck_assert_str_eq(cJSON_GetObjectItem(o, "from")->valuestring, "2024-03-02");
 	ck_assert_str_eq(cJSON_GetObjectItem(o, "to")->valuestring, "2024-03-03");
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 2);
 	check_totals(o, 1010 + 1, 2 + 1, 2);
 	cJSON_Delete(o);
-	o = usage_query(c, "2024-03-02", "2024-03-02", NULL);
+	o = db_usage_query(c, "2024-03-02", "2024-03-02", NULL);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 1);
 	cJSON_Delete(o);
-	o = usage_query(c, NULL, "2024-03-01", NULL);
+	o = db_usage_query(c, NULL, "2024-03-01", NULL);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 2);
 	cJSON_Delete(o);
-	o = usage_query(c, "2024-03-04", NULL, NULL);
+	o = db_usage_query(c, "2024-03-04", NULL, NULL);
 	check_totals(o, 0, 0, 0);
 	cJSON_Delete(o);
 
 	/* One client. */
-	o = usage_query(c, NULL, NULL, "team-a");
+	o = db_usage_query(c, NULL, NULL, "team-a");
 	ck_assert_str_eq(cJSON_GetObjectItem(o, "client")->valuestring, "team-a");
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 2);
 	check_row(o, 0, "2024-03-01", "team-a", "bert", "fill-mask", 20);
 	cJSON_Delete(o);
-	o = usage_query(c, "2024-03-02", NULL, "team-a");
+	o = db_usage_query(c, "2024-03-02", NULL, "team-a");
 	check_totals(o, 0, 0, 0);
 	cJSON_Delete(o);
-	o = usage_query(c, NULL, NULL, "nobody");
+	o = db_usage_query(c, NULL, NULL, "nobody");
 	check_totals(o, 0, 0, 0);
 	cJSON_Delete(o);
 
@@ -1125,7 +1125,7 @@ START_TEST(test_usage_start)
 	usage_thread_stop();		/* flushes this thread's table */
 	ck_assert_int_eq(dbw_sync(), 0);
 	c = open_reader();
-	o = usage_query(c, NULL, NULL, NULL);
+	o = db_usage_query(c, NULL, NULL, NULL);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")), 3);
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o,
 	    "rows"), 0), "day")->valuestring, "2024-03-01");

@@ -1,0 +1,269 @@
+/*
+ * Resolution: from a route to an upstream call (docs/api.md lists the routes and
+ * where each goes). Reads the request's head and configuration; writes its resolve
+ * part and the request half of its upstream call.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "http.h"
+#include "hub.h"
+#include "json.h"
+#include "loop.h"
+#include "modelid.h"
+#include "reply.h"
+#include "request.h"
+#include "resolve.h"
+#include "route.h"
+#include "task.h"
+#include "upstream.h"
+#include "v1.h"
+
+/* The model for /v1/{task}: ?model=, X-Model, or the task's default. 0 or -1 (replied). */
+static int
+resolve_v1_model(struct gw_req *req)
+{
+	const char	*m;
+	size_t		 i = task_index(req->res.task);
+
+	if ((m = req->tr.head.q_model) == NULL || *m == '\0')
+		m = req->tr.head.x_model;
+	if (m != NULL && *m != '\0') {
+		if (!modelid_valid(m)) {
+			reply_error(req, 400, "bad_request", "invalid model id");
+			return (-1);
+		}
+	} else if ((m = req->cfg->default_model[i]) == NULL) {
+		reply_error(req, 400, "bad_request",
+		    "task %s has no default model: pass ?model= or X-Model",
+		    req->res.task->name);
+		return (-1);
+	}
+	snprintf(req->res.model, sizeof(req->res.model), "%s", m);
+	return (0);
+}
+
+static int
+resolve_url(struct gw_req *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+resolve_url(struct gw_req *req, const char *fmt, ...)
+{
+	va_list	ap;
+	int	rc;
+
+	free(req->res.url);
+	req->res.url = NULL;
+	va_start(ap, fmt);
+	rc = vasprintf(&req->res.url, fmt, ap);
+	va_end(ap);
+	if (rc < 0) {
+		req->res.url = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+resolve_target(struct gw_req *req)
+{
+	const struct config		*cfg = req->cfg;
+	const struct cfg_endpoint	*ep;
+	const struct route		*r = &req->route;
+	struct resolve_part		*res = &req->res;
+	const char			*base = cfg->upstream_url;
+	char				 err[512];
+	int				 rc = 0;
+
+	switch (r->kind) {
+	case ROUTE_STATUS:
+		snprintf(res->model, sizeof(res->model), "%s", r->model);
+		rc = resolve_url(req, "%s/status/%s", base, res->model);
+		break;
+	case ROUTE_FRAMEWORK:
+		rc = resolve_url(req, "%s/framework/%s", base, r->name);
+		break;
+	case ROUTE_ENDPOINT:
+	case ROUTE_ENDPOINT_INFO:
+		if ((ep = cfg_endpoint_by_name(cfg, r->name)) == NULL) {
+			reply_error(req, 404, "not_found",
+			    "no endpoint '%s' is configured", r->name);
+			return (-1);
+		}
+		snprintf(res->model, sizeof(res->model), "%s",
+		    ep->nmodels > 0 ? ep->models[0] : ep->name);
+		if (ep->task != NULL)
+			res->task = task_find(ep->task);
+		rc = resolve_url(req, "%s%s%s", ep->url,
+		    r->kind == ROUTE_ENDPOINT_INFO ? "/info" :
+		    r->sub[0] != '\0' ? "/" : "", r->sub);
+		break;
+	case ROUTE_MODELS:
+	case ROUTE_PIPELINE:
+	case ROUTE_V1_TASK:
+		if (r->kind == ROUTE_MODELS) {
+			snprintf(res->model, sizeof(res->model), "%s", r->model);
+		} else {
+			res->task = task_find(r->task);
+			if (r->kind == ROUTE_PIPELINE)
+				snprintf(res->model, sizeof(res->model), "%s", r->model);
+			else if (resolve_v1_model(req) == -1)
+				return (-1);
+		}
+		if (r->kind == ROUTE_V1_TASK) {
+			if (v1_build_body(res->task, req->tr.in.data != NULL ?
+			    req->tr.in.data : "", req->tr.in.len, &res->body,
+			    &res->v1_binary, err, sizeof(err)) == -1) {
+				reply_error(req, 400, "bad_request", "%s", err);
+				return (-1);
+			}
+			res->use_body = 1;
+		}
+		if ((ep = cfg_endpoint_for_model(cfg, res->model)) != NULL) {
+			if (res->task == NULL && ep->task != NULL)
+				res->task = task_find(ep->task);
+			rc = resolve_url(req, "%s", ep->url);
+		} else if (r->kind == ROUTE_PIPELINE ||
+		    (res->task != NULL && res->task->pipeline))
+			rc = resolve_url(req, "%s/pipeline/%s/%s", base,
+			    r->kind == ROUTE_PIPELINE ? r->task : res->task->name,
+			    res->model);
+		else
+			rc = resolve_url(req, "%s/models/%s", base, res->model);
+		break;
+	default:
+		rc = -1;
+		break;
+	}
+	if (rc == -1) {
+		reply_error(req, 500, "internal", "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The deadline: the configured one, lowered by X-Timeout. For a stream it bounds the
+ * time to the first byte (first_byte_timeout); [stream] limits take over from there.
+ * 0, or -1 (replied).
+ */
+static int
+resolve_deadline(struct gw_req *req)
+{
+	const char	*v = req->tr.head.timeout;
+	long		 ms = req->res.sse ? (long)req->cfg->stream_first_byte * 1000 :
+			    req->cfg->deadline_ms;
+	double		 s;
+	char		*end;
+
+	if (v != NULL) {
+		s = strtod(v, &end);
+		if (end == v || *end != '\0' || !(s > 0) || s > 86400) {
+			reply_error(req, 400, "bad_request",
+			    "X-Timeout must be a positive number of seconds");
+			return (-1);
+		}
+		if (s * 1000 < ms)
+			ms = (long)(s * 1000);
+	}
+	req->res.deadline = req->tr.head.start_ms + (uint64_t)ms;
+	return (0);
+}
+
+int
+resolve_call(struct gw_req *req)
+{
+	struct resolve_part	*res = &req->res;
+	struct up_call		*up = &req->call.up;
+	const char		*body;
+	size_t			 len;
+
+	body = res->use_body ? res->body.data : req->tr.in.data;
+	len = res->use_body ? res->body.len : req->tr.in.len;
+	if (strcmp(req->tr.head.method, "POST") == 0) {
+		up->body = body != NULL ? body : "";
+		up->body_len = len;
+		/* Only "stream" selects SSE on these routes (docs/api.md, "Streams"). */
+		res->sse = (req->route.kind == ROUTE_ENDPOINT &&
+		    strcmp(req->route.sub, "generate_stream") == 0) ||
+		    (json_looks_like(up->body, len) &&
+		    memmem(up->body, len, "\"stream\"", 8) != NULL &&
+		    json_body_stream(up->body, len));
+		up->sse = res->sse;
+	}
+	if (resolve_deadline(req) == -1)
+		return (-1);
+	res->wait_for_model = !http_value_false(req->tr.head.wait_for_model) &&
+	    !json_option_false(up->body, len, "wait_for_model");
+	up->url = res->url;
+	return (0);
+}
+
+int
+resolve_headers(struct gw_req *req)
+{
+	const struct http_head	*h = &req->tr.head;
+	struct up_call		*up = &req->call.up;
+	const char *const	 forwarded[][2] = {
+		{ "X-Wait-For-Model", h->wait_for_model }, { "X-Use-Cache", h->use_cache },
+		{ "X-Load-Model", h->load_model }, { "X-Amzn-Trace-Id", h->amzn_trace_id }
+	};
+	const char		*v;
+	char			 bearer[1024];
+	size_t			 i;
+	int			 rc = 0;
+
+	if (req->cfg->token != NULL) {
+		if ((size_t)snprintf(bearer, sizeof(bearer), "Bearer %s", req->cfg->token) <
+		    sizeof(bearer))
+			rc = up_header(up, "Authorization", bearer);
+		explicit_bzero(bearer, sizeof(bearer));
+		if (rc == -1)
+			return (-1);
+	}
+	if (up_header(up, "X-Request-Id", req->request_id) == -1)
+		return (-1);
+	/* curl would otherwise add a form Content-Type and wait for 100-continue. */
+	if (req->route.kind == ROUTE_V1_TASK)
+		v = req->res.v1_binary ? "application/octet-stream" : "application/json";
+	else
+		v = h->content_type;
+	if (up->body != NULL && up_header(up, "Content-Type", v != NULL ? v : "") == -1)
+		return (-1);
+	if (up_header(up, "Expect", "") == -1)
+		return (-1);
+	if ((v = h->accept) == NULL && req->res.task != NULL)
+		v = req->res.task->accept;
+	if (v != NULL && up_header(up, "Accept", v) == -1)
+		return (-1);
+	v = h->user_agent;
+	if (up_header(up, "User-Agent", v != NULL ? v : "hfgate/" PACKAGE_VERSION) == -1)
+		return (-1);
+	for (i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		if (forwarded[i][1] != NULL &&
+		    up_header(up, forwarded[i][0], forwarded[i][1]) == -1)
+			return (-1);
+	return (0);
+}
+
+const struct task_info *
+resolve_task(struct gw_req *req)
+{
+	const struct config	*cfg = req->cfg;
+	const struct task_info	*t = req->res.task;
+	size_t			 i;
+
+	if (t == NULL)
+		for (i = 0; i < TASK_COUNT && t == NULL; i++)
+			if (cfg->default_model[i] != NULL &&
+			    strcmp(cfg->default_model[i], req->res.model) == 0)
+				t = task_at(i);
+	/* The Hub's pipeline tag, for models served by the serverless API. */
+	if (t == NULL && req->route.kind == ROUTE_MODELS &&
+	    cfg_endpoint_for_model(cfg, req->res.model) == NULL)
+		t = hub_task(cfg, req->res.model);
+	return (t);
+}
