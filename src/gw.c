@@ -451,10 +451,11 @@ gw_keep_answer(struct gw_req *req, long delay_ms, double loading, long status)
 	call->last_body = call->out;
 	call->out = tmp;
 	buf_reset(&call->out);
-	tmp = call->last_relay;
-	call->last_relay = call->up.relay;
-	call->up.relay = tmp;
-	buf_reset(&call->up.relay);
+	/* A copy: the call's own headers are upstream.c's, reset by the next start. */
+	buf_reset(&call->last_relay);
+	if (call->up.relay.len > 0 && buf_append(&call->last_relay, call->up.relay.data,
+	    call->up.relay.len) == -1)
+		buf_reset(&call->last_relay);
 	call->last_status = status;
 	call->last_loading = loading;
 	snprintf(call->last_ctype, sizeof(call->last_ctype), "%s", call->up.ctype);
@@ -723,7 +724,10 @@ gw_on_create(void)
 {
 	struct gw_req	*req = req_new(gw_cfg);
 
-	return (req != NULL ? &req->tr : NULL);
+	if (req == NULL)
+		return (NULL);
+	req->call.last_loading = -1;
+	return (&req->tr);
 }
 
 static void

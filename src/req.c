@@ -29,7 +29,6 @@ req_new(struct config *cfg)
 	req->serial = __atomic_add_fetch(&req_serial, 1, __ATOMIC_RELAXED);
 	req->cfg = cfg;
 	cfg_ref(cfg);
-	req->call.last_loading = -1;
 	req->next = req_head;
 	if (req_head != NULL)
 		req_head->prev = req;

@@ -65,8 +65,10 @@ struct admit_part {
 
 /* gw.c: the upstream call, its retries and the buffered answer. */
 struct call_part {
-	struct up_call		 up;		/* its request half is resolve.c's, its
-						   response half upstream.c's */
+	struct up_call		 up;		/* its request half (url, body, sse,
+						   headers) is resolve.c's, its callbacks
+						   and connect timeout gw.c's, its response
+						   half upstream.c's */
 	struct buf		 out;		/* response body being received */
 	int			 too_large;
 	size_t			 max_response;
