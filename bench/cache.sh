@@ -1,6 +1,6 @@
 #!/bin/bash
 # Cache-hit benchmark: hfgate's result cache side by side with nginx proxy_cache of
-# POSTs (the anchor's :18083 peer: key = URI + body, lock on), both in front of the
+# POSTs (key = URI + body, proxy_cache_lock on), both in front of the
 # offline fake upstream on loopback, under the same wrk load, in one run.
 #  1. both are warmed with the request until it is a HIT (hfgate: X-Cache: HIT;
 #     nginx: X-Cache-Status: HIT, i.e. $upstream_cache_status);
@@ -17,7 +17,7 @@
 #   ROUNDS=3       measured rounds per phase; peers alternate order, medians reported
 #   WARMUP=2s      wrk duration of the warm-up run of each peer in each phase
 #   CONNECTIONS=64 THREADS=2   wrk load
-#   NGINX_WORKERS=2            nginx worker_processes (as the anchor)
+#   NGINX_WORKERS=2            nginx worker_processes (as in bench/nginx-cache.conf)
 #   FILL_ENTRIES=100000        entries in the cache file for phase 3 (0: skip phase 3)
 #   FILL_TIMEOUT=300           seconds the fill may take at most
 #   NO_BUILD=1     skip install-deps and build (use the existing src/hfgate)

@@ -39,8 +39,8 @@ const SERVED = [
 
 // ---- FALLBACK TABLE -------------------------------------------------------------
 // Used ONLY for served tasks that the installed package has no widgetModel for.
-// Values: the Hub's widgetModels of June 2023 (hub-ci recordings), as listed in the
-// protocol notes (PROTOCOL.md §6). Not read from the package.
+// Values: the Hub's widgetModels of June 2023 (hub-ci recordings, the GET /api/tasks
+// answer in tests/data/cassettes.json). Not read from the package.
 const FALLBACK = {
 	"audio-classification": "facebook/mms-lid-126",
 	"automatic-speech-recognition": "openai/whisper-large-v2",
@@ -136,7 +136,7 @@ try {
 		"# (tasks whose first widgetModel is missing or empty are left out).",
 		fromFallback.length === 0
 		    ? "# Fallback: none (every served task came from the package)."
-		    : "# Fallback (not in the package; June 2023 Hub values, PROTOCOL.md §6): " +
+		    : "# Fallback (not in the package; June 2023 Hub values): " +
 		      fromFallback.join(", "),
 	];
 	for (const task of [...table.keys()].sort(bytewiseCompare))

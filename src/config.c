@@ -178,7 +178,7 @@ cfg_set_string(char **field, const char *value)
 	return (0);
 }
 
-/* Safe defaults (issue 4): generation only when deterministic, diffusion and speech
+/* Safe cache defaults: generation only when deterministic, diffusion and speech
    only with a seed, everything else always. */
 static void
 cfg_cache_defaults(struct config *c)

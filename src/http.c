@@ -952,7 +952,7 @@ http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned po
 		return (-1);
 	/*
 	 * MHD clears a connection's whole pool after every request: a smaller pool is
-	 * less memset per request and less RSS per stream (ARCHITECTURE.md §2.6). It
+	 * less memset per request and less RSS per stream (docs/performance.md). It
 	 * must still hold a head up to the caps, checked in http_on_request, with room
 	 * for our response head; MHD refuses larger heads itself.
 	 */
@@ -967,7 +967,7 @@ http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned po
 	    http_on_request, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
-	    /* MHD's default is 1020 even with epoll (ARCHITECTURE.md §1.1). */
+	    /* MHD's default is FD_SETSIZE - 4 = 1020, even with epoll. */
 	    /* The configured total, shared out between the loop threads. */
 	    MHD_OPTION_CONNECTION_LIMIT,
 	    (cfg->max_connections + nthreads - 1) / nthreads,

@@ -1,5 +1,5 @@
 /*
- * limit.c: per-client admission control (issue 5): a token-bucket request rate, a cap
+ * limit.c: per-client admission control: a token-bucket request rate, a cap
  * on requests in flight and a daily request quota. Pure: no I/O, the caller passes the
  * time. State is shared by all threads and keyed by client name; it outlives config
  * reloads because the limits come with every call.

@@ -1,8 +1,8 @@
 /*
  * The event loop. One thread owns it, and with it libmicrohttpd (external epoll mode)
  * and the libcurl multi handle, so that no request state is ever shared between
- * threads (ARCHITECTURE.md §0). Timers live in a binary min-heap; the loop sleeps in
- * epoll_wait until the earliest timer or the after-hook's limit.
+ * threads (docs/design.md, "Threads"). Timers live in a binary min-heap; the loop
+ * sleeps in epoll_wait until the earliest timer or the after-hook's limit.
  */
 #include <errno.h>
 #include <pthread.h>

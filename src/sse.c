@@ -30,7 +30,7 @@ sse_scan_line(struct sse_scan *s)
 		if (v < end && *v != 'n')
 			s->saw_final = 1;
 	}
-	/* usage (issue 5): the final event's details.generated_tokens. */
+	/* For usage accounting: the final event's details.generated_tokens. */
 	if ((k = memmem(p, len, "\"generated_tokens\":", 19)) != NULL) {
 		for (v = k + 19; v < end && (*v == ' ' || *v == '\t'); v++)
 			;

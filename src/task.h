@@ -6,7 +6,7 @@
 
 #define TASK_COUNT	26
 
-/* How the HF API expects a task's request body (PROTOCOL.md §3). */
+/* How the HF API expects a task's request body (docs/api.md, summary of the 26 tasks). */
 enum task_input {
 	TASK_IN_JSON,		/* JSON object */
 	TASK_IN_BINARY,		/* raw file bytes (image or audio) */

@@ -1,4 +1,4 @@
-/* v1.c: body conveniences of the simplified POST /v1/{task} routes (PROTOCOL.md §10). */
+/* v1.c: body conveniences of the simplified POST /v1/{task} routes (docs/api.md). */
 #include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -15,7 +15,7 @@
 #include "task.h"
 #include "v1.h"
 
-/* Request shapes of PROTOCOL.md §3, by family. */
+/* The HF API's request shapes, by family (docs/api.md, "/v1 body shapes per task"). */
 enum v1_shape {
 	V1_TEXT,		/* {"inputs": ...} */
 	V1_CONVERSATIONAL,	/* {"inputs": {"text", ...}} */
@@ -721,7 +721,7 @@ v1_object(const struct task_info *t, enum v1_shape shape, const char *hint,
 		static const char *const data[] = { "data" };
 
 		/* {"inputs": {"data": ...}} is what the community backend validated
-		   (PROTOCOL.md §3) and what huggingface.js sends; v0.18's {"table"} and
+		   and what huggingface.js sends; v0.18's {"table"} and
 		   a top-level "data" are accepted too. */
 		if (v1_rename(root, "table", "data", modified) == -1)
 			goto oom;

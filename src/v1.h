@@ -1,4 +1,4 @@
-/* v1.c: body conveniences of the simplified POST /v1/{task} routes (PROTOCOL.md §10). */
+/* v1.c: body conveniences of the simplified POST /v1/{task} routes (docs/api.md). */
 #ifndef HFGATE_V1_H
 #define HFGATE_V1_H
 
@@ -9,7 +9,7 @@
 
 /*
  * Turns what an app posted to /v1/{task} into the body the HF API takes for that task
- * (PROTOCOL.md §3 shapes), written to out. *binary is set to 1 when out holds raw
+ * (shapes in docs/api.md), written to out. *binary is set to 1 when out holds raw
  * bytes (image or audio) rather than JSON. Accepted conveniences:
  *  - binary tasks: raw bytes, or JSON {"inputs"|"image"|"audio": base64} (standard or
  *    URL-safe base64, with or without a data: URI prefix) decoded to raw bytes;

@@ -1,8 +1,8 @@
 /*
  * The loop threads. One loop owns its libmicrohttpd daemon and libcurl multi handle, so
- * nothing about a request is ever shared between threads (ARCHITECTURE.md §0); to use
- * more than one core, several such loops bind the same port with SO_REUSEPORT, the
- * nginx worker model. The main thread talks to them through one eventfd each.
+ * nothing about a request is ever shared between threads (docs/design.md, "Threads");
+ * to use more than one core, several such loops bind the same port with SO_REUSEPORT,
+ * the nginx worker model. The main thread talks to them through one eventfd each.
  */
 #include <errno.h>
 #include <pthread.h>

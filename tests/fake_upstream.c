@@ -93,7 +93,7 @@ static const char *const tasks[] = {
 };
 #define NTASKS	(sizeof(tasks) / sizeof(tasks[0]))
 
-/* The Hub's widgetModels of June 2023 (PROTOCOL.md §6); etc/default-models.tsv adds more. */
+/* The Hub's widgetModels of June 2023 (cassettes.json); etc/default-models.tsv adds more. */
 static const char *const builtin_defaults[][2] = {
 	{ "audio-classification", "facebook/mms-lid-126" },
 	{ "automatic-speech-recognition", "openai/whisper-large-v2" },
@@ -2207,7 +2207,7 @@ endpoint_info(struct req *r, const char *ep)
 {
 	cJSON	*o = cJSON_CreateObject();
 
-	/* TGI 1.1.1's Info, fields in its order (PROTOCOL.md 9.5). */
+	/* TGI 1.1.1's GET /info answer (its Info struct), fields in its order. */
 	cJSON_AddStringToObject(o, "model_id", ep);
 	cJSON_AddStringToObject(o, "model_sha", DEFAULT_SHA);
 	cJSON_AddStringToObject(o, "model_dtype", "torch.float16");

@@ -6,7 +6,7 @@
 // versions: 2.6.7 (the newest 2.6.x; options as X-Wait-For-Model / X-Use-Cache /
 // X-Load-Model headers on every request) and 2.6.4 (the last one with
 // conversational(); headers for binary bodies, "options" in JSON bodies: the
-// Nov 2023 behaviour of PROTOCOL.md §2.4). What the client returns must equal
+// Nov 2023 behaviour of huggingface.js). What the client returns must equal
 // what the fake itself answers to the request hfgate sent it, taken the way the
 // client takes it.
 //

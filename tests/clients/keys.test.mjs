@@ -1,5 +1,5 @@
 // The official Hugging Face JavaScript client (@huggingface/inference 2.6.7,
-// unmodified) against a gateway with client keys (issue 5): a team's key goes where
+// unmodified) against a gateway with client keys: a team's key goes where
 // the client takes its Hugging Face token, nothing else changes; refusals (401, 403,
 // 429) reach the app as the client's own errors, with hfgate's message.
 //

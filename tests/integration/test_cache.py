@@ -1,4 +1,4 @@
-"""The shared SQLite result cache (issue 4): canonical keys, what is cacheable, exact
+"""The shared SQLite result cache: canonical keys, what is cacheable, exact
 hits, lifetimes and request controls, eviction under the byte cap, several processes on
 one file, crash safety, degradation, coalescing, stream replay, stale-if-error, admin.
 
@@ -462,7 +462,7 @@ class CacheTTL(CacheHelpers, GatewayTestCase):
 
 class CacheStreamFanOut(CacheHelpers, GatewayTestCase):
     """Identical stream requests in flight share one upstream stream: a follower
-    gets the events so far, then the live ones (issue 4, coalescing)."""
+    gets the events so far, then the live ones (coalescing)."""
     CACHE = True
 
     def stream_body(self):

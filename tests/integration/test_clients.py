@@ -1,4 +1,4 @@
-"""Client keys (issue 5): once a [client] is configured every route but /healthz needs
+"""Client keys: once a [client] is configured every route but /healthz needs
 a key; 401, 403 and 429 are JSON errors with their headers; one client's limits never
 touch another's; the admin routes want the admin key; keys never reach the upstream or
 the log; SIGHUP swaps keys without dropping an open stream."""

@@ -1,4 +1,4 @@
-"""Streaming (issue 3): text-generation with "stream": true and the endpoint routes are
+"""Streaming: text-generation with "stream": true and the endpoint routes are
 relayed as SSE, live and byte-exact, with one error event for any failure once the
 stream has started, bounded memory for slow readers, and a clean end at shutdown."""
 

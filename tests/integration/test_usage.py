@@ -1,4 +1,4 @@
-"""Usage accounting (issue 5): every inference request is counted per UTC day, client,
+"""Usage accounting: every inference request is counted per UTC day, client,
 model and task, in the usage table of the cache's SQLite file, and read back with
 GET /admin/usage.
 
