@@ -169,6 +169,15 @@ def http_request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEO
         conn.close()
 
 
+def read_text(path):
+    """A log file's text so far ("" while it does not exist)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on (bound then released)."""
     s = socket.socket()
@@ -277,11 +286,7 @@ class Fake:
         return self.stats().get("paths", {}).get(path, 0)
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def stop(self, timeout=10):
         if self.proc is None:
@@ -392,11 +397,7 @@ class Gateway:
         return self
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def _check_leak(self, what, headers, body):
         s = self.secret
@@ -573,10 +574,9 @@ class GatewayTestCase(unittest.TestCase):
         return base64.b64decode(rec.get("body_b64", ""))
 
 
-class FreshGatewayTestCase(unittest.TestCase):
-    """One fake per class, a new gateway per test (for tests that need a cold
-    upstream connection pool or end the daemon). start_gateway() registers the stop
-    and the log checks (sanitizers, token, exit status 0) as test cleanups."""
+class FakeTestCase(unittest.TestCase):
+    """One fake upstream per class, reset before each test; its log is checked at
+    the end of the class."""
 
     @classmethod
     def setUpClass(cls):
@@ -593,6 +593,12 @@ class FreshGatewayTestCase(unittest.TestCase):
 
     def setUp(self):
         self.fake.reset()
+
+
+class FreshGatewayTestCase(FakeTestCase):
+    """A new gateway per test (for tests that need a cold upstream connection pool or
+    end the daemon). start_gateway() registers the stop and the log checks
+    (sanitizers, token, exit status 0) as test cleanups."""
 
     def start_gateway(self, config=None, check_on_cleanup=True, upstream_url=None,
                       extra_args=(), gateway_class=None):

@@ -8,7 +8,7 @@ import subprocess
 import unittest
 
 import harness
-from harness import Fake, Gateway, HFGATE_BIN, wait_until
+from harness import FakeTestCase, Gateway, HFGATE_BIN, wait_until
 
 
 def run(args, timeout=15):
@@ -89,18 +89,8 @@ class Cli(unittest.TestCase):
         self.assertNotIn(self.gw.secret, out + err)
 
 
-class CliOverrides(unittest.TestCase):
+class CliOverrides(FakeTestCase):
     """Flags override the file; SIGHUP reloads default models."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.fake = Fake()
-        cls.addClassCleanup(cls.fake.kill)
-        cls.fake.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.stop()
 
     def start(self, config=None, args=()):
         gw = Gateway(self.fake, config)
