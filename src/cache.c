@@ -182,6 +182,18 @@ cache_deterministic(enum cfg_cache_mode mode, const char *body, size_t len)
 	return (ok);
 }
 
+/* Whether an OpenAI request's answer may be kept under mode: its own parameters say
+   whether it repeats (oai.c); "seeded" is read as "deterministic" there. */
+static int
+cache_oai_deterministic(enum cfg_cache_mode mode, int deterministic)
+{
+	if (mode == CACHE_ALWAYS)
+		return (1);
+	if (mode == CACHE_NEVER)
+		return (0);
+	return (deterministic);
+}
+
 /* The task's policy; a model whose task is unknown counts as a generation. */
 static enum cfg_cache_mode
 cache_mode(const struct config *cfg, const struct task_info *t, unsigned *ttl)
@@ -256,6 +268,9 @@ cache_fit(struct gw_req *req, struct cache_entry *e, int state, char **list)
 	if (e->kind == 1 && sse)
 		how = CACHE_SERVE_STREAM;
 	else if (e->kind == 1) {
+		/* A stored OpenAI stream answers streams only. */
+		if (req->res.openai)
+			return (CACHE_SERVE_NONE);
 		if (cache_wants_details(req->call.up.body, req->call.up.body_len) ||
 		    (*list = cache_stream_as_list(e->body, e->len)) == NULL)
 			return (CACHE_SERVE_NONE);
@@ -342,7 +357,8 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 		return (0);
 	cache_control(h->cache_control, &no_store, &no_cache, &max_age);
 	mode = cache_mode(cfg, task_of(req), &ttl);
-	if (no_store || !cache_deterministic(mode, up->body, up->body_len))
+	if (no_store || !(req->res.openai ? cache_oai_deterministic(mode,
+	    req->res.deterministic) : cache_deterministic(mode, up->body, up->body_len)))
 		return (0);
 	if (canon_key(req->tr.head.method, req->res.url, h->accept,
 	    cfg->cache_per_client && req->who.client != NULL ? req->who.client->name : NULL,

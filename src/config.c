@@ -29,6 +29,10 @@
 #endif
 
 #define CFG_DEFAULT_MODELS_FILE	SYSCONFDIR "/hfgate/default-models.tsv"
+/* Hugging Face's inference router: its serverless tasks here, its OpenAI API at /v1
+   (cfg_openai_base); the host of 2023 answers 410 Gone. */
+#define CFG_DEFAULT_UPSTREAM	"https://router.huggingface.co/hf-inference"
+#define CFG_DEFAULT_CHAT_MODEL	"meta-llama/Llama-3.1-8B-Instruct"
 #define CFG_DEFAULT_CACHE_DB	LOCALSTATEDIR "/lib/hfgate/cache.db"
 #define CFG_DEFAULT_USAGE_DB	LOCALSTATEDIR "/lib/hfgate/usage.db"
 #define CFG_MSG_MAX		512
@@ -96,6 +100,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "default_models_file", CFG_PATH, F(default_models_file), 0, 0 },
 	{ SECT_UPSTREAM, "url", CFG_URL, F(upstream_url), 0, 0 },
 	{ SECT_UPSTREAM, "hub_url", CFG_URL, F(hub_url), 0, 0 },
+	{ SECT_UPSTREAM, "openai_url", CFG_URL, F(openai_url), 0, 0 },
 	{ SECT_UPSTREAM, "token_file", CFG_STR_OR_UNSET, F(token_file), 0, 0 },
 	{ SECT_UPSTREAM, "connect_timeout_ms", CFG_LONG, F(connect_timeout_ms), 1, 3600000 },
 	{ SECT_UPSTREAM, "deadline_ms", CFG_LONG, F(deadline_ms), 1, 86400000 },
@@ -235,7 +240,8 @@ cfg_init(struct config *c)
 	if (cfg_set_string(&c->listens[0].host, "127.0.0.1") == -1 ||
 	    cfg_set_string(&c->cors_origin, "*") == -1 ||
 	    cfg_set_string(&c->default_models_file, CFG_DEFAULT_MODELS_FILE) == -1 ||
-	    cfg_set_string(&c->upstream_url, "https://api-inference.huggingface.co") == -1 ||
+	    cfg_set_string(&c->upstream_url, CFG_DEFAULT_UPSTREAM) == -1 ||
+	    cfg_set_string(&c->default_chat_model, CFG_DEFAULT_CHAT_MODEL) == -1 ||
 	    cfg_set_string(&c->hub_url, "https://huggingface.co") == -1 ||
 	    cfg_set_string(&c->cache_db, CFG_DEFAULT_CACHE_DB) == -1) {
 		cfg_free(c);
@@ -301,6 +307,8 @@ cfg_free(struct config *c)
 	free(c->cors_origin);
 	free(c->default_models_file);
 	free(c->upstream_url);
+	free(c->openai_url);
+	free(c->default_chat_model);
 	free(c->hub_url);
 	free(c->token_file);
 	free(c->cache_db);
@@ -562,6 +570,36 @@ cfg_parse_bool(const char *s, int *out)
 		}
 	}
 	return (-1);
+}
+
+int
+cfg_openai_base(const struct config *c, char *out, size_t len)
+{
+	const char	*u = c->upstream_url;
+	size_t		 n = strlen(u);
+	int		 w;
+
+	if (c->openai_url != NULL)
+		w = snprintf(out, len, "%s", c->openai_url);
+	else if (n >= 13 && strcmp(u + n - 13, "/hf-inference") == 0)
+		w = snprintf(out, len, "%.*s/v1", (int)(n - 13), u);
+	else
+		w = snprintf(out, len, "%s/v1", u);
+	return (w < 0 || (size_t)w >= len ? -1 : 0);
+}
+
+static char	*cfg_parse_url(const char *, char *, size_t);
+
+int
+cfg_set_url(char **field, const char *value, char *err, size_t errlen)
+{
+	char	*s;
+
+	if ((s = cfg_parse_url(value, err, errlen)) == NULL)
+		return (-1);
+	free(*field);
+	*field = s;
+	return (0);
 }
 
 /*
@@ -920,6 +958,14 @@ cfg_default_model(struct cfg_parse *p, const char *name, const char *value)
 	const struct task_info	*t;
 	char			**slot;
 
+	if (strcmp(name, "chat-completion") == 0) {
+		if (!modelid_valid(value)) {
+			cfg_error(p, p->lineno, "invalid model id '%s'", value);
+			return (0);
+		}
+		return (cfg_set_string(&p->c->default_chat_model, value) == -1 ?
+		    cfg_oom(p) : 1);
+	}
 	if ((t = task_find(name)) == NULL) {
 		cfg_error(p, p->lineno, "unknown task '%s'", name);
 		return (0);

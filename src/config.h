@@ -80,7 +80,10 @@ struct config {
 					   relative paths are relative to the config file's dir */
 
 	/* [upstream] */
-	char	*upstream_url;		/* default https://api-inference.huggingface.co */
+	char	*upstream_url;		/* the HF task routes' base, default
+					   https://router.huggingface.co/hf-inference */
+	char	*openai_url;		/* the OpenAI routes' base; NULL: derived from
+					   upstream_url (cfg_openai_base) */
 	char	*hub_url;		/* default https://huggingface.co (model look-ups) */
 	char	*token_file;		/* default NULL */
 	long	 connect_timeout_ms;	/* default 10000 */
@@ -126,6 +129,8 @@ struct config {
 
 	/* [default-models]: task = model overrides, merged over the data file */
 	char	*default_model[TASK_COUNT];
+	char	*default_chat_model;	/* key chat-completion: /v1/chat/completions
+					   without a model */
 
 	/* [endpoint NAME] sections */
 	struct cfg_endpoint *endpoints;
@@ -153,6 +158,13 @@ int	 cfg_load_defaults(struct config *c, char *err, size_t errlen);
    -1 + err. */
 int	 cfg_set_listen(struct config *c, const char *list, int tls, char *err,
 	    size_t errlen);
+/* The base URL of the OpenAI routes: openai_url, or from upstream_url a path ending
+   in /hf-inference with /v1 in its place, any other with /v1 appended. 0, or -1 when
+   it does not fit in len. */
+int	 cfg_openai_base(const struct config *c, char *out, size_t len);
+/* An http(s) URL option (-u and the like): checked as the config file's URL keys are,
+   trailing slashes dropped, into *field. 0 or -1 + err. */
+int	 cfg_set_url(char **field, const char *value, char *err, size_t errlen);
 /* Replaces a string field (strdup). 0 or -1. */
 int	 cfg_set_string(char **field, const char *value);
 /* SHA-256 of a client or admin key (libcrypto). 0 or -1. */

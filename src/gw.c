@@ -142,7 +142,8 @@ gw_begin(struct gw_req *req)
 		local_preflight(req);
 		return;
 	}
-	if (route_parse(h->path, &req->route, &status, err, sizeof(err)) == -1) {
+	if (route_resolve(h->method, h->path, &req->route, &status, err,
+	    sizeof(err)) == -1) {
 		reply_error(req, (unsigned)status,
 		    status == 404 ? "not_found" : "bad_request", "%s", err);
 		return;
@@ -630,6 +631,16 @@ gw_on_done(struct up_call *c, enum up_result result)
 	case RETRY_RELAY:
 	case RETRY_STREAM_END:
 		break;
+	}
+	/* A retired API: what to change, rather than the upstream's own words. */
+	if (c->status == 410) {
+		gw_fail(req, 410, "upstream_gone", "the upstream answered 410 Gone at %s: "
+		    "it no longer serves this API; set %s to a current one (Hugging "
+		    "Face's router: https://router.huggingface.co/hf-inference for the "
+		    "tasks, https://router.huggingface.co/v1 for the OpenAI API)",
+		    req->res.url, req->res.gone_key != NULL ? req->res.gone_key :
+		    "[upstream] url");
+		return;
 	}
 	/* A 5xx after the retries: stale-if-error may answer instead. */
 	if (c->status >= 500 && gw_serve_stale(req))

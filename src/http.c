@@ -439,6 +439,8 @@ http_req_release(struct http_req *req)
 	buf_free(&req->in);
 	free(req->head.path);
 	req->head.path = NULL;
+	free(req->head.query);
+	req->head.query = NULL;
 }
 
 static const char *
@@ -652,10 +654,53 @@ http_take_header(void *cls, enum MHD_ValueKind kind, const char *key, const char
 	return (MHD_YES);
 }
 
+/* Percent-encodes s onto b, as a query component (RFC 3986 unreserved kept). */
+static int
+http_encode(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char		 e[3];
+
+	for (; *s != '\0'; s++) {
+		if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= '0' && *s <= '9') || strchr("-._~", *s) != NULL) {
+			if (buf_append(b, s, 1) == -1)
+				return (-1);
+			continue;
+		}
+		e[0] = '%';
+		e[1] = hex[(unsigned char)*s >> 4];
+		e[2] = hex[(unsigned char)*s & 15];
+		if (buf_append(b, e, 3) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+static enum MHD_Result
+http_take_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct buf	*b = cls;
+
+	(void)kind;
+	if ((b->len > 0 && buf_append(b, "&", 1) == -1) || http_encode(b, key) == -1 ||
+	    (value != NULL && (buf_append(b, "=", 1) == -1 ||
+	    http_encode(b, value) == -1)))
+		return (MHD_NO);
+	return (MHD_YES);
+}
+
 static void
 http_read_head(struct MHD_Connection *conn, struct http_head *h)
 {
+	struct buf	q = { NULL, 0, 0 };
+
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, http_take_header, h);
+	/* Only what goes upstream as it came needs the whole query (the Hub's). */
+	if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http_take_arg, &q) >
+	    0 && q.len > 0)
+		h->query = buf_steal(&q);
+	buf_free(&q);
 	h->q_model = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "model");
 	h->q_from = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from");
 	h->q_to = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");

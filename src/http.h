@@ -36,6 +36,8 @@ struct http_head {
 			*accept, *user_agent, *request_id, *timeout, *x_model,
 			*wait_for_model, *use_cache, *load_model, *amzn_trace_id,
 			*cache_control, *acr_headers;	/* Access-Control-Request-Headers */
+	char		*query;		/* the query string, re-encoded ("a=1&b=x%20y"),
+					   NULL when there is none (a copy) */
 	/* the query arguments hfgate uses */
 	const char	*q_model, *q_from, *q_to, *q_client;
 };

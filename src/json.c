@@ -26,6 +26,24 @@ json_error_body(const char *msg, const char *type)
 	return (s);
 }
 
+char *
+json_oai_error_body(const char *msg, const char *type)
+{
+	cJSON	*o, *e;
+	char	*s = NULL;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return (NULL);
+	if ((e = cJSON_AddObjectToObject(o, "error")) == NULL ||
+	    cJSON_AddStringToObject(e, "message", msg != NULL ? msg : "") == NULL ||
+	    cJSON_AddStringToObject(e, "type", type != NULL ? type : "") == NULL)
+		goto fail;
+	s = cJSON_PrintUnformatted(o);
+ fail:
+	cJSON_Delete(o);
+	return (s);
+}
+
 int
 json_looks_like(const char *body, size_t len)
 {

@@ -37,6 +37,8 @@ struct options {
 	const char	*config;
 	const char	*listen;
 	const char	*upstream;
+	const char	*openai_upstream;
+	const char	*hub_url;
 	const char	*token_file;
 	const char	*cache_db;
 	int		 no_cache;
@@ -53,6 +55,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: hfgate [-c|--config FILE] [-l|--listen HOST:PORT] [-u|--upstream URL]\n"
+	    "              [--openai-upstream URL] [--hub-url URL]\n"
 	    "              [--token-file PATH] [--cache-db PATH | --no-cache] [-v|--verbose]\n"
 	    "              [--check-config] [--version] [--help]\n");
 }
@@ -98,6 +101,12 @@ build_config(struct config **out, char *err, size_t errlen)
 		while (len > 0 && c->upstream_url[len - 1] == '/')
 			c->upstream_url[--len] = '\0';
 	}
+	if (opts.openai_upstream != NULL && cfg_set_url(&c->openai_url,
+	    opts.openai_upstream, err, errlen) == -1)
+		goto fail;
+	if (opts.hub_url != NULL && cfg_set_url(&c->hub_url, opts.hub_url, err,
+	    errlen) == -1)
+		goto fail;
 	if (opts.token_file != NULL && cfg_set_string(&c->token_file, opts.token_file) == -1)
 		goto nomem;
 	if (opts.cache_db != NULL && cfg_set_string(&c->cache_db, opts.cache_db) == -1)
@@ -234,6 +243,8 @@ main(int argc, char *argv[])
 		{ "config",	  required_argument, NULL, 'c' },
 		{ "listen",	  required_argument, NULL, 'l' },
 		{ "upstream",	  required_argument, NULL, 'u' },
+		{ "openai-upstream", required_argument, NULL, 'O' },
+		{ "hub-url",	  required_argument, NULL, 'H' },
 		{ "token-file",	  required_argument, NULL, 'T' },
 		{ "cache-db",	  required_argument, NULL, 'D' },
 		{ "no-cache",	  no_argument,	     NULL, 'N' },
@@ -257,6 +268,8 @@ main(int argc, char *argv[])
 		case 'c': opts.config = optarg; break;
 		case 'l': opts.listen = optarg; break;
 		case 'u': opts.upstream = optarg; break;
+		case 'O': opts.openai_upstream = optarg; break;
+		case 'H': opts.hub_url = optarg; break;
 		case 'T': opts.token_file = optarg; break;
 		case 'D': opts.cache_db = optarg; break;
 		case 'N': opts.no_cache = 1; break;
@@ -322,8 +335,14 @@ main(int argc, char *argv[])
 		    ports[i]);
 	}
 	warn_open(current);
-	log_info("%u loop thread%s, upstream %s", n, n == 1 ? "" : "s",
-	    current->upstream_url);
+	{
+		char	oai[1024];
+
+		if (cfg_openai_base(current, oai, sizeof(oai)) == -1)
+			snprintf(oai, sizeof(oai), "(too long)");
+		log_info("%u loop thread%s, upstream %s, OpenAI routes %s, hub %s", n,
+		    n == 1 ? "" : "s", current->upstream_url, oai, current->hub_url);
+	}
 	sd_notify(0, "READY=1");
 	loop_run();
 

@@ -51,6 +51,10 @@ struct resolve_part {
 	int			 use_body;
 	int			 v1_binary;	/* /v1 body converted to raw bytes */
 	int			 sse;		/* the client asked for a stream */
+	int			 openai;	/* an OpenAI route: its streams end with
+						   [DONE], its errors are OpenAI's */
+	int			 deterministic;	/* an OpenAI body whose answer repeats */
+	const char		*gone_key;	/* the config key to name on a 410 */
 	int			 wait_for_model;
 	uint64_t		 deadline;	/* loop ms */
 };

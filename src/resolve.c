@@ -14,6 +14,7 @@
 #include "json.h"
 #include "loop.h"
 #include "modelid.h"
+#include "oai.h"
 #include "reply.h"
 #include "request.h"
 #include "resolve.h"
@@ -67,6 +68,140 @@ resolve_url(struct gw_req *req, const char *fmt, ...)
 	return (0);
 }
 
+/* The router takes a pipeline task after the model (hf-inference/models/{id}/pipeline/
+   {task}); the API of 2023, and mirrors of it, before (pipeline/{task}/{id}). */
+static int
+resolve_pipeline(struct gw_req *req, const char *base, const char *task,
+    const char *model)
+{
+	size_t	n = strlen(base);
+
+	if (n >= 13 && strcmp(base + n - 13, "/hf-inference") == 0)
+		return (resolve_url(req, "%s/models/%s/pipeline/%s", base, model, task));
+	return (resolve_url(req, "%s/pipeline/%s/%s", base, task, model));
+}
+
+/* The default model of an OpenAI route whose body names none. */
+static const char *
+resolve_oai_default(const struct gw_req *req)
+{
+	const struct config	*cfg = req->cfg;
+
+	if (strcmp(req->route.sub, "chat/completions") == 0)
+		return (cfg->default_chat_model);
+	if (strcmp(req->route.sub, "completions") == 0)
+		return (cfg->default_model[task_index(task_find("text-generation"))]);
+	return (cfg->default_model[task_index(task_find("feature-extraction"))]);
+}
+
+/* The task an OpenAI route counts as, for the cache policy, rights and usage. */
+static const struct task_info *
+resolve_oai_task(const char *sub)
+{
+	if (strcmp(sub, "chat/completions") == 0)
+		return (task_find("conversational"));
+	if (strcmp(sub, "completions") == 0)
+		return (task_find("text-generation"));
+	return (task_find("feature-extraction"));
+}
+
+/*
+ * POST .../v1/chat/completions, completions, embeddings: to the endpoint of the path's
+ * prefix or of the body's model, else the router's OpenAI API (or, under
+ * /models/{id}, that model's). A body that names no model gets the default one.
+ * 0, or -1 (replied).
+ */
+static int
+resolve_oai(struct gw_req *req)
+{
+	const struct config		*cfg = req->cfg;
+	const struct route		*r = &req->route;
+	struct resolve_part		*res = &req->res;
+	const struct cfg_endpoint	*ep = NULL;
+	const char			*body = req->tr.in.data != NULL ? req->tr.in.data : "";
+	const char			*m;
+	struct oai_body			 o;
+	char				 err[256], base[1024];
+
+	res->openai = 1;
+	res->task = resolve_oai_task(r->sub);
+	if (oai_read(body, req->tr.in.len, &o, err, sizeof(err)) == -1) {
+		reply_error(req, 400, "bad_request", "%s", err);
+		return (-1);
+	}
+	/* An embedding does not sample: the same input, the same vector. */
+	res->deterministic = o.deterministic || strcmp(r->sub, "embeddings") == 0;
+	if (r->name[0] != '\0' && (ep = cfg_endpoint_by_name(cfg, r->name)) == NULL) {
+		reply_error(req, 404, "not_found", "no endpoint '%s' is configured",
+		    r->name);
+		return (-1);
+	}
+	if (r->model[0] != '\0')
+		snprintf(res->model, sizeof(res->model), "%s", r->model);
+	else if (o.named)
+		snprintf(res->model, sizeof(res->model), "%s", o.model);
+	else if (ep == NULL && (m = resolve_oai_default(req)) != NULL)
+		snprintf(res->model, sizeof(res->model), "%s", m);
+	/* The one rewrite: a body without a real model gets the one chosen. */
+	if (!o.named && res->model[0] != '\0') {
+		if (oai_set_model(body, req->tr.in.len, res->model, &res->body) == -1) {
+			reply_error(req, 500, "internal", "out of memory");
+			return (-1);
+		}
+		res->use_body = 1;
+	}
+	if (ep == NULL && res->model[0] != '\0')
+		ep = cfg_endpoint_for_model(cfg, res->model);
+	if (ep != NULL) {
+		res->gone_key = "[endpoint] url";
+		return (resolve_url(req, "%s/v1/%s", ep->url, r->sub));
+	}
+	if (r->model[0] != '\0') {
+		res->gone_key = "[upstream] url (--upstream)";
+		return (resolve_url(req, "%s/models/%s/v1/%s", cfg->upstream_url,
+		    res->model, r->sub));
+	}
+	res->gone_key = "[upstream] openai_url (--openai-upstream)";
+	if (cfg_openai_base(cfg, base, sizeof(base)) == -1)
+		return (-1);
+	return (resolve_url(req, "%s/%s", base, r->sub));
+}
+
+/* GET .../v1/models and /v1/models/{id}. */
+static int
+resolve_oai_models(struct gw_req *req)
+{
+	const struct config		*cfg = req->cfg;
+	const struct route		*r = &req->route;
+	const struct cfg_endpoint	*ep = NULL;
+	char				 base[1024];
+
+	req->res.openai = 1;
+	if (r->name[0] != '\0' && (ep = cfg_endpoint_by_name(cfg, r->name)) == NULL) {
+		reply_error(req, 404, "not_found", "no endpoint '%s' is configured",
+		    r->name);
+		return (-1);
+	}
+	if (ep == NULL && strcmp(r->sub, "models") == 0 && r->model[0] != '\0')
+		ep = cfg_endpoint_for_model(cfg, r->model);
+	if (ep != NULL) {
+		req->res.gone_key = "[endpoint] url";
+		return (resolve_url(req, "%s/v1/models", ep->url));
+	}
+	if (strcmp(r->sub, "models") == 0 && r->model[0] != '\0') {
+		req->res.gone_key = "[upstream] url (--upstream)";
+		return (resolve_url(req, "%s/models/%s/v1/models", cfg->upstream_url,
+		    r->model));
+	}
+	snprintf(req->res.model, sizeof(req->res.model), "%s", r->model);
+	req->res.gone_key = "[upstream] openai_url (--openai-upstream)";
+	if (cfg_openai_base(cfg, base, sizeof(base)) == -1)
+		return (-1);
+	if (r->model[0] != '\0')
+		return (resolve_url(req, "%s/models/%s", base, r->model));
+	return (resolve_url(req, "%s/models", base));
+}
+
 int
 resolve_target(struct gw_req *req)
 {
@@ -78,7 +213,33 @@ resolve_target(struct gw_req *req)
 	char				 err[512];
 	int				 rc = 0;
 
+	res->gone_key = "[upstream] url (--upstream)";
 	switch (r->kind) {
+	case ROUTE_OAI:
+		rc = resolve_oai(req);
+		if (rc == -1 && req->tr.replied)
+			return (-1);
+		break;
+	case ROUTE_OAI_MODELS:
+		rc = resolve_oai_models(req);
+		if (rc == -1 && req->tr.replied)
+			return (-1);
+		break;
+	case ROUTE_MODEL_INFO:
+		snprintf(res->model, sizeof(res->model), "%s", r->model);
+		if ((ep = cfg_endpoint_for_model(cfg, res->model)) != NULL) {
+			res->gone_key = "[endpoint] url";
+			rc = resolve_url(req, "%s/%s", ep->url, r->sub);
+		} else
+			rc = resolve_url(req, "%s/models/%s/%s", base, res->model, r->sub);
+		break;
+	case ROUTE_HUB_MODEL:
+		snprintf(res->model, sizeof(res->model), "%s", r->model);
+		res->gone_key = "[upstream] hub_url (--hub-url)";
+		rc = resolve_url(req, "%s/api/models/%s%s%s", cfg->hub_url, res->model,
+		    req->tr.head.query != NULL ? "?" : "",
+		    req->tr.head.query != NULL ? req->tr.head.query : "");
+		break;
 	case ROUTE_STATUS:
 		snprintf(res->model, sizeof(res->model), "%s", r->model);
 		rc = resolve_url(req, "%s/status/%s", base, res->model);
@@ -97,9 +258,9 @@ resolve_target(struct gw_req *req)
 		    ep->nmodels > 0 ? ep->models[0] : ep->name);
 		if (ep->task != NULL)
 			res->task = task_find(ep->task);
-		rc = resolve_url(req, "%s%s%s", ep->url,
-		    r->kind == ROUTE_ENDPOINT_INFO ? "/info" :
-		    r->sub[0] != '\0' ? "/" : "", r->sub);
+		res->gone_key = "[endpoint] url";
+		rc = resolve_url(req, "%s%s%s", ep->url, r->sub[0] != '\0' ? "/" : "",
+		    r->sub);
 		break;
 	case ROUTE_MODELS:
 	case ROUTE_PIPELINE:
@@ -125,12 +286,12 @@ resolve_target(struct gw_req *req)
 		if ((ep = cfg_endpoint_for_model(cfg, res->model)) != NULL) {
 			if (res->task == NULL && ep->task != NULL)
 				res->task = task_find(ep->task);
+			res->gone_key = "[endpoint] url";
 			rc = resolve_url(req, "%s", ep->url);
 		} else if (r->kind == ROUTE_PIPELINE ||
 		    (res->task != NULL && res->task->pipeline))
-			rc = resolve_url(req, "%s/pipeline/%s/%s", base,
-			    r->kind == ROUTE_PIPELINE ? r->task : res->task->name,
-			    res->model);
+			rc = resolve_pipeline(req, base, r->kind == ROUTE_PIPELINE ?
+			    r->task : res->task->name, res->model);
 		else
 			rc = resolve_url(req, "%s/models/%s", base, res->model);
 		break;

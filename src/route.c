@@ -27,6 +27,34 @@ static const struct route_spec route_rows[] = {
 	    ROUTE_F_ADMIN, ROUTE_H_ADMIN_CACHE, NULL, NULL },
 	{ ROUTE_ADMIN_USAGE,	"GET, HEAD",	"/admin/usage",
 	    ROUTE_F_ADMIN, ROUTE_H_ADMIN_USAGE, NULL, NULL },
+	/* The OpenAI API, before /v1/{task}: "chat", "completions", "embeddings" and
+	   "models" are not task names (tests/check_route.c checks that none becomes one). */
+	{ ROUTE_OAI,		"POST",		"/v1/chat/completions",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "chat/completions", NULL },
+	{ ROUTE_OAI,		"POST",		"/v1/completions",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "completions", NULL },
+	{ ROUTE_OAI,		"POST",		"/v1/embeddings",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "embeddings", NULL },
+	{ ROUTE_OAI_MODELS,	"GET, HEAD",	"/v1/models",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "models", NULL },
+	{ ROUTE_OAI_MODELS,	"GET, HEAD",	"/v1/models/{model}",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "model", NULL },
+	{ ROUTE_OAI,		"POST",		"/models/{model}/v1/chat/completions",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "chat/completions", NULL },
+	{ ROUTE_OAI,		"POST",		"/models/{model}/v1/completions",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "completions", NULL },
+	{ ROUTE_OAI,		"POST",		"/models/{model}/v1/embeddings",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "embeddings", NULL },
+	{ ROUTE_OAI_MODELS,	"GET, HEAD",	"/models/{model}/v1/models",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "models", NULL },
+	{ ROUTE_MODEL_INFO,	"GET, HEAD",	"/models/{model}/info",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "info", NULL },
+	{ ROUTE_MODEL_INFO,	"GET, HEAD",	"/models/{model}/health",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "health", NULL },
+	{ ROUTE_PIPELINE,	"POST",		"/models/{model}/pipeline/{task}",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, NULL, NULL },
+	{ ROUTE_HUB_MODEL,	"GET, HEAD",	"/api/models/{model}",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, NULL, NULL },
 	{ ROUTE_MODELS,		"POST",		"/models/{model}",
 	    ROUTE_INFER, ROUTE_H_UPSTREAM, NULL, NULL },
 	{ ROUTE_STATUS,		"GET, HEAD",	"/status/{model}",
@@ -42,7 +70,17 @@ static const struct route_spec route_rows[] = {
 	{ ROUTE_ENDPOINT,	"POST",		"/endpoints/{name}/generate_stream",
 	    ROUTE_INFER, ROUTE_H_UPSTREAM, "generate_stream", "endpoint" },
 	{ ROUTE_ENDPOINT_INFO,	"GET, HEAD",	"/endpoints/{name}/info",
-	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, NULL, "endpoint" },
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "info", "endpoint" },
+	{ ROUTE_ENDPOINT_INFO,	"GET, HEAD",	"/endpoints/{name}/health",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "health", "endpoint" },
+	{ ROUTE_OAI,		"POST",		"/endpoints/{name}/v1/chat/completions",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "chat/completions", "endpoint" },
+	{ ROUTE_OAI,		"POST",		"/endpoints/{name}/v1/completions",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "completions", "endpoint" },
+	{ ROUTE_OAI,		"POST",		"/endpoints/{name}/v1/embeddings",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, "embeddings", "endpoint" },
+	{ ROUTE_OAI_MODELS,	"GET, HEAD",	"/endpoints/{name}/v1/models",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "models", "endpoint" },
 	{ ROUTE_V1_TASK,	"POST",		"/v1/{task}",
 	    ROUTE_INFER, ROUTE_H_UPSTREAM, NULL, NULL },
 };
@@ -161,14 +199,60 @@ route_is(const char *pat, size_t plen, const char *ph)
  * that stops right after a placeholder where "/{model}" remains has an empty model
  * ("/pipeline/t" is a pipeline call without its model).
  */
+static enum route_fit	route_match_from(const struct route_spec *, const char *,
+			    const char *, int, struct route *, int *, char *, size_t);
+
+/*
+ * A {model} that the pattern goes on after ("/models/{model}/info"): a model id has
+ * one or two components, so the rest of the pattern is tried after each; the model is
+ * checked once the rest fits. A rest that does not fit is another row's path.
+ */
+static enum route_fit
+route_match_inner_model(const struct route_spec *row, const char *rest_pat,
+    const char *p, struct route *r, int *status, char *err, size_t errlen)
+{
+	const char	*slash, *ends[2];
+	char		 id[ROUTE_MODEL_MAX];
+	size_t		 i, len;
+	enum route_fit	 fit;
+
+	if ((slash = strchr(p, '/')) == NULL)
+		return (ROUTE_OTHER);
+	ends[0] = strchr(slash + 1, '/');	/* org/name */
+	ends[1] = slash;			/* name */
+	for (i = 0; i < 2; i++) {
+		if (ends[i] == NULL)
+			continue;
+		fit = route_match_from(row, rest_pat, ends[i], 1, r, status, err, errlen);
+		if (fit == ROUTE_OTHER)
+			continue;
+		if (fit == ROUTE_FAILS)
+			return (fit);
+		if ((len = (size_t)(ends[i] - p)) >= sizeof(id))
+			return (route_fail(status, 400, err, errlen, "invalid model id",
+			    p, len, 1));
+		memcpy(id, p, len);
+		id[len] = '\0';
+		return (route_model(id, r, status, err, errlen));
+	}
+	return (ROUTE_OTHER);
+}
+
 static enum route_fit
 route_match(const struct route_spec *row, const char *path, struct route *r,
     int *status, char *err, size_t errlen)
 {
-	const char	*pat = row->pattern, *p = path, *end, *close;
+	return (route_match_from(row, row->pattern, path, 0, r, status, err, errlen));
+}
+
+static enum route_fit
+route_match_from(const struct route_spec *row, const char *pattern, const char *path,
+    int taken, struct route *r, int *status, char *err, size_t errlen)
+{
+	const char	*pat = pattern, *p = path, *end, *close;
 	size_t		 len, plen;
 	enum route_fit	 fit;
-	int		 taken = 0, last;
+	int		 last;
 
 	while (*pat != '\0') {
 		if (*pat != '{') {
@@ -190,6 +274,9 @@ route_match(const struct route_spec *row, const char *path, struct route *r,
 		if ((end = strchr(p, '/')) == NULL)
 			end = p + strlen(p);
 		len = (size_t)(end - p);
+		if (route_is(pat, plen, "{model}") && !last)
+			return (route_match_inner_model(row, close + 1, p, r, status,
+			    err, errlen));
 		if (route_is(pat, plen, "{model}")) {
 			fit = route_model(p, r, status, err, errlen);
 			end = p + strlen(p);
@@ -273,6 +360,43 @@ route_parse(const char *path, struct route *r, int *status, char *err,
 	}
 	route_fail(status, 404, err, errlen, "no route for", path, strlen(path), 0);
 	return (-1);
+}
+
+int
+route_resolve(const char *method, const char *path, struct route *r, int *status,
+    char *err, size_t errlen)
+{
+	const struct route_spec	*row;
+	struct route		 first;
+	size_t			 i;
+	int			 have_first = 0;
+
+	if (route_parse(path, r, status, err, errlen) == -1 ||
+	    route_method_allowed(r->kind, method))
+		return (r->kind == ROUTE_NOT_FOUND ? -1 : 0);
+	first = *r;
+	have_first = 1;
+	/* Collapse a leading run of '/' to one, as route_parse did. */
+	while (path[1] == '/')
+		path++;
+	for (i = 0; i < ROUTE_NROWS; i++) {
+		row = &route_rows[i];
+		if (!route_method_allowed(row->kind, method))
+			continue;
+		memset(r, 0, sizeof(*r));
+		if (route_match(row, path, r, status, err, errlen) == ROUTE_FITS) {
+			r->kind = row->kind;
+			if (row->sub != NULL)
+				snprintf(r->sub, sizeof(r->sub), "%s", row->sub);
+			return (0);
+		}
+	}
+	if (have_first)
+		*r = first;
+	*status = 0;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	return (0);
 }
 
 int

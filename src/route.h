@@ -21,9 +21,16 @@ enum route_kind {
 	ROUTE_HEALTHZ,		/* GET  /healthz */
 	ROUTE_ENDPOINT,		/* POST /endpoints/{name}[/generate|/generate_stream]
 				   name, sub = "", "generate" or "generate_stream" */
-	ROUTE_ENDPOINT_INFO,	/* GET  /endpoints/{name}/info       name */
+	ROUTE_ENDPOINT_INFO,	/* GET  /endpoints/{name}/info|health  name, sub */
 	ROUTE_ADMIN_CACHE,	/* GET, DELETE /admin/cache */
-	ROUTE_ADMIN_USAGE	/* GET  /admin/usage */
+	ROUTE_ADMIN_USAGE,	/* GET  /admin/usage */
+	/* The OpenAI-compatible API (docs/api.md): sub is the path after /v1/. */
+	ROUTE_OAI,		/* POST [/models/{id}|/endpoints/{name}]/v1/chat/completions,
+				   /v1/completions, /v1/embeddings */
+	ROUTE_OAI_MODELS,	/* GET  [/models/{id}|/endpoints/{name}]/v1/models: sub
+				   "models"; GET /v1/models/{id}: sub "model" */
+	ROUTE_MODEL_INFO,	/* GET  /models/{id}/info|health     model, sub */
+	ROUTE_HUB_MODEL		/* GET  /api/models/{id}             model */
 };
 
 /* What a route is, for the checks the gateway makes before it answers (route_flags). */
@@ -62,6 +69,14 @@ struct route {
 	char		 sub[ROUTE_NAME_MAX];		/* endpoint sub-path */
 };
 
+/*
+ * Like route_parse, for a request of method: of the rows whose pattern fits path, the
+ * first that takes method wins; when none does, the first that fits is returned (the
+ * caller answers 405 with its Allow header). So "POST /models/org/info" is model
+ * org/info, and "GET /models/org/info" the info of model org.
+ */
+int		 route_resolve(const char *method, const char *path, struct route *r,
+		    int *status, char *err, size_t errlen);
 /*
  * Parses path (no query string: the caller strips it; a leading "//" or more is
  * collapsed to "/"). Returns 0 with r filled, or -1 with *status set (400 bad model id

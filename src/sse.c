@@ -22,6 +22,13 @@ sse_scan_line(struct sse_scan *s)
 	if (len < 5 || strncmp(p, "data:", 5) != 0)
 		return;
 	end = p + len;
+	/* The OpenAI protocol's end of stream. */
+	for (v = p + 5; v < end && *v == ' '; v++)
+		;
+	if (end - v == 6 && memcmp(v, "[DONE]", 6) == 0) {
+		s->saw_final = 1;
+		return;
+	}
 	/* A key at JSON level is a quote, the name, a quote and a colon; inside a string
 	   the quotes would be escaped. */
 	if ((k = memmem(p, len, "\"generated_text\":", 17)) != NULL) {
@@ -29,6 +36,14 @@ sse_scan_line(struct sse_scan *s)
 			;
 		if (v < end && *v != 'n')
 			s->saw_final = 1;
+	}
+	/* For usage accounting: the OpenAI usage chunk's completion_tokens. */
+	if ((k = memmem(p, len, "\"completion_tokens\":", 20)) != NULL) {
+		for (v = k + 20; v < end && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (n = 0; v < end && *v >= '0' && *v <= '9'; v++)
+			n = n * 10 + (unsigned long long)(*v - '0');
+		s->generated_tokens = n;
 	}
 	/* For usage accounting: the final event's details.generated_tokens. */
 	if ((k = memmem(p, len, "\"generated_tokens\":", 19)) != NULL) {
@@ -134,7 +149,8 @@ sse_error_event(struct buf *out, struct sse_scan *scan, const char *msg,
 
 	if (sse_close_event(out, scan) == -1)
 		return (-1);
-	if ((json = json_error_body(msg, type)) == NULL)
+	if ((json = scan->openai ? json_oai_error_body(msg, type) :
+	    json_error_body(msg, type)) == NULL)
 		return (-1);
 	rc = sse_emit(out, scan, "data:", 5) == -1 ||
 	    sse_emit(out, scan, json, strlen(json)) == -1 ||

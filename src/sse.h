@@ -10,7 +10,7 @@
  * What the relay needs to know about the bytes it passed on: whether they stop at an
  * event boundary (so that hfgate may add an event or a comment without breaking one),
  * and whether the stream delivered its end: a TGI final event (a non-null
- * "generated_text") or an error event.
+ * "generated_text"), the OpenAI protocol's "data: [DONE]", or an error event.
  */
 struct sse_scan {
 	struct buf	 line;		/* the current, unfinished line */
@@ -18,7 +18,9 @@ struct sse_scan {
 	int		 started;	/* any byte seen */
 	int		 saw_final;
 	int		 saw_error;
-	unsigned long long generated_tokens;	/* the final event's, 0 if none (usage) */
+	int		 openai;	/* set by the relay: errors in OpenAI's shape */
+	unsigned long long generated_tokens;	/* the final event's details, or the
+						   usage chunk's completion_tokens */
 };
 
 /* Scans len more bytes. Returns 0, -1 on allocation failure (the scan goes on). */
@@ -32,8 +34,8 @@ int	 sse_scan_complete(const struct sse_scan *);
 void	 sse_scan_free(struct sse_scan *);	/* accepts a zeroed struct */
 
 /*
- * Appends to out an error event `data:{"error":msg,"error_type":type}` and the blank
- * line ending it, first ending a partial event if the stream stopped inside one, and
+ * Appends to out an error event `data:{"error":msg,"error_type":type}` (with
+ * scan->openai `data:{"error":{"message":msg,"type":type}}`) and the blank line ending it, first ending a partial event if the stream stopped inside one, and
  * feeds it to scan. Returns 0 or -1.
  */
 int	 sse_error_event(struct buf *out, struct sse_scan *scan, const char *msg,

@@ -282,6 +282,7 @@ void
 stream_replay(struct gw_req *req, int status, const char *ctype, char *body,
     size_t len)
 {
+	req->st.sse.openai = req->res.openai;
 	buf_free(&req->st.buf);
 	req->st.buf.data = body;
 	req->st.buf.len = req->st.buf.cap = len;
@@ -296,6 +297,7 @@ void
 stream_follow(struct gw_req *req, int status, const char *ctype,
     const struct buf *relay, struct buf *sofar)
 {
+	req->st.sse.openai = req->res.openai;
 	buf_free(&req->st.buf);
 	req->st.buf = *sofar;
 	memset(sofar, 0, sizeof(*sofar));
@@ -348,6 +350,7 @@ stream_start(struct gw_req *req)
 	const struct config	*cfg = req->cfg;
 	uint64_t		 now = loop_now_ms();
 
+	req->st.sse.openai = req->res.openai;
 	resp = stream_response(req, req->call.up.ctype, &req->call.up.relay);
 	req->st.last_up_ms = req->st.last_beat_ms = now;
 	req->st.end_ms = now + (uint64_t)cfg->stream_total * 1000;

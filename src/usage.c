@@ -24,6 +24,7 @@
 #include "limit.h"
 #include "log.h"
 #include "loop.h"
+#include "oai.h"
 #include "request.h"
 #include "route.h"
 #include "task.h"
@@ -325,6 +326,9 @@ usage_tokens(const struct gw_req *req, const char *ctype, const char *body,
 	const cJSON	*e;
 	uint64_t	 n = 0;
 
+	if (req->res.openai)
+		return (req->call.attempts > 0 && body != NULL ?
+		    (uint64_t)oai_completion_tokens(body, len) : 0);
 	/* Parsed only when it can hold tokens: /models/{id} does not know its task. */
 	if (req->call.attempts == 0 || body == NULL || len == 0 || (req->res.task != NULL &&
 	    strcmp(req->res.task->name, "text-generation") != 0) || ctype == NULL ||

@@ -126,7 +126,9 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c.grace_seconds, 10);
 	ck_assert_str_eq(c.cors_origin, "*");
 	ck_assert_str_eq(c.default_models_file, SYSCONFDIR "/hfgate/default-models.tsv");
-	ck_assert_str_eq(c.upstream_url, "https://api-inference.huggingface.co");
+	ck_assert_str_eq(c.upstream_url, "https://router.huggingface.co/hf-inference");
+	ck_assert_ptr_null(c.openai_url);
+	ck_assert_str_eq(c.default_chat_model, "meta-llama/Llama-3.1-8B-Instruct");
 	ck_assert_str_eq(c.hub_url, "https://huggingface.co");
 	ck_assert_ptr_null(c.token_file);
 	ck_assert_int_eq(c.connect_timeout_ms, 10000);
@@ -581,7 +583,7 @@ START_TEST(test_shipped_config)
 	ck_assert_str_eq(c.listens[0].host, "127.0.0.1");
 	ck_assert_uint_eq(c.listens[0].port, 8080);
 	ck_assert_str_eq(c.default_models_file, TOP_SRCDIR "/etc/default-models.tsv");
-	ck_assert_str_eq(c.upstream_url, "https://api-inference.huggingface.co");
+	ck_assert_str_eq(c.upstream_url, "https://router.huggingface.co/hf-inference");
 	ck_assert_str_eq(c.cache_db, LOCALSTATEDIR "/lib/hfgate/cache.db");
 	ck_assert_uint_eq(c.nendpoints, 0);
 	ck_assert_ptr_nonnull(c.default_model[tidx("text-classification")]);
@@ -781,6 +783,62 @@ START_TEST(test_clients)
 }
 END_TEST
 
+/* The OpenAI routes' base: given, or derived from the task routes' base. */
+START_TEST(test_openai_base)
+{
+	static const struct {
+		const char	*url, *openai, *want;
+	} rows[] = {
+		{ "https://router.huggingface.co/hf-inference", NULL,
+		    "https://router.huggingface.co/v1" },
+		{ "http://127.0.0.1:9/router/hf-inference", NULL,
+		    "http://127.0.0.1:9/router/v1" },
+		{ "http://127.0.0.1:9", NULL, "http://127.0.0.1:9/v1" },
+		{ "http://127.0.0.1:9/mirror", NULL, "http://127.0.0.1:9/mirror/v1" },
+		{ "http://127.0.0.1:9/hf-inference-x", NULL,
+		    "http://127.0.0.1:9/hf-inference-x/v1" },
+		{ "http://127.0.0.1:9", "http://127.0.0.1:10/vllm/v1",
+		    "http://127.0.0.1:10/vllm/v1" },
+	};
+	struct config	 c;
+	char		 out[256], small[8], path[] = "/tmp/hfgate-oai-XXXXXX", err[512];
+	size_t		 i;
+	int		 fd;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		ck_assert_int_eq(cfg_init(&c), 0);
+		ck_assert_int_eq(cfg_set_string(&c.upstream_url, rows[i].url), 0);
+		if (rows[i].openai != NULL)
+			ck_assert_int_eq(cfg_set_string(&c.openai_url, rows[i].openai), 0);
+		ck_assert_int_eq(cfg_openai_base(&c, out, sizeof(out)), 0);
+		ck_assert_str_eq(out, rows[i].want);
+		ck_assert_int_eq(cfg_openai_base(&c, small, sizeof(small)), -1);
+		cfg_free(&c);
+	}
+	/* The keys: [upstream] openai_url, [default-models] chat-completion. */
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert(write(fd, "[upstream]\nopenai_url = http://127.0.0.1:10/v1/\n"
+	    "[default-models]\nchat-completion = org/chat\n", 92) == 92);
+	close(fd);
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_int_eq(cfg_set_string(&c.default_models_file,
+	    TOP_SRCDIR "/etc/default-models.tsv"), 0);
+	ck_assert_msg(cfg_load(&c, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.openai_url, "http://127.0.0.1:10/v1");
+	ck_assert_str_eq(c.default_chat_model, "org/chat");
+	cfg_free(&c);
+	unlink(path);
+	/* The CLI's URL options. */
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_int_eq(cfg_set_url(&c.hub_url, "http://127.0.0.1:11//", err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(c.hub_url, "http://127.0.0.1:11");
+	ck_assert_int_eq(cfg_set_url(&c.hub_url, "ftp://x", err, sizeof(err)), -1);
+	ck_assert_str_eq(c.hub_url, "http://127.0.0.1:11");
+	cfg_free(&c);
+}
+END_TEST
+
 Suite *
 check_suite(void)
 {
@@ -789,6 +847,7 @@ check_suite(void)
 
 	tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_openai_base);
 	tcase_add_test(tc, test_full_file);
 	tcase_add_test(tc, test_bools_and_unset);
 	tcase_add_test(tc, test_suffixes);

@@ -7,6 +7,7 @@
 #include "check_main.h"
 #include "modelid.h"
 #include "route.h"
+#include "task.h"
 
 /* Parses path expecting success. */
 static struct route
@@ -278,7 +279,10 @@ START_TEST(test_endpoints)
 	parse_fail("/endpoints/", 400);
 	parse_fail("/endpoints/a b", 400);
 	parse_fail("/endpoints/../x", 400);
-	parse_fail("/endpoints/my-llm/health", 404);
+	r = parse_ok("/endpoints/my-llm/health");
+	ck_assert_int_eq(r.kind, ROUTE_ENDPOINT_INFO);
+	ck_assert_str_eq(r.sub, "health");
+	parse_fail("/endpoints/my-llm/healthz", 404);
 	parse_fail("/endpoints/my-llm/generate/x", 404);
 }
 END_TEST
@@ -398,6 +402,10 @@ static const struct {
 	{ ROUTE_ENDPOINT_INFO,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
 	{ ROUTE_ADMIN_CACHE,	ROUTE_F_ADMIN,			ROUTE_H_ADMIN_CACHE },
 	{ ROUTE_ADMIN_USAGE,	ROUTE_F_ADMIN,			ROUTE_H_ADMIN_USAGE },
+	{ ROUTE_OAI,		INFER,				ROUTE_H_UPSTREAM },
+	{ ROUTE_OAI_MODELS,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
+	{ ROUTE_MODEL_INFO,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
+	{ ROUTE_HUB_MODEL,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
 };
 #define NKINDS	(sizeof(want_kinds) / sizeof(want_kinds[0]))
 
@@ -408,7 +416,7 @@ START_TEST(test_flags_handlers)
 	enum route_handler	 h;
 	size_t			 i;
 
-	ck_assert_uint_eq(NKINDS, ROUTE_ADMIN_USAGE + 1);
+	ck_assert_uint_eq(NKINDS, ROUTE_HUB_MODEL + 1);
 	for (i = 0; i < NKINDS; i++) {
 		k = want_kinds[i].kind;
 		ck_assert_uint_eq(k, i);
@@ -480,7 +488,10 @@ START_TEST(test_rows)
 		}
 		ck_assert_uint_eq(route_flags(row->kind), row->flags);
 		ck_assert_int_eq(route_handler_of(row->kind), row->handler);
-		ck_assert_int_eq(row->kind == ROUTE_ENDPOINT, row->sub != NULL);
+		ck_assert_int_eq(row->kind == ROUTE_ENDPOINT ||
+		    row->kind == ROUTE_ENDPOINT_INFO || row->kind == ROUTE_OAI ||
+		    row->kind == ROUTE_OAI_MODELS || row->kind == ROUTE_MODEL_INFO,
+		    row->sub != NULL);
 		ck_assert_int_eq(strstr(row->pattern, "{name") != NULL,
 		    row->noun != NULL);
 
@@ -513,12 +524,96 @@ START_TEST(test_rows)
 		if (strstr(row->pattern, "{name") != NULL)
 			ck_assert_str_eq(r.name, "n-1");
 	}
-	ck_assert_uint_eq(i, 14);
+	ck_assert_uint_eq(i, 32);
 	ck_assert_uint_eq(seen[ROUTE_NOT_FOUND], 0);
 	for (j = 1; j < NKINDS; j++)
 		ck_assert_msg(seen[j] >= 1, "kind %zu has no row", j);
 	ck_assert_uint_eq(seen[ROUTE_ENDPOINT], 3);
 	ck_assert_ptr_null(route_spec_at(i + 1));
+}
+END_TEST
+
+/* The OpenAI API, under its three prefixes; the model-first pipeline order. */
+START_TEST(test_openai)
+{
+	static const char *const words[] = { "chat", "completions", "embeddings", "models" };
+	struct route	 r;
+	size_t		 i;
+
+	r = parse_ok("/v1/chat/completions");
+	ck_assert_int_eq(r.kind, ROUTE_OAI);
+	ck_assert_str_eq(r.sub, "chat/completions");
+	ck_assert_str_eq(r.model, "");
+	r = parse_ok("/v1/embeddings");
+	ck_assert_int_eq(r.kind, ROUTE_OAI);
+	ck_assert_str_eq(r.sub, "embeddings");
+	r = parse_ok("/v1/models");
+	ck_assert_int_eq(r.kind, ROUTE_OAI_MODELS);
+	ck_assert_str_eq(r.sub, "models");
+	/* The openai SDK %2F-encodes the id's slash; the transport decodes it. */
+	r = parse_ok("/v1/models/meta-llama/Llama-3.1-8B-Instruct");
+	ck_assert_int_eq(r.kind, ROUTE_OAI_MODELS);
+	ck_assert_str_eq(r.sub, "model");
+	ck_assert_str_eq(r.model, "meta-llama/Llama-3.1-8B-Instruct");
+	r = parse_ok("/models/meta-llama/Llama-3.1-8B-Instruct/v1/chat/completions");
+	ck_assert_int_eq(r.kind, ROUTE_OAI);
+	ck_assert_str_eq(r.model, "meta-llama/Llama-3.1-8B-Instruct");
+	ck_assert_str_eq(r.sub, "chat/completions");
+	r = parse_ok("/models/gpt2/v1/completions");
+	ck_assert_int_eq(r.kind, ROUTE_OAI);
+	ck_assert_str_eq(r.model, "gpt2");
+	r = parse_ok("/endpoints/my-llm/v1/chat/completions");
+	ck_assert_int_eq(r.kind, ROUTE_OAI);
+	ck_assert_str_eq(r.name, "my-llm");
+	ck_assert_str_eq(r.model, "");
+	r = parse_ok("/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/"
+	    "feature-extraction");
+	ck_assert_int_eq(r.kind, ROUTE_PIPELINE);
+	ck_assert_str_eq(r.model, "sentence-transformers/all-MiniLM-L6-v2");
+	ck_assert_str_eq(r.task, "feature-extraction");
+	ck_assert_str_eq(parse_fail("/models/org/m/pipeline/nope", 404),
+	    "unknown task 'nope'");
+	r = parse_ok("/api/models/gpt2");
+	ck_assert_int_eq(r.kind, ROUTE_HUB_MODEL);
+	ck_assert_str_eq(r.model, "gpt2");
+	/* None of the OpenAI words may ever become a task: /v1/{task} would shadow
+	   them or be shadowed. */
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		ck_assert_msg(task_find(words[i]) == NULL, "%s is a task", words[i]);
+}
+END_TEST
+
+/* The method picks between rows whose patterns both fit. */
+START_TEST(test_resolve_method)
+{
+	struct route	 r;
+	int		 status;
+	char		 err[256];
+
+	ck_assert_int_eq(route_resolve("GET", "/models/gpt2/info", &r, &status, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(r.kind, ROUTE_MODEL_INFO);
+	ck_assert_str_eq(r.model, "gpt2");
+	/* A model called org/info. */
+	ck_assert_int_eq(route_resolve("POST", "/models/org/info", &r, &status, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(r.kind, ROUTE_MODELS);
+	ck_assert_str_eq(r.model, "org/info");
+	ck_assert_int_eq(route_resolve("GET", "/models/org/info", &r, &status, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(r.kind, ROUTE_MODEL_INFO);
+	ck_assert_str_eq(r.model, "org");
+	/* No row takes the method: the first that fits, for the 405. */
+	ck_assert_int_eq(route_resolve("DELETE", "/models/org/m", &r, &status, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(r.kind, ROUTE_MODELS);
+	ck_assert(!route_method_allowed(r.kind, "DELETE"));
+	ck_assert_int_eq(route_resolve("GET", "/nowhere", &r, &status, err,
+	    sizeof(err)), -1);
+	ck_assert_int_eq(status, 404);
+	ck_assert_int_eq(route_resolve("POST", "/models/a b", &r, &status, err,
+	    sizeof(err)), -1);
+	ck_assert_int_eq(status, 400);
 }
 END_TEST
 
@@ -542,6 +637,8 @@ check_suite(void)
 	tcase_add_test(tc, test_claims);
 	tcase_add_test(tc, test_flags_handlers);
 	tcase_add_test(tc, test_rows);
+	tcase_add_test(tc, test_openai);
+	tcase_add_test(tc, test_resolve_method);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -112,6 +112,48 @@ START_TEST(test_error_event)
 }
 END_TEST
 
+/* The OpenAI protocol: the stream ends with data: [DONE]; the usage chunk counts. */
+START_TEST(test_openai)
+{
+	struct sse_scan	 s;
+	struct buf	 out = { 0 };
+
+	memset(&s, 0, sizeof(s));
+	feed(&s, "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+	    "\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n");
+	ck_assert(!sse_scan_complete(&s));
+	feed(&s, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+	    "\"stop\"}]}\n\n");
+	ck_assert(!sse_scan_complete(&s));
+	feed(&s, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,"
+	    "\"completion_tokens\":9,\"total_tokens\":13}}\n\n");
+	ck_assert_uint_eq(s.generated_tokens, 9);
+	ck_assert(!sse_scan_complete(&s));
+	feed(&s, "data: [DONE]\n\n");
+	ck_assert(sse_scan_complete(&s) && s.saw_final && !s.saw_error);
+	sse_scan_free(&s);
+
+	/* Without the space, as some servers write it. */
+	memset(&s, 0, sizeof(s));
+	feed(&s, "data:[DONE]\r\n\r\n");
+	ck_assert(s.saw_final);
+	sse_scan_free(&s);
+
+	/* "[DONE]" inside content is not the end. */
+	memset(&s, 0, sizeof(s));
+	feed(&s, "data: {\"choices\":[{\"delta\":{\"content\":\"[DONE]\"}}]}\n\n");
+	ck_assert(!sse_scan_complete(&s));
+	/* An error chunk, and the one hfgate writes, in OpenAI's shape. */
+	s.openai = 1;
+	ck_assert_int_eq(sse_error_event(&out, &s, "cut", "incomplete_generation"), 0);
+	ck_assert_str_eq(out.data, "data:{\"error\":{\"message\":\"cut\","
+	    "\"type\":\"incomplete_generation\"}}\n\n");
+	ck_assert(s.saw_error);
+	sse_scan_free(&s);
+	buf_free(&out);
+}
+END_TEST
+
 START_TEST(test_heartbeat)
 {
 	struct sse_scan	 s;
@@ -142,6 +184,7 @@ check_suite(void)
 	tcase_add_test(tc, test_final_and_error);
 	tcase_add_test(tc, test_error_event);
 	tcase_add_test(tc, test_heartbeat);
+	tcase_add_test(tc, test_openai);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -1,0 +1,41 @@
+/*
+ * oai.c: the bodies of the OpenAI-compatible API (docs/api.md, "OpenAI routes"): the
+ * model a request names, with its provider or policy suffix apart; whether it streams
+ * and asks for the usage chunk; whether its answer is reproducible; and the one
+ * rewrite hfgate makes, of the model value. Pure, no I/O.
+ */
+#ifndef HFGATE_OAI_H
+#define HFGATE_OAI_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "route.h"
+
+struct oai_body {
+	char	 model[ROUTE_MODEL_MAX];	/* the id, without ":suffix"; "" when the
+						   body names none (see named) */
+	char	 suffix[64];		/* ":provider" or ":fastest" etc., "" if none */
+	int	 named;			/* the body names a model: not missing, not
+					   "dummy", not a URL */
+	int	 stream;
+	int	 include_usage;		/* stream_options.include_usage is true */
+	int	 deterministic;		/* temperature 0 or a seed, and n <= 1 unless
+					   seeded */
+};
+
+/*
+ * Reads a JSON object body. 0 with o filled, or -1 with err (not a JSON object, a
+ * model that is not a string or not a valid id): the caller answers 400.
+ */
+int	 oai_read(const char *body, size_t len, struct oai_body *o, char *err,
+	    size_t errlen);
+/*
+ * out gets body with the top-level "model" value replaced by model (added first when
+ * absent); every other byte as it was. 0, or -1 (not a JSON object, out of memory).
+ */
+int	 oai_set_model(const char *body, size_t len, const char *model, struct buf *out);
+/* The generated tokens of an answer: usage.completion_tokens, 0 when absent. */
+unsigned long long oai_completion_tokens(const char *body, size_t len);
+
+#endif
