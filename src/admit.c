@@ -95,6 +95,12 @@ admit_request(struct gw_req *req)
 			    "try again in a moment)", cl->name, model);
 		return (ADMIT_REFUSED);
 	}
+	if (cl->bill_to != NULL && req->tr.head.bill_to != NULL &&
+	    strcmp(req->tr.head.bill_to, cl->bill_to) != 0) {
+		reply_error(req, 403, "forbidden", "client '%s' is billed to '%s' and may "
+		    "not choose another (X-HF-Bill-To)", cl->name, cl->bill_to);
+		return (ADMIT_REFUSED);
+	}
 	lp.rate = cl->rate;
 	lp.burst = cl->burst;
 	lp.concurrent = cl->max_concurrent;

@@ -269,6 +269,7 @@ cfg_client_clear(struct cfg_client *cl)
 	size_t	 i;
 
 	free(cl->name);
+	free(cl->bill_to);
 	for (i = 0; i < cl->ntasks; i++)
 		free(cl->tasks[i]);
 	free(cl->tasks);
@@ -1178,6 +1179,14 @@ cfg_client_key(struct cfg_parse *p, const char *name, const char *value)
 		}
 		cl->has_key = 1;
 		return (1);
+	}
+	if (strcmp(name, "bill_to") == 0) {
+		/* An organisation's name on the Hub. */
+		if (strlen(value) >= CFG_MSG_MAX || !modelid_part_valid(value, strlen(value))) {
+			cfg_error(p, p->lineno, "bill_to: invalid organisation '%s'", value);
+			return (0);
+		}
+		return (cfg_set_string(&cl->bill_to, value) == -1 ? cfg_oom(p) : 1);
 	}
 	if (strcmp(name, "tasks") == 0 || strcmp(name, "models") == 0) {
 		gp.tasks = name[0] == 't';

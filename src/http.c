@@ -626,6 +626,7 @@ static const struct http_known {
 	H("User-Agent", user_agent),
 	H("X-Amzn-Trace-Id", amzn_trace_id),
 	H("X-Api-Key", api_key),
+	H("X-HF-Bill-To", bill_to),
 	H("X-Load-Model", load_model),
 	H("X-Model", x_model),
 	H("X-Request-Id", request_id),

@@ -368,9 +368,14 @@ resolve_headers(struct gw_req *req)
 {
 	const struct http_head	*h = &req->tr.head;
 	struct up_call		*up = &req->call.up;
+	const struct cfg_client	*cl = req->who.client;
 	const char *const	 forwarded[][2] = {
 		{ "X-Wait-For-Model", h->wait_for_model }, { "X-Use-Cache", h->use_cache },
-		{ "X-Load-Model", h->load_model }, { "X-Amzn-Trace-Id", h->amzn_trace_id }
+		{ "X-Load-Model", h->load_model }, { "X-Amzn-Trace-Id", h->amzn_trace_id },
+		/* Who Hugging Face bills: the client's organisation when its [client]
+		   names one (admit.c refused a different choice), else its own. */
+		{ "X-HF-Bill-To", cl != NULL && cl->bill_to != NULL ? cl->bill_to :
+		    h->bill_to }
 	};
 	const char		*v;
 	char			 bearer[1024];
