@@ -147,59 +147,116 @@ oai_blank(const char *s, size_t len, size_t i)
 	return (i);
 }
 
+/*
+ * The top-level member key of the object body: 1 with [*vstart, *vend) its value, 0
+ * when absent (*vstart: the byte after the opening brace), -1 when body is not an
+ * object.
+ */
+static int
+oai_member(const char *body, size_t len, const char *key, size_t *vstart, size_t *vend)
+{
+	size_t	 i, kend, klen = strlen(key), vs, ve;
+	int	 found;
+
+	if ((i = oai_blank(body, len, 0)) >= len || body[i] != '{')
+		return (-1);
+	*vstart = *vend = ++i;
+	/* The members: "key" : value , ... */
+	for (;;) {
+		i = oai_blank(body, len, i);
+		if (i >= len || body[i] != '"')
+			return (i < len && body[i] == '}' ? 0 : -1);
+		if ((kend = oai_skip_string(body, len, i)) == 0)
+			return (-1);
+		found = kend - i == klen + 2 && memcmp(body + i + 1, key, klen) == 0;
+		i = oai_blank(body, len, kend);
+		if (i >= len || body[i] != ':')
+			return (-1);
+		vs = i = oai_blank(body, len, i + 1);
+		if ((ve = i = oai_skip_value(body, len, i)) == 0 || ve == vs)
+			return (-1);
+		if (found) {
+			*vstart = vs;
+			*vend = ve;
+			return (1);
+		}
+		i = oai_blank(body, len, i);
+		if (i < len && body[i] == ',')
+			i++;
+	}
+}
+
+/* out gets body with key's value replaced by value (JSON text), or key added first. */
+static int
+oai_set_member(const char *body, size_t len, const char *key, const char *value,
+    struct buf *out)
+{
+	size_t	 vs, ve, i;
+	int	 r;
+
+	buf_reset(out);
+	if ((r = oai_member(body, len, key, &vs, &ve)) == -1)
+		return (-1);
+	if (r == 1)
+		return (buf_append(out, body, vs) == -1 || buf_append_str(out, value) == -1 ||
+		    buf_append(out, body + ve, len - ve) == -1 ? -1 : 0);
+	i = oai_blank(body, len, vs);
+	return (buf_append(out, body, vs) == -1 || buf_append_str(out, "\"") == -1 ||
+	    buf_append_str(out, key) == -1 || buf_append_str(out, "\":") == -1 ||
+	    buf_append_str(out, value) == -1 ||
+	    (i < len && body[i] != '}' && buf_append_str(out, ",") == -1) ||
+	    buf_append(out, body + vs, len - vs) == -1 ? -1 : 0);
+}
+
 int
 oai_set_model(const char *body, size_t len, const char *model, struct buf *out)
 {
 	cJSON	*v;
 	char	*quoted;
-	size_t	 i, kend, vstart = 0, vend = 0, open;
-	int	 found = 0, rc = -1;
+	int	 rc;
 
-	buf_reset(out);
 	if ((v = cJSON_CreateString(model)) == NULL)
 		return (-1);
 	quoted = cJSON_PrintUnformatted(v);
 	cJSON_Delete(v);
 	if (quoted == NULL)
 		return (-1);
-	if ((i = oai_blank(body, len, 0)) >= len || body[i] != '{')
-		goto done;
-	open = i++;
-	/* The top-level members: "key" : value , ... */
-	for (;;) {
-		i = oai_blank(body, len, i);
-		if (i >= len || body[i] != '"')
-			break;
-		if ((kend = oai_skip_string(body, len, i)) == 0)
-			goto done;
-		found = kend - i == 7 && memcmp(body + i, "\"model\"", 7) == 0;
-		i = oai_blank(body, len, kend);
-		if (i >= len || body[i] != ':')
-			goto done;
-		vstart = i = oai_blank(body, len, i + 1);
-		if ((vend = i = oai_skip_value(body, len, i)) == 0)
-			goto done;
-		if (found)
-			break;
-		i = oai_blank(body, len, i);
-		if (i < len && body[i] == ',')
-			i++;
-	}
-	if (found)
-		rc = buf_append(out, body, vstart) == -1 ||
-		    buf_append_str(out, quoted) == -1 ||
-		    buf_append(out, body + vend, len - vend) == -1 ? -1 : 0;
-	else {
-		i = oai_blank(body, len, open + 1);
-		rc = buf_append(out, body, open + 1) == -1 ||
-		    buf_append_str(out, "\"model\":") == -1 ||
-		    buf_append_str(out, quoted) == -1 ||
-		    (i < len && body[i] != '}' && buf_append_str(out, ",") == -1) ||
-		    buf_append(out, body + open + 1, len - open - 1) == -1 ? -1 : 0;
-	}
-done:
+	rc = oai_set_member(body, len, "model", quoted, out);
 	cJSON_free(quoted);
 	return (rc);
+}
+
+int
+oai_ask_usage(const char *body, size_t len, struct buf *out)
+{
+	size_t	 vs, ve;
+	int	 r;
+
+	/* A client's own stream_options stay as they are. */
+	if ((r = oai_member(body, len, "stream_options", &vs, &ve)) != 0)
+		return (r == 1 ? 0 : -1);
+	if (oai_set_member(body, len, "stream_options", "{\"include_usage\":true}",
+	    out) == -1)
+		return (-1);
+	return (1);
+}
+
+int
+oai_usage_chunk(const char *line, size_t len)
+{
+	const char	*p, *end = line + len;
+
+	if (len < 5 || memcmp(line, "data:", 5) != 0 ||
+	    memmem(line, len, "\"usage\"", 7) == NULL ||
+	    (p = memmem(line, len, "\"choices\"", 9)) == NULL)
+		return (0);
+	for (p += 9; p < end && (*p == ' ' || *p == ':' || *p == '\t'); p++)
+		;
+	if (p >= end || *p++ != '[')
+		return (0);
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return (p < end && *p == ']');
 }
 
 unsigned long long

@@ -35,6 +35,16 @@ int	 oai_read(const char *body, size_t len, struct oai_body *o, char *err,
  * absent); every other byte as it was. 0, or -1 (not a JSON object, out of memory).
  */
 int	 oai_set_model(const char *body, size_t len, const char *model, struct buf *out);
+/*
+ * When the streaming body has no stream_options, out gets it with
+ * "stream_options":{"include_usage":true} added (the upstream's usage chunk is what
+ * counts a stream's tokens) and 1 is returned; 0 when it has them (out untouched);
+ * -1 on failure.
+ */
+int	 oai_ask_usage(const char *body, size_t len, struct buf *out);
+/* 1 when the event line (without its line end) is the usage chunk of a stream: a
+   data line with "choices": [] and "usage". */
+int	 oai_usage_chunk(const char *line, size_t len);
 /* The generated tokens of an answer: usage.completion_tokens, 0 when absent. */
 unsigned long long oai_completion_tokens(const char *body, size_t len);
 

@@ -54,6 +54,8 @@ struct resolve_part {
 	int			 openai;	/* an OpenAI route: its streams end with
 						   [DONE], its errors are OpenAI's */
 	int			 deterministic;	/* an OpenAI body whose answer repeats */
+	int			 strip_usage;	/* hfgate asked for the usage chunk of
+						   the stream: the client does not get it */
 	const char		*gone_key;	/* the config key to name on a 410 */
 	int			 wait_for_model;
 	uint64_t		 deadline;	/* loop ms */

@@ -105,6 +105,8 @@ resolve_oai_task(const char *sub)
 	return (task_find("feature-extraction"));
 }
 
+static int	resolve_ask_usage(struct gw_req *, const char *);
+
 /*
  * POST .../v1/chat/completions, completions, embeddings: to the endpoint of the path's
  * prefix or of the body's model, else the router's OpenAI API (or, under
@@ -150,6 +152,12 @@ resolve_oai(struct gw_req *req)
 		}
 		res->use_body = 1;
 	}
+	/* A stream's tokens are counted from its usage chunk: ask for it. */
+	if (o.stream && !o.include_usage && strcmp(r->sub, "embeddings") != 0 &&
+	    resolve_ask_usage(req, body) == -1) {
+		reply_error(req, 500, "internal", "out of memory");
+		return (-1);
+	}
 	if (ep == NULL && res->model[0] != '\0')
 		ep = cfg_endpoint_for_model(cfg, res->model);
 	if (ep != NULL) {
@@ -165,6 +173,30 @@ resolve_oai(struct gw_req *req)
 	if (cfg_openai_base(cfg, base, sizeof(base)) == -1)
 		return (-1);
 	return (resolve_url(req, "%s/%s", base, r->sub));
+}
+
+/* Adds stream_options.include_usage to the body that goes upstream (the client's, or
+   the one with the model filled in). 0 or -1. */
+static int
+resolve_ask_usage(struct gw_req *req, const char *body)
+{
+	struct resolve_part	*res = &req->res;
+	struct buf		 out = { NULL, 0, 0 };
+	const char		*src = res->use_body ? res->body.data : body;
+	size_t			 len = res->use_body ? res->body.len : req->tr.in.len;
+	int			 r;
+
+	if ((r = oai_ask_usage(src, len, &out)) == -1) {
+		buf_free(&out);
+		return (-1);
+	}
+	if (r == 1) {
+		buf_free(&res->body);
+		res->body = out;
+		res->use_body = 1;
+		res->strip_usage = 1;
+	}
+	return (0);
 }
 
 /* GET .../v1/models and /v1/models/{id}. */

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "oai.h"
 #include "reply.h"
 #include "request.h"
 #include "sse.h"
@@ -47,6 +48,40 @@ stream_line_end(const struct buf *out, size_t start, size_t ready)
 		if (out->data[i - 1] == '\n')
 			return (i);
 	return (ready);
+}
+
+/*
+ * Drops from the complete lines of buf after ready the usage chunk that hfgate asked
+ * the upstream for and the client did not (resolve.c): the scan, the cache and the
+ * followers got it, this client does not. The blank line after it goes too when it
+ * has arrived (a stray one between events is harmless).
+ */
+static void
+stream_strip_usage(struct gw_req *req)
+{
+	struct buf	*b = &req->st.buf;
+	size_t		 i = req->st.ready, end, n;
+	const char	*nl;
+
+	if (!req->res.strip_usage)
+		return;
+	while (i < b->len && (nl = memchr(b->data + i, '\n', b->len - i)) != NULL) {
+		end = (size_t)(nl - b->data) + 1;
+		n = end - i - 1;
+		if (n > 0 && b->data[i + n - 1] == '\r')
+			n--;
+		if (!oai_usage_chunk(b->data + i, n)) {
+			i = end;
+			continue;
+		}
+		if (end < b->len && b->data[end] == '\n')
+			end++;
+		else if (end + 1 < b->len && b->data[end] == '\r' && b->data[end + 1] == '\n')
+			end += 2;
+		memmove(b->data + i, b->data + end, b->len - end);
+		b->len -= end - i;
+		b->data[b->len] = '\0';
+	}
 }
 
 /* The bytes of out the client may have now. */
@@ -287,7 +322,9 @@ stream_replay(struct gw_req *req, int status, const char *ctype, char *body,
 	req->st.buf.data = body;
 	req->st.buf.len = req->st.buf.cap = len;
 	req->st.off = 0;
-	req->st.ready = len;
+	req->st.ready = 0;
+	stream_strip_usage(req);
+	req->st.ready = req->st.buf.len;
 	req->st.up_done = 1;
 	req->st.bytes_out = 0;
 	reply_stream(req, (unsigned)status, stream_response(req, ctype, NULL));
@@ -302,6 +339,8 @@ stream_follow(struct gw_req *req, int status, const char *ctype,
 	req->st.buf = *sofar;
 	memset(sofar, 0, sizeof(*sofar));
 	req->st.off = 0;
+	req->st.ready = 0;
+	stream_strip_usage(req);
 	/* Whole lines only, as for the leader's own client. */
 	req->st.ready = stream_line_end(&req->st.buf, 0, 0);
 	req->st.up_done = 0;
@@ -331,9 +370,10 @@ stream_follow_data(struct gw_req *req, const struct buf *data, int end)
 		req->st.ready -= req->st.off;
 		req->st.off = 0;
 	}
-	start = req->st.buf.len;
 	if (data->len > 0 && buf_append(&req->st.buf, data->data, data->len) == -1)
 		return (-1);
+	stream_strip_usage(req);
+	start = req->st.ready;
 	if (end) {
 		req->st.ready = req->st.buf.len;
 		req->st.up_done = 1;
@@ -393,10 +433,11 @@ stream_data(struct gw_req *req, const char *data, size_t len)
 		req->st.ready -= req->st.off;
 		req->st.off = 0;
 	}
-	start = req->st.buf.len;
 	if (buf_append(&req->st.buf, data, len) == -1)
 		return (UP_DATA_ABORT);
 	(void)sse_scan_feed(&req->st.sse, data, len);
+	stream_strip_usage(req);
+	start = req->st.ready;
 	req->st.last_up_ms = req->st.last_beat_ms = loop_now_ms();
 	/* Whole lines only: a cut inside a line would otherwise reach the client as a
 	   broken event. A line longer than the buffer goes as it is. */

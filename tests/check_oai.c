@@ -109,6 +109,30 @@ START_TEST(test_tokens)
 }
 END_TEST
 
+START_TEST(test_usage)
+{
+	struct buf	 out = { NULL, 0, 0 };
+	static const char chunk[] = "data: {\"id\":\"x\",\"choices\": [ ],\"usage\":"
+	    "{\"completion_tokens\":3}}";
+
+	ck_assert_int_eq(oai_ask_usage("{\"stream\":true}", 15, &out), 1);
+	ck_assert_str_eq(out.data,
+	    "{\"stream_options\":{\"include_usage\":true},\"stream\":true}");
+	/* The client's own stream_options are left alone. */
+	buf_reset(&out);
+	ck_assert_int_eq(oai_ask_usage("{\"stream_options\":{}}", 21, &out), 0);
+	ck_assert_uint_eq(out.len, 0);
+	ck_assert_int_eq(oai_ask_usage("[]", 2, &out), -1);
+	buf_free(&out);
+
+	ck_assert(oai_usage_chunk(chunk, strlen(chunk)));
+	ck_assert(!oai_usage_chunk("data: {\"choices\":[{\"index\":0}],\"usage\":null}",
+	    46));
+	ck_assert(!oai_usage_chunk("data: [DONE]", 12));
+	ck_assert(!oai_usage_chunk(": \"usage\" \"choices\":[]", 22));
+}
+END_TEST
+
 Suite *
 check_suite(void)
 {
@@ -119,6 +143,7 @@ check_suite(void)
 	tcase_add_test(tc, test_flags);
 	tcase_add_test(tc, test_set_model);
 	tcase_add_test(tc, test_tokens);
+	tcase_add_test(tc, test_usage);
 	suite_add_tcase(s, tc);
 	return (s);
 }
