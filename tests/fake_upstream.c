@@ -29,6 +29,17 @@
  * /endpoints/<name>/info. Control routes: /__fake/stats, /__fake/requests and
  * /__fake/reset.
  *
+ * Today's Hugging Face besides: the router under /router (the task API at
+ * /router/hf-inference/models/<id>, LLMs only through the OpenAI protocol at
+ * /router/v1/...), an OpenAI-protocol endpoint as vLLM serves it under /vllm, the
+ * retired host under /gone (410) and the Hub's ?expand=inferenceProviderMapping.
+ * OpenAI answers echo the request ("echo: <last user message>"); fault models:
+ *   fake/oai-429[-<n>], fake/oai-500[-<n>]   always, or the first n requests
+ *   fake/oai-cut                    the stream closed after 2 chunks, before [DONE]
+ *   fake/oai-stall[-<ms>]           nothing after 2 chunks (for ever, or for <ms>)
+ *   fake/oai-error                  2 chunks, an in-stream error, [DONE]
+ *   fake/oai-slow-<ms>              chunks <ms> apart
+ *
  * Plain answers are MHD responses built once at start-up. A slow answer or a gap in a
  * stream suspends the MHD connection and the timer thread resumes it when due, or at
  * once when the client hangs up (it watches parked sockets with epoll), so no worker
@@ -45,6 +56,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -121,6 +133,12 @@ static const char *const builtin_defaults[][2] = {
 	{ "visual-question-answering", "dandelin/vilt-b32-finetuned-vqa" },
 	{ "zero-shot-classification", "facebook/bart-large-mnli" },
 	{ "zero-shot-image-classification", "openai/clip-vit-large-patch14-336" }
+};
+
+/* Models of today's router that today's clients name (docs/fake-upstream.md). */
+static const char *const today_models[][2] = {
+	{ "text-generation", "meta-llama/Llama-3.1-8B-Instruct" },
+	{ "text-generation", "openai-community/gpt2" }
 };
 
 /* GET /framework/<fw> lists these. */
@@ -228,7 +246,8 @@ enum sfault {
 	SF_CUT,		/* event at sent half, then the connection closed */
 	SF_STALL,	/* event at comes stall ms after the previous one */
 	SF_ERROR,	/* event at is a TGI error event, the last */
-	SF_NOEND	/* every event is an ordinary token: no final one */
+	SF_NOEND,	/* every event is an ordinary token: no final one */
+	SF_CLOSE	/* the connection closed (FIN) when event at is due */
 };
 
 /* An SSE response in progress (synthesized, or a recorded one replayed event by event). */
@@ -250,6 +269,10 @@ struct stream {
 	struct sbuf		 text;		/* generated_text so far */
 	struct sbuf		 ev;
 	size_t			 evoff;
+	struct sbuf		 built;		/* OpenAI streams: every event, built at once */
+	size_t			*boff;		/* nboff offsets into built: event i is */
+	size_t			 nboff;		/* [boff[i], boff[i + 1]) */
+	size_t			 capboff;
 };
 
 struct req {
@@ -267,6 +290,8 @@ struct req {
 	size_t			 heapidx;	/* while parked: index in g.heap */
 	uint64_t		 logseq;
 	const struct answer	*later;		/* queued when a suspended request resumes */
+	struct sbuf		 late;		/* or this JSON (OpenAI routes), if set */
+	unsigned int		 late_status;
 	char			*body;
 	size_t			 len;
 	size_t			 cap;
@@ -1147,6 +1172,9 @@ data_load(const char *dir, char *err, size_t errlen)
 		if ((t = task_lookup(builtin_defaults[j][0],
 		    strlen(builtin_defaults[j][0]))) >= 0)
 			model_add(builtin_defaults[j][1], MODEL_DEFAULT, (size_t)t);
+	for (j = 0; j < sizeof(today_models) / sizeof(today_models[0]); j++)
+		model_add(today_models[j][1], MODEL_DEFAULT,
+		    (size_t)task_lookup(today_models[j][0], strlen(today_models[j][0])));
 	/* The repository's etc/ (data dir tests/data), or an etc/ beside the data dir. */
 	for (j = 0; j < 2; j++) {
 		snprintf(path, sizeof(path), "%s/%setc/default-models.tsv", dir,
@@ -1616,6 +1644,8 @@ stream_init(struct stream *s, size_t count, uint64_t interval)
 	sbuf_reset(&s->text);
 	sbuf_reset(&s->ev);
 	s->evoff = 0;
+	sbuf_reset(&s->built);
+	s->nboff = 0;
 }
 
 /* When event i is due: interval apart from the start, later by stall from "at" on. */
@@ -1640,6 +1670,10 @@ stream_event(struct stream *s, size_t i)
 	if (s->rec != NULL) {
 		sbuf_add(&s->ev, s->rec->body + s->rec->evoff[i],
 		    s->rec->evoff[i + 1] - s->rec->evoff[i]);
+		return;
+	}
+	if (s->nboff > 0) {
+		sbuf_add(&s->ev, s->built.p + s->boff[i], s->boff[i + 1] - s->boff[i]);
 		return;
 	}
 	if (s->stamp)
@@ -1716,9 +1750,10 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return (0);
 		}
 		s->waited = 0;
-		if (s->fault == SF_RESET && s->next == s->at) {
+		if ((s->fault == SF_RESET || s->fault == SF_CLOSE) && s->next == s->at) {
 			r->reset = 1;
-			conn_reset(r->conn);
+			if (s->fault == SF_RESET)
+				conn_reset(r->conn);
 			return (MHD_CONTENT_READER_END_WITH_ERROR);
 		}
 		stream_event(s, s->next++);
@@ -2149,30 +2184,6 @@ status_route(struct req *r, const char *id)
 	return (reply_no_model(r, id));
 }
 
-/* GET /api/models/<id>: the Hub's model info, reduced to what hfgate reads. */
-static enum MHD_Result
-hub_model_route(struct req *r, const char *id)
-{
-	const struct sent	*e = smap_find(&data.models, id, strlen(id), 0);
-	const struct model	*m;
-	const char		*task = NULL;
-	cJSON			*o;
-
-	if (e == NULL)
-		return (reply_error(r, 404, "Repository not found"));
-	m = e->ptr;
-	if (m->kind == MODEL_CASSETTE)
-		task = data.cas[m->cas[0]].task;
-	else
-		task = tasks[m->task];
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "id", id);
-	cJSON_AddStringToObject(o, "modelId", id);
-	if (task != NULL && strncmp(task, "hub:", 4) != 0 && strchr(task, ' ') == NULL)
-		cJSON_AddStringToObject(o, "pipeline_tag", task);
-	return (reply_json(r, 200, o, NULL, NULL));
-}
-
 static enum MHD_Result
 framework_route(struct req *r, const char *fw)
 {
@@ -2254,6 +2265,1097 @@ endpoint_route(struct req *r, const char *name, size_t len, const char *method)
 	return (mock_route(r, data.tg, "x-fake-endpoint", ep));
 }
 
+/*
+ * Today's API (docs/fake-upstream.md): the router (the task API under
+ * /router/hf-inference/models/ and the OpenAI protocol under /router/v1/), an
+ * OpenAI-protocol dedicated endpoint as vLLM serves it (/vllm), the retired host
+ * (/gone) and the Hub's inference provider mapping. OpenAI answers are derived from
+ * the request ("echo: <last user message>" cut to max_tokens words) so that a test
+ * can predict them; fake/oai-<fault> models script failures.
+ */
+
+#define VLLM_MODEL	"acme/llm"	/* what the fake vLLM says it serves */
+#define OAI_STREAM_MS	10		/* gap between OpenAI stream chunks */
+#define OAI_FAULT_AT	2		/* chunks before fake/oai-cut, -stall, -error */
+#define OAI_N_MAX	16
+#define EMB_DIM		8
+#define EMB_DIM_MAX	1024
+#define HOLD_MS		(24ULL * 3600 * 1000)	/* fake/oai-stall: "for ever" */
+#define MODEL_CREATED	1700000000
+#define GEN_ERROR	"Request failed during generation: out of memory"
+
+enum oai_kind { OAI_CHAT, OAI_COMPLETION, OAI_EMBEDDING };
+enum oai_host { HOST_ROUTER, HOST_VLLM };
+enum oai_fault { OF_NONE, OF_429, OF_5XX, OF_CUT, OF_STALL, OF_ERROR, OF_SLOW };
+
+/* A parsed OpenAI request and the answer derived from it. */
+struct oaireq {
+	enum oai_kind	 kind;
+	cJSON		*body;
+	const char	*model;		/* echoed: the body's, else the path's */
+	char		 base[512];	/* the model looked up: no ":provider" suffix */
+	enum oai_fault	 fault;
+	uint64_t	 fnum;		/* the fault's count or milliseconds */
+	int		 n;
+	int		 stream;
+	int		 usage;		/* stream_options.include_usage */
+	int		 b64;		/* encoding_format "base64" */
+	long		 max_tokens;	/* 0: no limit */
+	size_t		 dim;		/* of the embeddings */
+	size_t		 prompt_tokens;
+	struct sbuf	 text;		/* the last user message, or the prompt */
+	struct sbuf	 content;	/* the answer: words separated by one space */
+	size_t		*woff;		/* where each word of content starts */
+	size_t		 nwords;
+	const char	*tool;		/* the function called, or NULL */
+	struct sbuf	 args;		/* its arguments, JSON text */
+	char		 id[48];
+	long		 created;
+};
+
+/* Takes o; a test tool: a failure to print is fatal. */
+static char *
+json_print(cJSON *o)
+{
+	char	*s = cJSON_PrintUnformatted(o);
+
+	cJSON_Delete(o);
+	if (s == NULL)
+		fatal("cannot print JSON");
+	return (s);
+}
+
+static const char *
+model_ent_task(const struct model *m)
+{
+	return (m->kind == MODEL_CASSETTE ? data.cas[m->cas[0]].task : tasks[m->task]);
+}
+
+/* The task of a model the fake knows, or NULL. */
+static const char *
+model_task(const char *id)
+{
+	const struct sent	*e = smap_find(&data.models, id, strlen(id), 0);
+
+	return (e != NULL ? model_ent_task(e->ptr) : NULL);
+}
+
+/* The models the router serves through the OpenAI protocol only. */
+static int
+task_is_llm(const char *task)
+{
+	return (task != NULL && (strcmp(task, "text-generation") == 0 ||
+	    strcmp(task, "conversational") == 0));
+}
+
+/* The Hub's task for the provider: chat models are "conversational". */
+static const char *
+mapping_task(const char *id, const char *task)
+{
+	static const char *const chat[] = { "instruct", "chat", "zephyr" };
+	size_t	i;
+
+	if (strcmp(task, "text-generation") != 0)
+		return (task);
+	if (strncmp(id, "fake/oai-", 9) == 0)
+		return ("conversational");
+	for (i = 0; i < sizeof(chat) / sizeof(chat[0]); i++)
+		if (strcasestr(id, chat[i]) != NULL)
+			return ("conversational");
+	return (task);
+}
+
+/*
+ * "fake/oai-<fault>[-<num>]". 429 and 500 without a count: always; stall without
+ * milliseconds: held for ever. Returns 0 or -1 (not a fault model).
+ */
+static int
+oai_fault_parse(const char *id, enum oai_fault *f, uint64_t *num)
+{
+	static const struct {
+		const char	*word;
+		enum oai_fault	 f;
+		int		 arg;	/* 0: none, 1: optional, 2: required */
+		uint64_t	 dflt;
+	} tab[] = {
+		{ "429", OF_429, 1, UINT64_MAX }, { "500", OF_5XX, 1, UINT64_MAX },
+		{ "cut", OF_CUT, 0, 0 }, { "stall", OF_STALL, 1, HOLD_MS },
+		{ "error", OF_ERROR, 0, 0 }, { "slow", OF_SLOW, 2, 0 }
+	};
+	const char	*p, *end;
+	size_t		 i, l;
+
+	if (strncmp(id, "fake/oai-", 9) != 0)
+		return (-1);
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		l = strlen(tab[i].word);
+		if (strncmp(id + 9, tab[i].word, l) != 0)
+			continue;
+		p = id + 9 + l;
+		*f = tab[i].f;
+		*num = tab[i].dflt;
+		if (*p == '\0')
+			return (tab[i].arg == 2 ? -1 : 0);
+		if (*p != '-' || tab[i].arg == 0 || parse_num(p + 1, &end, num) == -1)
+			return (-1);
+		return (*end == '\0' ? 0 : -1);
+	}
+	return (-1);
+}
+
+/* The OpenAI error shape: {"error":{"message","type","param":null,"code"}}. */
+static enum MHD_Result
+oai_error(struct req *r, unsigned int status, const char *msg, const char *type,
+    const char *code, const char *xname, const char *xval)
+{
+	cJSON	*o = cJSON_CreateObject(), *e;
+
+	e = cJSON_AddObjectToObject(o, "error");
+	cJSON_AddStringToObject(e, "message", msg);
+	cJSON_AddStringToObject(e, "type", type);
+	cJSON_AddNullToObject(e, "param");
+	if (code != NULL)
+		cJSON_AddStringToObject(e, "code", code);
+	else
+		cJSON_AddNullToObject(e, "code");
+	return (reply_json(r, status, o, xname, xval));
+}
+
+/* A route or method the host does not have: vLLM is FastAPI ({"detail"}). */
+static enum MHD_Result
+host_error(struct req *r, enum oai_host host, unsigned int status)
+{
+	const char	*msg = status == 405 ? "Method Not Allowed" : "Not Found";
+	cJSON		*o;
+
+	if (host != HOST_VLLM)
+		return (reply_error(r, status, msg));
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "detail", msg);
+	return (reply_json(r, status, o, NULL, NULL));
+}
+
+static size_t
+words_count(const char *s, size_t len)
+{
+	size_t	i, n = 0;
+	int	in = 0;
+
+	for (i = 0; i < len; i++) {
+		if (isspace((unsigned char)s[i]))
+			in = 0;
+		else if (!in) {
+			in = 1;
+			n++;
+		}
+	}
+	return (n);
+}
+
+/* A message's content: a string, or a list of parts whose texts are joined. */
+static void
+content_text(const cJSON *c, struct sbuf *out)
+{
+	const cJSON	*part;
+	const char	*t;
+	int		 first = 1;
+
+	if (cJSON_IsString(c)) {
+		sbuf_str(out, c->valuestring);
+		return;
+	}
+	if (!cJSON_IsArray(c))
+		return;
+	cJSON_ArrayForEach(part, c)
+		if ((t = json_str(part, "text")) != NULL) {
+			if (!first)
+				sbuf_str(out, " ");
+			sbuf_str(out, t);
+			first = 0;
+		}
+}
+
+/* tools (unless tool_choice is "none"): the function named by tool_choice, else the
+   first; its arguments {"text": <the last user message>}. */
+static void
+tool_parse(struct oaireq *q)
+{
+	const cJSON	*tools = cJSON_GetObjectItemCaseSensitive(q->body, "tools");
+	const cJSON	*choice = cJSON_GetObjectItemCaseSensitive(q->body, "tool_choice");
+	const char	*name = NULL;
+	cJSON		*a;
+	char		*s;
+
+	if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) == 0 ||
+	    (cJSON_IsString(choice) && strcmp(choice->valuestring, "none") == 0))
+		return;
+	if (cJSON_IsObject(choice))
+		name = json_str(cJSON_GetObjectItemCaseSensitive(choice, "function"), "name");
+	if (name == NULL)
+		name = json_str(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tools, 0),
+		    "function"), "name");
+	q->tool = name != NULL ? name : "tool";
+	a = cJSON_CreateObject();
+	cJSON_AddStringToObject(a, "text", q->text.p != NULL ? q->text.p : "");
+	s = json_print(a);
+	sbuf_str(&q->args, s);
+	free(s);
+}
+
+static const char *
+chat_parse(struct oaireq *q)
+{
+	const cJSON	*msgs = cJSON_GetObjectItemCaseSensitive(q->body, "messages");
+	const cJSON	*m, *last = NULL;
+	struct sbuf	 t = { NULL, 0, 0 };
+	const char	*role;
+
+	if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0)
+		return ("'messages' must be a non-empty list");
+	cJSON_ArrayForEach(m, msgs) {
+		sbuf_reset(&t);
+		content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), &t);
+		q->prompt_tokens += words_count(t.p, t.len);
+		if ((role = json_str(m, "role")) != NULL && strcmp(role, "user") == 0)
+			last = m;
+	}
+	sbuf_free(&t);
+	if (last != NULL)
+		content_text(cJSON_GetObjectItemCaseSensitive(last, "content"), &q->text);
+	tool_parse(q);
+	return (NULL);
+}
+
+/* A prompt string, or a list whose first element is one. */
+static const char *
+completion_parse(struct oaireq *q)
+{
+	const cJSON	*p = cJSON_GetObjectItemCaseSensitive(q->body, "prompt");
+
+	if (cJSON_IsArray(p))
+		p = cJSON_GetArrayItem(p, 0);
+	if (!cJSON_IsString(p))
+		return ("'prompt' must be a string or a list of strings");
+	sbuf_str(&q->text, p->valuestring);
+	q->prompt_tokens = words_count(q->text.p, q->text.len);
+	return (NULL);
+}
+
+static const char *
+embedding_parse(struct oaireq *q)
+{
+	const cJSON	*in = cJSON_GetObjectItemCaseSensitive(q->body, "input"), *v;
+	const char	*fmt = json_str(q->body, "encoding_format");
+
+	if (!cJSON_IsString(in) && (!cJSON_IsArray(in) || cJSON_GetArraySize(in) == 0))
+		return ("'input' must be a string or a non-empty list");
+	if (fmt != NULL && strcmp(fmt, "float") != 0 && strcmp(fmt, "base64") != 0)
+		return ("'encoding_format' must be \"float\" or \"base64\"");
+	q->b64 = fmt != NULL && strcmp(fmt, "base64") == 0;
+	v = cJSON_GetObjectItemCaseSensitive(q->body, "dimensions");
+	q->dim = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= EMB_DIM_MAX ?
+	    (size_t)v->valuedouble : EMB_DIM;
+	if (cJSON_IsString(in))
+		q->prompt_tokens = words_count(in->valuestring, strlen(in->valuestring));
+	else
+		cJSON_ArrayForEach(v, in)
+			if (cJSON_IsString(v))
+				q->prompt_tokens += words_count(v->valuestring,
+				    strlen(v->valuestring));
+	return (NULL);
+}
+
+/* The answer's text: the words of "echo: <text>", at most max_tokens of them. */
+static void
+content_build(struct oaireq *q)
+{
+	struct sbuf	 all = { NULL, 0, 0 };
+	const char	*p, *end;
+	size_t		 l;
+
+	sbuf_str(&all, "echo: ");
+	sbuf_add(&all, q->text.p, q->text.len);
+	q->woff = xmalloc((all.len / 2 + 1) * sizeof(*q->woff));
+	for (p = all.p, end = p + all.len;;) {
+		while (p < end && isspace((unsigned char)*p))
+			p++;
+		if (p == end || (q->max_tokens > 0 && q->nwords == (size_t)q->max_tokens))
+			break;
+		for (l = 0; p + l < end && !isspace((unsigned char)p[l]); l++)
+			;
+		if (q->nwords > 0)
+			sbuf_str(&q->content, " ");
+		q->woff[q->nwords++] = q->content.len;
+		sbuf_add(&q->content, p, l);
+		p += l;
+	}
+	sbuf_free(&all);
+}
+
+/* The model as given, and the one looked up: the path's, or the given one without
+   its ":provider" (or ":fastest", ...) suffix. */
+static const char *
+oai_model(struct oaireq *q, enum oai_host host, const char *pathmodel)
+{
+	const char	*given = json_str(q->body, "model"), *colon;
+	size_t		 len;
+
+	q->model = given != NULL ? given : pathmodel != NULL ? pathmodel :
+	    host == HOST_VLLM ? VLLM_MODEL : NULL;
+	if (q->model == NULL)
+		return ("you must provide a model parameter");
+	if (pathmodel != NULL)
+		len = strlen(pathmodel);
+	else if ((colon = strrchr(q->model, ':')) != NULL)
+		len = (size_t)(colon - q->model);
+	else
+		len = strlen(q->model);
+	if (len >= sizeof(q->base))
+		return ("the model name is too long");
+	memcpy(q->base, pathmodel != NULL ? pathmodel : q->model, len);
+	q->base[len] = '\0';
+	if (oai_fault_parse(q->base, &q->fault, &q->fnum) == -1)
+		q->fault = OF_NONE;
+	return (NULL);
+}
+
+/* Returns NULL, or what is wrong with the request (a 400). */
+static const char *
+oai_parse(struct req *r, enum oai_host host, const char *pathmodel, struct oaireq *q)
+{
+	static const char *const prefix[] = { "chatcmpl", "cmpl", "embd" };
+	const cJSON	*v;
+	const char	*err;
+
+	q->n = 1;
+	if ((q->body = cJSON_ParseWithLength(r->body, r->len)) == NULL ||
+	    !cJSON_IsObject(q->body))
+		return ("the body is not a JSON object");
+	if ((err = oai_model(q, host, pathmodel)) != NULL)
+		return (err);
+	q->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(q->body, "stream"));
+	q->usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(q->body, "stream_options"), "include_usage"));
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(q->body, "n")))
+		q->n = v->valuedouble < 1 ? 1 : v->valuedouble > OAI_N_MAX ? OAI_N_MAX :
+		    (int)v->valuedouble;
+	if (!cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(q->body, "max_tokens")))
+		v = cJSON_GetObjectItemCaseSensitive(q->body, "max_completion_tokens");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 1)
+		q->max_tokens = v->valuedouble > 1e9 ? 1000000000L : (long)v->valuedouble;
+	snprintf(q->id, sizeof(q->id), "%s-fake%016" PRIxFAST64, prefix[q->kind],
+	    atomic_fetch_add(&ids, 1));
+	q->created = (long)time(NULL);
+	if (q->kind == OAI_EMBEDDING)
+		return (embedding_parse(q));
+	if ((err = q->kind == OAI_CHAT ? chat_parse(q) : completion_parse(q)) != NULL)
+		return (err);
+	content_build(q);
+	return (NULL);
+}
+
+static void
+oaireq_free(struct oaireq *q)
+{
+	cJSON_Delete(q->body);
+	sbuf_free(&q->text);
+	sbuf_free(&q->content);
+	sbuf_free(&q->args);
+	free(q->woff);
+}
+
+/* Words of the answer, per choice: the text, or the tool call's arguments. */
+static size_t
+completion_tokens(const struct oaireq *q)
+{
+	if (q->tool != NULL)
+		return (words_count(q->args.p, q->args.len));
+	return (q->nwords);
+}
+
+static const char *
+finish_reason(const struct oaireq *q)
+{
+	return (q->tool != NULL ? "tool_calls" : "stop");
+}
+
+static cJSON *
+oai_head(const struct oaireq *q, const char *object)
+{
+	cJSON	*o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", q->id);
+	cJSON_AddStringToObject(o, "object", object);
+	cJSON_AddNumberToObject(o, "created", (double)q->created);
+	cJSON_AddStringToObject(o, "model", q->model);
+	return (o);
+}
+
+static void
+oai_usage(cJSON *o, const struct oaireq *q)
+{
+	cJSON	*u = cJSON_AddObjectToObject(o, "usage");
+	size_t	 c = q->kind == OAI_EMBEDDING ? 0 : completion_tokens(q) * (size_t)q->n;
+
+	cJSON_AddNumberToObject(u, "prompt_tokens", (double)q->prompt_tokens);
+	if (q->kind != OAI_EMBEDDING)
+		cJSON_AddNumberToObject(u, "completion_tokens", (double)c);
+	cJSON_AddNumberToObject(u, "total_tokens", (double)(q->prompt_tokens + c));
+}
+
+/* The tool call: whole (part 0), or in a stream its head (1) or its arguments (2). */
+static cJSON *
+tool_call(const struct oaireq *q, int part)
+{
+	cJSON	*c = cJSON_CreateObject(), *f;
+
+	if (part > 0)
+		cJSON_AddNumberToObject(c, "index", 0);
+	if (part < 2) {
+		cJSON_AddStringToObject(c, "id", "call_fake_0");
+		cJSON_AddStringToObject(c, "type", "function");
+	}
+	f = cJSON_AddObjectToObject(c, "function");
+	if (part < 2)
+		cJSON_AddStringToObject(f, "name", q->tool);
+	cJSON_AddStringToObject(f, "arguments", part == 1 ? "" : q->args.p);
+	return (c);
+}
+
+static cJSON *
+chat_message(const struct oaireq *q)
+{
+	cJSON	*m = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(m, "role", "assistant");
+	if (q->tool == NULL) {
+		cJSON_AddStringToObject(m, "content", q->content.p);
+		return (m);
+	}
+	cJSON_AddNullToObject(m, "content");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(m, "tool_calls"), tool_call(q, 0));
+	return (m);
+}
+
+/* Embedding numbers: splitmix64 from the input's hash, multiples of 1/1024 in
+   [-1, 1] so that the JSON numbers and the float32 of base64 are the same values. */
+static void
+emb_vector(const char *s, size_t len, size_t dim, float *v)
+{
+	uint64_t	h = hash_bytes(s, len), z;
+	size_t		i;
+
+	for (i = 0; i < dim; i++) {
+		z = (h += 0x9e3779b97f4a7c15ULL);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		v[i] = (float)((int)(z % 2049) - 1024) / 1024.0f;
+	}
+}
+
+/* base64 of the little-endian float32s, as the OpenAI API encodes them. */
+static void
+emb_b64(struct sbuf *out, const float *v, size_t dim)
+{
+	unsigned char	*le = xmalloc(dim * 4);
+	uint32_t	 u;
+	size_t		 i;
+
+	for (i = 0; i < dim; i++) {
+		memcpy(&u, &v[i], sizeof(u));
+		le[4 * i] = (unsigned char)u;
+		le[4 * i + 1] = (unsigned char)(u >> 8);
+		le[4 * i + 2] = (unsigned char)(u >> 16);
+		le[4 * i + 3] = (unsigned char)(u >> 24);
+	}
+	b64_encode(out, le, dim * 4);
+	free(le);
+}
+
+/* One embedding: of a string's bytes, or of another input's JSON text (tokens). */
+static cJSON *
+emb_item(const struct oaireq *q, const cJSON *in, int index)
+{
+	struct sbuf	 b64 = { NULL, 0, 0 };
+	cJSON		*o = cJSON_CreateObject(), *list;
+	float		*v = xmalloc(q->dim * sizeof(*v));
+	char		*text = NULL;
+	const char	*s;
+	size_t		 i;
+
+	if (cJSON_IsString(in))
+		s = in->valuestring;
+	else if ((s = text = cJSON_PrintUnformatted(in)) == NULL)
+		fatal("cannot print JSON");
+	emb_vector(s, strlen(s), q->dim, v);
+	cJSON_AddStringToObject(o, "object", "embedding");
+	cJSON_AddNumberToObject(o, "index", index);
+	if (q->b64) {
+		emb_b64(&b64, v, q->dim);
+		cJSON_AddStringToObject(o, "embedding", b64.p);
+	} else {
+		list = cJSON_AddArrayToObject(o, "embedding");
+		for (i = 0; i < q->dim; i++)
+			cJSON_AddItemToArray(list, cJSON_CreateNumber((double)v[i]));
+	}
+	sbuf_free(&b64);
+	free(text);
+	free(v);
+	return (o);
+}
+
+static char *
+emb_json(const struct oaireq *q)
+{
+	const cJSON	*in = cJSON_GetObjectItemCaseSensitive(q->body, "input"), *v;
+	cJSON		*o = cJSON_CreateObject(), *list;
+	int		 i = 0;
+
+	cJSON_AddStringToObject(o, "object", "list");
+	list = cJSON_AddArrayToObject(o, "data");
+	if (cJSON_IsString(in))
+		cJSON_AddItemToArray(list, emb_item(q, in, 0));
+	else
+		cJSON_ArrayForEach(v, in)
+			cJSON_AddItemToArray(list, emb_item(q, v, i++));
+	cJSON_AddStringToObject(o, "model", q->model);
+	oai_usage(o, q);
+	return (json_print(o));
+}
+
+/* The JSON answer: chat.completion, text_completion or the embeddings list. */
+static char *
+oai_json(const struct oaireq *q)
+{
+	cJSON	*o, *choices, *c;
+	int	 i;
+
+	if (q->kind == OAI_EMBEDDING)
+		return (emb_json(q));
+	o = oai_head(q, q->kind == OAI_CHAT ? "chat.completion" : "text_completion");
+	choices = cJSON_AddArrayToObject(o, "choices");
+	for (i = 0; i < q->n; i++) {
+		c = cJSON_CreateObject();
+		cJSON_AddNumberToObject(c, "index", i);
+		if (q->kind == OAI_CHAT)
+			cJSON_AddItemToObject(c, "message", chat_message(q));
+		else
+			cJSON_AddStringToObject(c, "text", q->content.p);
+		cJSON_AddNullToObject(c, "logprobs");
+		cJSON_AddStringToObject(c, "finish_reason", finish_reason(q));
+		cJSON_AddItemToArray(choices, c);
+	}
+	oai_usage(o, q);
+	return (json_print(o));
+}
+
+/* OpenAI streams: every event built at once into r->st.built, sent as usual. */
+
+static void
+boff_add(struct stream *s, size_t off)
+{
+	if (s->nboff == s->capboff) {
+		s->capboff = s->capboff ? s->capboff * 2 : 32;
+		s->boff = xrealloc(s->boff, s->capboff * sizeof(*s->boff));
+	}
+	s->boff[s->nboff++] = off;
+}
+
+/* One event, "data: <payload>\n\n". */
+static void
+stream_push(struct stream *s, const char *payload)
+{
+	if (s->nboff == 0)
+		boff_add(s, 0);
+	sbuf_str(&s->built, "data: ");
+	sbuf_str(&s->built, payload);
+	sbuf_str(&s->built, "\n\n");
+	boff_add(s, s->built.len);
+}
+
+/* Takes o. */
+static void
+stream_push_json(struct stream *s, cJSON *o)
+{
+	char	*j = json_print(o);
+
+	stream_push(s, j);
+	free(j);
+}
+
+/* Word k of the answer as a stream sends it: with the space before it. */
+static char *
+word_str(const struct oaireq *q, size_t k)
+{
+	size_t	start = k == 0 ? 0 : q->woff[k] - 1;
+	size_t	end = k + 1 < q->nwords ? q->woff[k + 1] - 1 : q->content.len;
+
+	return (xstrndup(q->content.p + start, end - start));
+}
+
+/* A choice chunk: delta (chat, taken) or text (completions), and the finish. */
+static void
+oai_chunk(struct stream *s, const struct oaireq *q, int index, cJSON *delta,
+    const char *text, const char *finish)
+{
+	cJSON	*o, *c;
+
+	o = oai_head(q, q->kind == OAI_CHAT ? "chat.completion.chunk" : "text_completion");
+	c = cJSON_CreateObject();
+	cJSON_AddNumberToObject(c, "index", index);
+	if (q->kind == OAI_CHAT)
+		cJSON_AddItemToObject(c, "delta", delta);
+	else
+		cJSON_AddStringToObject(c, "text", text);
+	cJSON_AddNullToObject(c, "logprobs");
+	if (finish != NULL)
+		cJSON_AddStringToObject(c, "finish_reason", finish);
+	else
+		cJSON_AddNullToObject(c, "finish_reason");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), c);
+	stream_push_json(s, o);
+}
+
+/* Steps of a choice: chat: the role, each word (or the tool call's head and its
+   arguments), the finish; completions: each word, the finish. */
+static size_t
+oai_steps(const struct oaireq *q)
+{
+	if (q->kind == OAI_COMPLETION)
+		return (q->nwords + 1);
+	return (q->tool != NULL ? 4 : q->nwords + 2);
+}
+
+static void
+oai_step(struct stream *s, const struct oaireq *q, int c, size_t k, int last)
+{
+	cJSON	*d;
+	char	*w = NULL;
+
+	if (q->kind == OAI_COMPLETION) {
+		w = last ? xstrdup("") : word_str(q, k);
+		oai_chunk(s, q, c, NULL, w, last ? finish_reason(q) : NULL);
+		free(w);
+		return;
+	}
+	d = cJSON_CreateObject();
+	if (last) {
+		oai_chunk(s, q, c, d, NULL, finish_reason(q));
+		return;
+	}
+	if (k == 0) {
+		cJSON_AddStringToObject(d, "role", "assistant");
+		cJSON_AddStringToObject(d, "content", "");
+	} else if (q->tool != NULL)
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(d, "tool_calls"),
+		    tool_call(q, (int)k));
+	else {
+		w = word_str(q, k - 1);
+		cJSON_AddStringToObject(d, "content", w);
+	}
+	oai_chunk(s, q, c, d, NULL, NULL);
+	free(w);
+}
+
+static void
+oai_stream_build(struct stream *s, const struct oaireq *q)
+{
+	size_t	 steps = oai_steps(q), k;
+	int	 c;
+	cJSON	*o;
+
+	for (k = 0; k < steps; k++)
+		for (c = 0; c < q->n; c++)
+			oai_step(s, q, c, k, k + 1 == steps);
+	if (q->usage) {
+		o = oai_head(q, q->kind == OAI_CHAT ? "chat.completion.chunk" :
+		    "text_completion");
+		cJSON_AddArrayToObject(o, "choices");
+		oai_usage(o, q);
+		stream_push_json(s, o);
+	}
+	if (q->fault == OF_ERROR && s->nboff > OAI_FAULT_AT) {
+		/* The first chunks, then the error event (then [DONE], as vLLM). */
+		s->built.len = s->boff[OAI_FAULT_AT];
+		s->built.p[s->built.len] = '\0';
+		s->nboff = OAI_FAULT_AT + 1;
+		stream_push(s, "{\"error\":{\"message\":\"" GEN_ERROR "\",\"type\":"
+		    "\"server_error\",\"param\":null,\"code\":500}}");
+	}
+	stream_push(s, "[DONE]");
+}
+
+static enum MHD_Result
+oai_stream(struct req *r, const struct oaireq *q)
+{
+	struct stream	*s = &r->st;
+
+	stream_init(s, 0, q->fault == OF_SLOW ? q->fnum : OAI_STREAM_MS);
+	oai_stream_build(s, q);
+	s->count = s->nboff - 1;
+	if (q->fault == OF_CUT || q->fault == OF_STALL) {
+		s->fault = q->fault == OF_CUT ? SF_CLOSE : SF_STALL;
+		s->at = OAI_FAULT_AT;
+		s->stall = q->fnum;
+	}
+	return (stream_queue(r, NULL, NULL));
+}
+
+/* Answers body (malloc'd JSON, taken) after ms; the connection is parked meanwhile. */
+static enum MHD_Result
+late_queue(struct req *r, unsigned int status, char *body, uint64_t ms)
+{
+	if (ms == 0 || atomic_load(&stopping))
+		return (reply(r, status, "application/json", body, strlen(body), NULL, NULL));
+	sbuf_str(&r->late, body);
+	free(body);
+	r->late_status = status;
+	MHD_suspend_connection(r->conn);
+	timer_add(r, mono_ms() + ms);
+	return (MHD_YES);
+}
+
+/* The resumed request's late answer. */
+static enum MHD_Result
+late_reply(struct req *r)
+{
+	char	*body = r->late.p;
+	size_t	 len = r->late.len;
+
+	memset(&r->late, 0, sizeof(r->late));
+	return (reply(r, r->late_status, "application/json", body, len, NULL, NULL));
+}
+
+static enum MHD_Result
+oai_plain(struct req *r, const struct oaireq *q)
+{
+	char	*body;
+
+	switch (q->fault) {
+	case OF_CUT:
+		r->reset = 1;
+		return (MHD_NO);	/* MHD closes the connection, no response */
+	case OF_ERROR:
+		return (oai_error(r, 500, GEN_ERROR, "server_error", NULL, NULL, NULL));
+	case OF_STALL:
+	case OF_SLOW:
+		return (late_queue(r, 200, oai_json(q), q->fnum));
+	default:
+		body = oai_json(q);
+		return (reply(r, 200, "application/json", body, strlen(body), NULL, NULL));
+	}
+}
+
+/* fake/oai-429 and fake/oai-500 first (counted per model), then the answer. */
+static enum MHD_Result
+oai_answer(struct req *r, const struct oaireq *q)
+{
+	static const unsigned int codes[4] = { 500, 502, 503, 504 };
+	static const char *const msgs[4] = {
+		"Internal Server Error", "Bad Gateway", "Service Unavailable", "Gateway Timeout"
+	};
+	uint64_t	i, t0;
+
+	if (q->fault == OF_429 || q->fault == OF_5XX) {
+		i = behave_count(q->base, &t0);
+		if (i < q->fnum && q->fault == OF_429)
+			return (oai_error(r, 429, "Rate limit reached. You reached free usage "
+			    "limit (reset hourly).", "rate_limit_error", "rate_limit_exceeded",
+			    "Retry-After", "1"));
+		if (i < q->fnum) {
+			i = q->fnum == UINT64_MAX ? 0 : i % 4;
+			return (oai_error(r, codes[i], msgs[i], "server_error", NULL, NULL,
+			    NULL));
+		}
+	}
+	if (q->stream && q->kind != OAI_EMBEDDING)
+		return (oai_stream(r, q));
+	return (oai_plain(r, q));
+}
+
+/* The router serves chat and completions of the LLMs, embeddings of the embedding
+   models (and every fake/oai-<fault>); vLLM serves any name. */
+static int
+router_serves(const struct oaireq *q)
+{
+	const char	*task = model_task(q->base);
+
+	if (q->fault != OF_NONE)
+		return (1);
+	if (q->kind == OAI_EMBEDDING)
+		return (task != NULL && (strcmp(task, "feature-extraction") == 0 ||
+		    strcmp(task, "sentence-similarity") == 0));
+	return (task_is_llm(task));
+}
+
+static enum MHD_Result
+oai_post(struct req *r, const char *method, enum oai_kind kind, enum oai_host host,
+    const char *pathmodel)
+{
+	struct oaireq	 q;
+	struct sbuf	 msg = { NULL, 0, 0 };
+	const char	*err;
+	enum MHD_Result	 ret;
+
+	if (strcmp(method, "POST") != 0)
+		return (host_error(r, host, 405));
+	memset(&q, 0, sizeof(q));
+	q.kind = kind;
+	if ((err = oai_parse(r, host, pathmodel, &q)) != NULL)
+		ret = oai_error(r, 400, err, "invalid_request_error", NULL, NULL, NULL);
+	else if (host == HOST_ROUTER && !router_serves(&q)) {
+		sbuf_printf(&msg, "The requested model '%s' is not supported by any "
+		    "provider you have enabled.", q.model);
+		ret = oai_error(r, 400, msg.p, "invalid_request_error",
+		    "model_not_supported", NULL, NULL);
+	} else
+		ret = oai_answer(r, &q);
+	sbuf_free(&msg);
+	oaireq_free(&q);
+	return (ret);
+}
+
+static cJSON *
+model_obj(const char *id, enum oai_host host)
+{
+	const char	*slash = strchr(id, '/');
+	cJSON		*o = cJSON_CreateObject(), *p;
+	char		*owner;
+
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "object", "model");
+	cJSON_AddNumberToObject(o, "created", MODEL_CREATED);
+	if (host == HOST_VLLM) {
+		cJSON_AddStringToObject(o, "owned_by", "vllm");
+		cJSON_AddStringToObject(o, "root", id);
+		cJSON_AddNullToObject(o, "parent");
+		cJSON_AddNumberToObject(o, "max_model_len", 4096);
+		return (o);
+	}
+	owner = slash != NULL ? xstrndup(id, (size_t)(slash - id)) : xstrdup("huggingface");
+	cJSON_AddStringToObject(o, "owned_by", owner);
+	free(owner);
+	p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "provider", "hf-inference");
+	cJSON_AddStringToObject(p, "status", "live");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "providers"), p);
+	return (o);
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(const char *const *)a, *(const char *const *)b));
+}
+
+/* GET /v1/models: the LLMs the fake knows (router), sorted; vLLM its one model. */
+static enum MHD_Result
+models_route(struct req *r, enum oai_host host)
+{
+	const char	**names;
+	cJSON		 *o = cJSON_CreateObject(), *list;
+	size_t		  n = 0, i;
+
+	cJSON_AddStringToObject(o, "object", "list");
+	list = cJSON_AddArrayToObject(o, "data");
+	if (host == HOST_VLLM) {
+		cJSON_AddItemToArray(list, model_obj(VLLM_MODEL, host));
+		return (reply_json(r, 200, o, NULL, NULL));
+	}
+	names = xmalloc(data.models.len * sizeof(*names));
+	for (i = 0; i < data.models.cap; i++)
+		if (data.models.v[i].key != NULL &&
+		    task_is_llm(model_ent_task(data.models.v[i].ptr)))
+			names[n++] = data.models.v[i].key;
+	qsort(names, n, sizeof(*names), str_cmp);
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(list, model_obj(names[i], host));
+	free(names);
+	return (reply_json(r, 200, o, NULL, NULL));
+}
+
+static enum MHD_Result
+model_get_route(struct req *r, const char *id)
+{
+	struct sbuf	msg = { NULL, 0, 0 };
+	enum MHD_Result	ret;
+
+	if (task_is_llm(model_task(id)))
+		return (reply_json(r, 200, model_obj(id, HOST_ROUTER), NULL, NULL));
+	sbuf_printf(&msg, "The model '%s' does not exist", id);
+	ret = oai_error(r, 404, msg.p, "invalid_request_error", "model_not_found", NULL,
+	    NULL);
+	sbuf_free(&msg);
+	return (ret);
+}
+
+/* /v1/<sub> of the router or of vLLM. */
+static enum MHD_Result
+oai_route(struct req *r, const char *sub, const char *method, enum oai_host host)
+{
+	if (strcmp(sub, "/chat/completions") == 0)
+		return (oai_post(r, method, OAI_CHAT, host, NULL));
+	if (strcmp(sub, "/completions") == 0)
+		return (oai_post(r, method, OAI_COMPLETION, host, NULL));
+	if (strcmp(sub, "/embeddings") == 0)
+		return (oai_post(r, method, OAI_EMBEDDING, host, NULL));
+	if (strcmp(sub, "/models") == 0)
+		return (strcmp(method, "GET") == 0 ? models_route(r, host) :
+		    host_error(r, host, 405));
+	if (host == HOST_ROUTER && strncmp(sub, "/models/", 8) == 0 && sub[8] != '\0')
+		return (model_get_route(r, sub + 8));
+	return (host_error(r, host, 404));
+}
+
+/* Copies the first len bytes of s into id[512]; 0, or -1 when too long or empty. */
+static int
+id_copy(char *id, const char *s, size_t len)
+{
+	if (len == 0 || len >= 512)
+		return (-1);
+	memcpy(id, s, len);
+	id[len] = '\0';
+	return (0);
+}
+
+/*
+ * /router/hf-inference/models/<rest>: the task API as the 2023 routes answer it,
+ * but not for LLMs (their text-generation and conversational bodies are gone);
+ * <id>/pipeline/<task> for the two embedding tasks; <id>/v1/chat/completions.
+ */
+static enum MHD_Result
+hfi_route(struct req *r, const char *rest, const char *method)
+{
+	static const char	 chat[] = "/v1/chat/completions";
+	const size_t		 cl = sizeof(chat) - 1, len = strlen(rest);
+	struct sbuf		 msg = { NULL, 0, 0 };
+	const char		*p, *task;
+	enum MHD_Result		 ret;
+	char			 id[512];
+
+	if (len > cl && strcmp(rest + len - cl, chat) == 0)
+		return (id_copy(id, rest, len - cl) == -1 ? reply_error(r, 404, "Not Found") :
+		    oai_post(r, method, OAI_CHAT, HOST_ROUTER, id));
+	if ((p = strstr(rest, "/pipeline/")) != NULL) {
+		task = p + 10;
+		if ((strcmp(task, "feature-extraction") != 0 &&
+		    strcmp(task, "sentence-similarity") != 0) ||
+		    id_copy(id, rest, (size_t)(p - rest)) == -1)
+			return (reply_error(r, 404, "Not Found"));
+		return (model_route(r, id, task, strlen(task)));
+	}
+	if (strncmp(rest, "fake/", 5) == 0 || !task_is_llm(task = model_task(rest)))
+		return (model_route(r, rest, NULL, 0));
+	sbuf_printf(&msg, "Model %s is not supported by provider hf-inference for task %s",
+	    rest, task);
+	ret = reply_error(r, 404, msg.p);
+	sbuf_free(&msg);
+	return (ret);
+}
+
+static enum MHD_Result
+router_route(struct req *r, const char *rest, const char *method)
+{
+	if (strncmp(rest, "/v1/", 4) == 0)
+		return (oai_route(r, rest + 3, method, HOST_ROUTER));
+	if (strncmp(rest, "/hf-inference/models/", 21) == 0 && rest[21] != '\0')
+		return (hfi_route(r, rest + 21, method));
+	return (reply_error(r, 404, "Not Found"));
+}
+
+/* vLLM's OpenAI server: /v1/... and /health, no TGI route. */
+static enum MHD_Result
+vllm_route(struct req *r, const char *rest, const char *method)
+{
+	if (strcmp(rest, "/health") == 0)
+		return (strcmp(method, "GET") == 0 ? reply(r, 200, "text/plain", xstrdup(""),
+		    0, NULL, NULL) : host_error(r, HOST_VLLM, 405));
+	if (strncmp(rest, "/v1/", 4) == 0)
+		return (oai_route(r, rest + 3, method, HOST_VLLM));
+	return (host_error(r, HOST_VLLM, 404));
+}
+
+static enum MHD_Result
+gone_route(struct req *r)
+{
+	return (reply_error(r, 410, "https://api-inference.huggingface.co is no longer "
+	    "supported. Please use https://router.huggingface.co/hf-inference instead."));
+}
+
+/* The Hub's ?expand=... (or expand[]=...): the fields asked for. */
+struct expand {
+	int	any;
+	int	mapping;
+	int	pipeline;
+};
+
+static enum MHD_Result
+expand_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct expand	*x = cls;
+
+	(void)kind;
+	if (value == NULL || (strcmp(key, "expand") != 0 && strcmp(key, "expand[]") != 0))
+		return (MHD_YES);
+	x->any = 1;
+	x->mapping |= strcmp(value, "inferenceProviderMapping") == 0;
+	x->pipeline |= strcmp(value, "pipeline_tag") == 0;
+	return (MHD_YES);
+}
+
+/* A Hub object id: 24 hex digits, from the model id. */
+static void
+hub_oid(const char *id, char buf[32])
+{
+	uint64_t	h = hash_bytes(id, strlen(id));
+
+	snprintf(buf, 32, "%016" PRIx64 "%08" PRIx64, h,
+	    (uint64_t)((h * 0x9e3779b97f4a7c15ULL) >> 32));
+}
+
+/*
+ * GET /api/models/<id>: the Hub's model info, reduced to what hfgate reads; with
+ * expand, as the Hub answers it: "_id", "id" and the fields asked for, the
+ * inference provider mapping naming hf-inference for every model the fake knows.
+ */
+static enum MHD_Result
+hub_model_route(struct req *r, const char *id)
+{
+	struct expand	 x = { 0, 0, 0 };
+	enum oai_fault	 f;
+	uint64_t	 n;
+	const char	*task = model_task(id);
+	cJSON		*o, *hf;
+	char		 oid[32];
+
+	if (task == NULL && oai_fault_parse(id, &f, &n) == 0)
+		task = "text-generation";
+	if (task == NULL)
+		return (reply_error(r, 404, "Repository not found"));
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, expand_arg, &x);
+	o = cJSON_CreateObject();
+	if (!x.any) {
+		cJSON_AddStringToObject(o, "id", id);
+		cJSON_AddStringToObject(o, "modelId", id);
+		cJSON_AddStringToObject(o, "pipeline_tag", task);
+		return (reply_json(r, 200, o, NULL, NULL));
+	}
+	hub_oid(id, oid);
+	cJSON_AddStringToObject(o, "_id", oid);
+	cJSON_AddStringToObject(o, "id", id);
+	if (x.pipeline)
+		cJSON_AddStringToObject(o, "pipeline_tag", task);
+	if (x.mapping) {
+		hf = cJSON_AddObjectToObject(cJSON_AddObjectToObject(o,
+		    "inferenceProviderMapping"), "hf-inference");
+		cJSON_AddStringToObject(hf, "status", "live");
+		cJSON_AddStringToObject(hf, "providerId", id);
+		cJSON_AddStringToObject(hf, "task", mapping_task(id, task));
+	}
+	return (reply_json(r, 200, o, NULL, NULL));
+}
+
 static enum MHD_Result
 control_route(struct req *r, const char *url, const char *method)
 {
@@ -2306,6 +3408,12 @@ route(struct req *r, const char *url, const char *method)
 
 	if (r->control)
 		return (control_route(r, url, method));
+	if (strcmp(url, "/gone") == 0 || strncmp(url, "/gone/", 6) == 0)
+		return (gone_route(r));
+	if (strncmp(url, "/router/", 8) == 0)
+		return (router_route(r, url + 7, method));
+	if (strncmp(url, "/vllm/", 6) == 0)
+		return (vllm_route(r, url + 5, method));
 	if (strncmp(url, "/models/", 8) == 0 && url[8] != '\0')
 		return (model_route(r, url + 8, NULL, 0));
 	if (strncmp(url, "/pipeline/", 10) == 0 && (p = strchr(url + 10, '/')) != NULL &&
@@ -2337,6 +3445,9 @@ req_free(struct req *r)
 		free(r->body);
 	sbuf_free(&r->st.ev);
 	sbuf_free(&r->st.text);
+	sbuf_free(&r->st.built);
+	free(r->st.boff);
+	sbuf_free(&r->late);
 	free(r);
 }
 
@@ -2420,9 +3531,13 @@ fake_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
 		return (MHD_YES);
 	}
 	if (r->dispatched) {	/* resumed after a delay */
-		if (r->later == NULL || peer_closed(c))
+		if (peer_closed(c))
 			return (MHD_NO);
-		return (answer_queue(r, r->later, NULL, NULL));
+		if (r->later != NULL)
+			return (answer_queue(r, r->later, NULL, NULL));
+		if (r->late.p != NULL)
+			return (late_reply(r));
+		return (MHD_NO);	/* a held request (fake/oai-stall): closed */
 	}
 	r->dispatched = 1;
 	if (!r->control) {
