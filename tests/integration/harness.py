@@ -503,6 +503,7 @@ class GatewayTestCase(unittest.TestCase):
     CONFIG = {}
     DEAD_UPSTREAM = False
     CACHE = False
+    UPSTREAM_PATH = ""	# under the fake: "/router/hf-inference" is today's router
 
     @classmethod
     def setUpClass(cls):
@@ -510,6 +511,8 @@ class GatewayTestCase(unittest.TestCase):
         cls.addClassCleanup(cls.fake.kill)
         cls.fake.start()
         url = "http://127.0.0.1:%d" % free_port() if cls.DEAD_UPSTREAM else None
+        if url is None and cls.UPSTREAM_PATH:
+            url = cls.fake.url + cls.UPSTREAM_PATH
         config = cls.CONFIG
         if cls.CACHE:
             cls.cache_db = os.path.join(mkdtemp("hfgate-cache-"), "cache.db")
