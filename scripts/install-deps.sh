@@ -1,12 +1,21 @@
 #!/bin/sh
 # Installs, as root on Debian 12, the packages hfgate needs to build, run and test.
 # Idempotent: installs only what is missing. Extra package names may be passed as
-# arguments (the benchmark adds nginx-light and wrk).
+# arguments (the benchmark adds nginx-light and wrk); --fuzz adds clang and its
+# libFuzzer runtime, for scripts/fuzz.sh.
 set -eu
+
+extra=""
+for a in "$@"; do
+	case "$a" in
+	--fuzz) extra="$extra clang libclang-rt-14-dev" ;;
+	*) extra="$extra $a" ;;
+	esac
+done
 
 packages="build-essential autoconf automake pkg-config \
 libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libinih-dev \
-libssl-dev libsystemd-dev libjemalloc-dev check python3 curl ca-certificates openssl $*"
+libssl-dev libsystemd-dev libjemalloc-dev check python3 curl ca-certificates openssl $extra"
 
 missing=""
 for p in $packages; do

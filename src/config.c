@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 #include <openssl/evp.h>
@@ -1580,11 +1581,23 @@ fail:
 int
 cfg_load_defaults(struct config *c, char *err, size_t errlen)
 {
-	char	*models[TASK_COUNT];
-	size_t	 i;
+	struct stat	 st;
+	char		*models[TASK_COUNT];
+	size_t		 i;
+	int		 builtin, rv;
 
-	if (task_defaults_load(c->default_models_file, models, err, errlen) == -1)
+	/*
+	 * No file is an install without it, or a run from the build tree: the table
+	 * built in holds what etc/default-models.tsv held at build time. A file that is
+	 * there but unreadable or malformed is the operator's error, reported.
+	 */
+	builtin = stat(c->default_models_file, &st) == -1 &&
+	    (errno == ENOENT || errno == ENOTDIR);
+	rv = builtin ? task_defaults_builtin(models, err, errlen) :
+	    task_defaults_load(c->default_models_file, models, err, errlen);
+	if (rv == -1)
 		return (-1);
+	c->default_models_builtin = builtin;
 	for (i = 0; i < TASK_COUNT; i++) {
 		if (c->default_model[i] == NULL) {
 			c->default_model[i] = models[i];

@@ -80,6 +80,8 @@ struct config {
 	char	*cors_origin;		/* default "*" */
 	char	*default_models_file;	/* default $(sysconfdir)/hfgate/default-models.tsv;
 					   relative paths are relative to the config file's dir */
+	int	 default_models_builtin; /* 1: that file is missing, the table built
+					   in gave the defaults (cfg_load_defaults) */
 
 	/* [upstream] */
 	char	*upstream_url;		/* the HF task routes' base, default
@@ -149,11 +151,14 @@ int	 cfg_init(struct config *c);
 /*
  * Reads path over the current values. Unknown sections or keys, bad values (numbers out
  * of range, malformed URL or HOST:PORT, unknown task in [default-models], invalid model
- * id) fail with "path:line: reason" in err. Then loads default_models_file for tasks
- * that [default-models] did not set. Returns 0 or -1.
+ * id) fail with "path:line: reason" in err. Then loads default_models_file (or, when
+ * it is missing, the built-in table) for tasks that [default-models] did not set.
+ * Returns 0 or -1.
  */
 int	 cfg_load(struct config *c, const char *path, char *err, size_t errlen);
-/* Loads the default-models data file into the tasks not overridden. 0 or -1 + err. */
+/* Loads the default-models data file into the tasks not overridden; when the file does
+   not exist, the table built in (task_defaults_builtin) instead, setting
+   default_models_builtin. 0 or -1 + err. */
 int	 cfg_load_defaults(struct config *c, char *err, size_t errlen);
 /* Parses a list of "HOST:PORT" ("[v6]:PORT" too), separated by commas or blanks, into
    the plain (tls 0) or TLS listening addresses, replacing those of that kind. 0 or

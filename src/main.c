@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,6 +61,22 @@ usage(FILE *f)
 	    "              [--check-config] [--version] [--help]\n");
 }
 
+/* Where c's default models come from, for --check-config and the log. */
+static void
+defaults_source(const struct config *c, char *buf, size_t len)
+{
+	size_t		i;
+	unsigned	n = 0;
+
+	for (i = 0; i < TASK_COUNT; i++)
+		n += c->default_model[i] != NULL;
+	if (c->default_models_builtin)
+		snprintf(buf, len, "built-in table (%u tasks; %s not found)", n,
+		    c->default_models_file);
+	else
+		snprintf(buf, len, "%s (%u tasks)", c->default_models_file, n);
+}
+
 /*
  * Builds a configuration from the file and the command line, with its token. Returns
  * 0 with *out holding one reference, or -1 with err.
@@ -69,6 +86,7 @@ build_config(struct config **out, char *err, size_t errlen)
 {
 	struct config	*c;
 	const char	*path = opts.config, *source;
+	char		 models[PATH_MAX + 64];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL || cfg_init(c) == -1) {
 		free(c);
@@ -84,6 +102,10 @@ build_config(struct config **out, char *err, size_t errlen)
 	} else if (cfg_load_defaults(c, err, errlen) == -1) {
 		log_warnx("%s: no default models", err);
 		err[0] = '\0';
+	}
+	if (!opts.check) {
+		defaults_source(c, models, sizeof(models));
+		log_info("default models: %s", models);
 	}
 	if (opts.listen != NULL && cfg_set_listen(c, opts.listen, 0, err, errlen) == -1)
 		goto fail;
@@ -296,7 +318,8 @@ main(int argc, char *argv[])
 		return (2);
 	}
 	if (opts.check) {
-		printf("configuration OK\n");
+		defaults_source(current, err, sizeof(err));
+		printf("configuration OK\ndefault models: %s\n", err);
 		cfg_unref(current);
 		return (0);
 	}

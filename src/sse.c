@@ -61,6 +61,21 @@ sse_scan_line(struct sse_scan *s)
 	}
 }
 
+/*
+ * Keeps the first SSE_LINE_MAX bytes of the current line, whatever the reads that
+ * brought them: a longer line is still a line (not taken for a blank one), and what
+ * the scan concludes does not depend on where the reads split the stream.
+ */
+static int
+sse_keep(struct sse_scan *s, const char *p, size_t n)
+{
+	if (s->line.len >= SSE_LINE_MAX)
+		return (0);
+	if (n > SSE_LINE_MAX - s->line.len)
+		n = SSE_LINE_MAX - s->line.len;
+	return (buf_append(&s->line, p, n));
+}
+
 int
 sse_scan_feed(struct sse_scan *s, const char *data, size_t len)
 {
@@ -73,13 +88,11 @@ sse_scan_feed(struct sse_scan *s, const char *data, size_t len)
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
 			/* newlines stays as it was: an unfinished line keeps the
 			   stream off a boundary by itself (line.len > 0). */
-			if (s->line.len + (size_t)(end - p) <= SSE_LINE_MAX &&
-			    buf_append(&s->line, p, (size_t)(end - p)) == -1)
+			if (sse_keep(s, p, (size_t)(end - p)) == -1)
 				rc = -1;
 			break;
 		}
-		if (s->line.len + (size_t)(nl - p) <= SSE_LINE_MAX &&
-		    buf_append(&s->line, p, (size_t)(nl - p)) == -1)
+		if (sse_keep(s, p, (size_t)(nl - p)) == -1)
 			rc = -1;
 		if (s->line.len > 0 && s->line.data[s->line.len - 1] == '\r')
 			s->line.len--;

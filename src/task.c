@@ -7,6 +7,7 @@
 
 #include <cJSON.h>
 
+#include "defmodels.h"
 #include "modelid.h"
 #include "task.h"
 
@@ -145,6 +146,42 @@ task_defaults_load(const char *path, char *models[TASK_COUNT], char *err,
  fail:
 	free(line);
 	fclose(f);
+	task_defaults_free(models);
+	return (-1);
+}
+
+/* Same contract as task_defaults_load, from the table built in (src/defmodels.h). */
+int
+task_defaults_builtin(char *models[TASK_COUNT], char *err, size_t errlen)
+{
+	const struct defmodels_entry	*e;
+	const struct task_info		*t;
+	char				*dup;
+	size_t				 i;
+
+	for (i = 0; i < TASK_COUNT; i++)
+		models[i] = NULL;
+	for (e = defmodels_table; e->task != NULL; e++) {
+		if ((t = task_find(e->task)) == NULL)
+			continue;
+		/* The generator checks only the characters; tests/check_task.c
+		   compares the table with the file. */
+		if (!modelid_valid(e->model)) {
+			snprintf(err, errlen, "built-in default models: invalid "
+			    "model id for %s", e->task);
+			goto fail;
+		}
+		if ((dup = strdup(e->model)) == NULL) {
+			snprintf(err, errlen, "built-in default models: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		i = task_index(t);
+		free(models[i]);
+		models[i] = dup;
+	}
+	return (0);
+ fail:
 	task_defaults_free(models);
 	return (-1);
 }

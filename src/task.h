@@ -34,6 +34,11 @@ size_t			 task_index(const struct task_info *);
  * more tasks than the API serves). Returns 0, or -1 with "path:line: reason" in err.
  */
 int	 task_defaults_load(const char *path, char *models[TASK_COUNT], char *err, size_t errlen);
+/*
+ * The same from the table built into hfgate at build time from etc/default-models.tsv
+ * (src/defmodels.h), for when the data file is missing. 0, or -1 with err.
+ */
+int	 task_defaults_builtin(char *models[TASK_COUNT], char *err, size_t errlen);
 void	 task_defaults_free(char *models[TASK_COUNT]);
 
 /*

@@ -443,7 +443,7 @@ END_TEST
 START_TEST(test_open_errors)
 {
 	struct config	 c;
-	char		 err[512], *path;
+	char		 err[512], *path, *dir;
 
 	ck_assert_int_eq(cfg_init(&c), 0);
 	ck_assert_int_eq(cfg_load(&c, "/nonexistent/hfgate.conf", err,
@@ -451,13 +451,50 @@ START_TEST(test_open_errors)
 	ck_assert_str_eq(err, "/nonexistent/hfgate.conf: No such file or directory");
 	cfg_free(&c);
 
-	/* A missing data file fails the load, naming the data file. */
-	path = write_file(NULL, "[server]\ndefault_models_file = /nonexistent/d.tsv\n");
+	/* A data file that is there but not a file fails the load, naming it. */
+	ck_assert_int_ne(asprintf(&dir, "[server]\ndefault_models_file = %s\n", tmpdir),
+	    -1);
+	path = write_file(NULL, dir);
 	ck_assert_int_eq(cfg_init(&c), 0);
 	ck_assert_int_eq(cfg_load(&c, path, err, sizeof(err)), -1);
-	ck_assert_msg(strncmp(err, "/nonexistent/d.tsv:", 19) == 0, "%s", err);
+	ck_assert_msg(strncmp(err, tmpdir, strlen(tmpdir)) == 0, "%s", err);
 	cfg_free(&c);
 	free(path);
+	free(dir);
+}
+END_TEST
+
+/* A missing data file: the built-in table, under the [default-models] overrides. */
+START_TEST(test_missing_data_file_builtin)
+{
+	struct config	 c;
+	char		 err[512] = "", *path, *file[TASK_COUNT];
+	size_t		 i;
+
+	path = write_file(NULL, "[server]\ndefault_models_file = /nonexistent/d.tsv\n"
+	    "[default-models]\nfill-mask = mine/masker\n");
+	ck_assert_int_eq(cfg_init(&c), 0);
+	ck_assert_msg(cfg_load(&c, path, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(c.default_models_builtin, 1);
+	ck_assert_str_eq(c.default_models_file, "/nonexistent/d.tsv");
+	ck_assert_msg(task_defaults_load(TOP_SRCDIR "/etc/default-models.tsv", file,
+	    err, sizeof(err)) == 0, "%s", err);
+	for (i = 0; i < TASK_COUNT; i++) {
+		if (i == tidx("fill-mask"))
+			ck_assert_str_eq(c.default_model[i], "mine/masker");
+		else
+			ck_assert_str_eq(c.default_model[i], file[i]);
+	}
+	task_defaults_free(file);
+	cfg_free(&c);
+	free(path);
+
+	/* With the file there, it alone gives the defaults. */
+	ck_assert_msg(load(&c, "", err, sizeof(err), NULL) == 0, "%s", err);
+	ck_assert_int_eq(c.default_models_builtin, 0);
+	ck_assert_str_eq(c.default_model[tidx("text-classification")], "data/tc-model");
+	ck_assert_ptr_null(c.default_model[tidx("fill-mask")]);
+	cfg_free(&c);
 }
 END_TEST
 
@@ -856,6 +893,7 @@ check_suite(void)
 	tcase_add_test(tc, test_key_outside_section);
 	tcase_add_test(tc, test_long_line);
 	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_missing_data_file_builtin);
 	tcase_add_test(tc, test_indented_lines);
 	tcase_add_test(tc, test_endpoints);
 	tcase_add_test(tc, test_override_beats_data_file);

@@ -1,4 +1,5 @@
 /* Unit tests for sse.c: event boundaries, final and error events, added events. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
@@ -174,6 +175,42 @@ START_TEST(test_heartbeat)
 }
 END_TEST
 
+/*
+ * A line longer than the scanner keeps (64 KiB) is still a line: read in one piece or
+ * in several, it leaves the event open, so no heartbeat goes inside the event.
+ */
+START_TEST(test_long_line)
+{
+	struct sse_scan	 s;
+	struct buf	 out = { 0 };
+	char		*line;
+	size_t		 n = 70000, split;
+	size_t		 splits[] = { 0, 100, 65535, 65536, 69000 };
+
+	ck_assert_ptr_nonnull(line = malloc(n));
+	memset(line, 'a', n);
+	memcpy(line, "data:", 5);
+	line[n - 1] = '\n';
+	for (split = 0; split < sizeof(splits) / sizeof(splits[0]); split++) {
+		memset(&s, 0, sizeof(s));
+		feed(&s, "data:{\"token\":1}\n");
+		if (splits[split] > 0)
+			ck_assert_int_eq(sse_scan_feed(&s, line, splits[split]), 0);
+		ck_assert_int_eq(sse_scan_feed(&s, line + splits[split],
+		    n - splits[split]), 0);
+		ck_assert_msg(!sse_scan_at_boundary(&s), "split at %zu", splits[split]);
+		buf_reset(&out);
+		ck_assert_int_eq(sse_heartbeat(&out, &s), 0);
+		ck_assert_uint_eq(out.len, 0);
+		feed(&s, "\n");
+		ck_assert(sse_scan_at_boundary(&s));
+		sse_scan_free(&s);
+	}
+	free(line);
+	buf_free(&out);
+}
+END_TEST
+
 Suite *
 check_suite(void)
 {
@@ -185,6 +222,7 @@ check_suite(void)
 	tcase_add_test(tc, test_error_event);
 	tcase_add_test(tc, test_heartbeat);
 	tcase_add_test(tc, test_openai);
+	tcase_add_test(tc, test_long_line);
 	suite_add_tcase(s, tc);
 	return (s);
 }

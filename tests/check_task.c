@@ -201,6 +201,28 @@ START_TEST(test_defaults_missing_file)
 }
 END_TEST
 
+/* The table built in is etc/default-models.tsv, read the way the file is read. */
+START_TEST(test_defaults_builtin)
+{
+	char	*file[TASK_COUNT], *builtin[TASK_COUNT];
+	char	 err[512];
+	size_t	 i;
+
+	ck_assert_msg(task_defaults_load(TOP_SRCDIR "/etc/default-models.tsv", file,
+	    err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(task_defaults_builtin(builtin, err, sizeof(err)) == 0, "%s",
+	    err);
+	for (i = 0; i < TASK_COUNT; i++) {
+		ck_assert_msg(file[i] != NULL, "no default for %s", task_at(i)->name);
+		ck_assert_msg(builtin[i] != NULL, "no built-in default for %s",
+		    task_at(i)->name);
+		ck_assert_str_eq(builtin[i], file[i]);
+	}
+	task_defaults_free(file);
+	task_defaults_free(builtin);
+}
+END_TEST
+
 START_TEST(test_api_tasks_json)
 {
 	char	*models[TASK_COUNT] = { NULL };
@@ -278,6 +300,7 @@ check_suite(void)
 	tcase_add_test(tc, test_defaults_errors);
 	tcase_add_test(tc, test_defaults_edge);
 	tcase_add_test(tc, test_defaults_missing_file);
+	tcase_add_test(tc, test_defaults_builtin);
 	tcase_add_test(tc, test_api_tasks_json);
 	tcase_add_test(tc, test_v1_tasks_json);
 	suite_add_tcase(s, tc);

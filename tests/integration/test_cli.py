@@ -53,6 +53,22 @@ class Cli(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("configuration OK", out + err)
 
+    def test_check_config_names_default_models(self):
+        """--check-config says where the default models come from: the data file when
+        it is there, else the table built into hfgate."""
+        code, out, err = run(["-c", self.gw.conf_path, "--check-config"])
+        self.assertEqual(code, 0, err)
+        self.assertIn("default models: %s (26 tasks)\n" % harness.DEFAULT_MODELS_FILE, out)
+        missing = os.path.join(self.gw.tmp, "none", "default-models.tsv")
+        secs = json.loads(json.dumps(self.gw.sections))
+        secs["server"]["default_models_file"] = missing
+        path = self.write_conf(harness.render_config(secs))
+        code, out, err = run(["-c", path, "--check-config"])
+        self.assertEqual(code, 0, err)
+        self.assertIn("configuration OK\n", out)
+        self.assertIn("default models: built-in table (26 tasks; %s not found)\n"
+                      % missing, out)
+
     def test_unknown_key_exit_2_with_location(self):
         text = harness.render_config(self.gw.sections)
         lines = text.split("\n")

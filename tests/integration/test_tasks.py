@@ -1,12 +1,13 @@
 """Every one of the 26 tasks through the HF-compatible routes and through /v1/{task}
-(default model, ?model=, X-Model): the gateway relays exactly what the upstream says."""
+(default model, ?model=, X-Model): the gateway relays exactly what the upstream says.
+Without the default-models data file, the table built into hfgate gives the defaults."""
 
 import json
 import os
 import unittest
 
 import harness
-from harness import GatewayTestCase, TASKS, upstream_path
+from harness import GatewayTestCase, TASKS, mkdtemp, upstream_path
 
 BINARY_TYPES = {"text-to-image": "image/jpeg", "image-to-image": "image/jpeg",
                 "text-to-speech": "audio/flac"}
@@ -28,8 +29,9 @@ def task_request(task, entries):
     return e["raw"], hdrs
 
 
-class TaskRoutes(GatewayTestCase):
-    """POST /models/mock/<task> (or /pipeline/<task>/mock/<task>) and /v1/<task>."""
+class TaskCase(GatewayTestCase):
+    """run_case: one request through the gateway, checked against the upstream's own
+    answer to the request the gateway sent."""
 
     @classmethod
     def setUpClass(cls):
@@ -75,6 +77,63 @@ class TaskRoutes(GatewayTestCase):
         self.assertEqual(h.get("x-compute-type"), eh.get("x-compute-type"))
 
 
+class TaskRoutes(TaskCase):
+    """POST /models/mock/<task> (or /pipeline/<task>/mock/<task>) and /v1/<task>."""
+
+
+def missing_models_file():
+    """A default_models_file path that does not exist (an install without the file,
+    or a run from the build tree)."""
+    return os.path.join(mkdtemp("hfgate-nodata-"), "default-models.tsv")
+
+
+class BuiltinDefaults(TaskCase):
+    """default_models_file missing: the table compiled from etc/default-models.tsv
+    gives every task its default, for /api/tasks, /v1/tasks and /v1/{task}."""
+
+    CONFIG = {"server": {"default_models_file": missing_models_file()}}
+
+    def test_api_tasks_lists_every_default(self):
+        st, _, b = self.gw.request("GET", "/api/tasks")
+        self.assertEqual(st, 200, b[:300])
+        got = json.loads(b)
+        self.assertEqual(sorted(got), sorted(TASKS))
+        for task in TASKS:
+            with self.subTest(task=task):
+                self.assertEqual(got[task]["widgetModels"], [self.defaults[task]])
+                self.assertEqual(got[task]["models"], [{"id": self.defaults[task]}])
+
+    def test_v1_tasks_lists_every_default(self):
+        st, _, b = self.gw.request("GET", "/v1/tasks")
+        self.assertEqual(st, 200, b[:300])
+        self.assertEqual(json.loads(b), {t: self.defaults[t] for t in TASKS})
+
+
+class BuiltinDefaultsCache(GatewayTestCase):
+    """default_models_file missing, cache on: a default model's task is known offline,
+    so POST /models/{default model} is cacheable from its first request."""
+
+    CONFIG = {"server": {"default_models_file": missing_models_file()}}
+    CACHE = True
+
+    def test_default_model_is_cacheable(self):
+        model = harness.load_default_models()["fill-mask"]
+        path = "/models/" + model
+        body = json.dumps({"inputs": "builtin %s <mask>" % os.getpid()}).encode()
+        hdrs = {"Content-Type": "application/json"}
+        st, h, b = self.gw.request("POST", path, body, hdrs)
+        self.assertEqual(st, 200, b[:300])
+        self.assertEqual(h.get("x-cache"), "MISS", h)
+        # Answered once the writer committed every store queued before it.
+        st, _, b2 = self.gw.request("DELETE", "/admin/cache?model=hfgate-test/none")
+        self.assertEqual(st, 200, b2[:300])
+        st, h, b2 = self.gw.request("POST", path, body, hdrs)
+        self.assertEqual(st, 200, b2[:300])
+        self.assertEqual(h.get("x-cache"), "HIT", h)
+        self.assertEqual(b2, b)
+        self.assertEqual(self.fake.count(path), 1)
+
+
 def _make(task, kind):
     def test(self):
         if kind == "hf":
@@ -99,6 +158,9 @@ for _task in TASKS:
     for _kind in ("hf", "v1_default", "v1_query", "v1_header"):
         _t = _make(_task, _kind)
         setattr(TaskRoutes, _t.__name__, _t)
+    # No model named and no data file: the built-in default.
+    _t = _make(_task, "v1_default")
+    setattr(BuiltinDefaults, _t.__name__, _t)
 
 
 if __name__ == "__main__":
