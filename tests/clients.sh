@@ -1,5 +1,5 @@
 #!/bin/sh
-# Client conformance tests: the official Hugging Face JavaScript client
+# Client conformance tests: the official Hugging Face JavaScript clients and the openai SDKs
 # (@huggingface/inference, tests/clients/package-lock.json) against hfgate and the
 # fake upstream, plus the examples of docs/clients.md. Installs Node.js, npm and
 # curl when missing (Debian: apt-get), runs `npm ci` when node_modules is missing
@@ -51,7 +51,7 @@ else
 	dir="$top_builddir/tests/clients-run"
 	mkdir -p "$dir" || fail "cannot create $dir"
 	for f in package.json package-lock.json harness.mjs hfjs.test.mjs docs.test.mjs \
-	    keys.test.mjs; do
+	    keys.test.mjs openai.test.mjs; do
 		# rm first: distcheck's source files are read-only, and so are copies.
 		rm -f "$dir/$f" && cp "$src/$f" "$dir/$f" || fail "cannot copy $f to $dir"
 	done
@@ -75,4 +75,4 @@ else
 	rm -f "$stamp" && cp package-lock.json "$stamp" || fail "cannot write $stamp"
 fi
 
-node --test hfjs.test.mjs docs.test.mjs keys.test.mjs
+node --test hfjs.test.mjs docs.test.mjs keys.test.mjs openai.test.mjs
