@@ -12,7 +12,8 @@
 //   *.endpoints.huggingface.cloud is pointed at the fake's /endpoints/NAME.
 // - ```python and ```sh blocks are not run (the Python client is covered by
 //   replaying its recorded requests; see the last test).
-// In every example http://127.0.0.1:8080 stands for the gateway.
+// In every example http://127.0.0.1:8080 stands for the gateway; its OpenAI routes go
+// to the fake's router (/router/v1).
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -85,6 +86,8 @@ const config = {};
 for (const b of all)
 	if (b.lang === "ini")
 		Object.assign(config, iniSections(b.body));
+// The OpenAI examples talk to today's router: the fake's /router.
+config.upstream = { ...(config.upstream || {}), openai_url: "{fake_url}/router/v1" };
 const stack = new Stack(config);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hfgate-docs-"));
 const gw = (s) => s.replaceAll(DOC_URL, stack.url);
