@@ -150,7 +150,7 @@ start_fake() {
 	fake_port=$(port_from "$fake_pid" "$tmp/fake.out" 's/^PORT \([0-9][0-9]*\)$/\1/p')
 	[ -n "$fake_port" ] || { cat "$tmp/fake.err" >&2; die "fake upstream did not start"; }
 	fake_url=http://127.0.0.1:$fake_port
-	wait_ready fake "$fake_pid" "$probe" "$fake_url" || die "fake upstream not answering"
+	wait_ready fake "$fake_pid" "$probe" "$fake_url${FAKE_PATH_PREFIX:-}" || die "fake upstream not answering"
 }
 
 # Placeholders of the template: @WORKERS@ ($NGINX_WORKERS), @UPSTREAM_PORT@ (the
@@ -196,7 +196,7 @@ default_models_file = $top/etc/default-models.tsv
 $server_lines
 
 [upstream]
-url = $fake_url
+url = $fake_url${HFGATE_UPSTREAM_PATH:-}
 hub_url = $fake_url
 token_file = $tmp/hf_token
 
@@ -235,7 +235,7 @@ check_token() {
 
 peer_url() {
 	case $1 in
-	fake) echo "$fake_url" ;;
+	fake) echo "$fake_url${FAKE_PATH_PREFIX:-}" ;;
 	nginx) echo "$nginx_url" ;;
 	hfgate) echo "$hfgate_url" ;;
 	esac

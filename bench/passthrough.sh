@@ -13,6 +13,9 @@
 #   NO_BUILD=1     skip install-deps and build (use the existing src/hfgate)
 #   KEEP_TMP=1     keep the scratch directory (configs, logs, raw wrk outputs)
 #   HFGATE_SERVER_LINES="workers = 3"  extra [server] lines for hfgate's config
+#   ROUTE=hf       hf: POST /models/{id} (text-classification); chat: POST
+#                  /v1/chat/completions, hfgate and nginx in front of the fake's
+#                  router (/router), the fake measured at /router/v1/chat/completions
 # The last line of output is machine-readable: RESULT key=value ...
 # Absolute numbers drift on a shared machine; the hfgate/nginx ratio of one run counts.
 set -eu
@@ -26,11 +29,27 @@ WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 NGINX_WORKERS=${NGINX_WORKERS:-$(nproc)}
-MODEL=distilbert-base-uncased-finetuned-sst-2-english
-PATH_URI=/models/$MODEL
+ROUTE=${ROUTE:-hf}
 TOKEN=hf_bench_dummy_token
-LUA=$top/bench/post.lua
-BODY='{"inputs": "I like you. I love you"}'
+case $ROUTE in
+hf)
+	MODEL=distilbert-base-uncased-finetuned-sst-2-english
+	PATH_URI=/models/$MODEL
+	LUA=$top/bench/post.lua
+	BODY='{"inputs": "I like you. I love you"}'
+	NGINX_PREFIX=""
+	;;
+chat)
+	PATH_URI=/v1/chat/completions
+	LUA=$top/bench/post-chat.lua
+	BODY='{"model": "meta-llama/Llama-3.1-8B-Instruct", "messages": [{"role": "user", "content": "I like you. I love you"}], "max_tokens": 8}'
+	# Today's router: hfgate's task base, nginx's prefix, the fake's own path.
+	HFGATE_UPSTREAM_PATH=/router/hf-inference
+	FAKE_PATH_PREFIX=/router
+	NGINX_PREFIX=/router/
+	;;
+*) die "ROUTE must be hf or chat" ;;
+esac
 
 require_positive ROUNDS
 
@@ -39,7 +58,7 @@ bench_setup "nginx-light wrk" nginx wrk curl python3 pgrep
 bench_tmp bench
 
 start_fake 2 post_status
-start_nginx nginx-passthrough.conf post_status
+start_nginx nginx-passthrough.conf post_status -e "s#@PREFIX@#$NGINX_PREFIX#"
 write_hfgate_conf no "${HFGATE_SERVER_LINES:-}"
 start_hfgate "$tmp/hfgate.err" post_status
 
@@ -85,7 +104,7 @@ ratio=$(awk -v a="$h_rps" -v b="$n_rps" 'BEGIN { printf "%.3f", (b > 0 ? a / b :
 cpu_ratio=$(awk -v a="$h_us" -v b="$n_us" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 
 echo
-echo "Pass-through, POST $PATH_URI, medians of $ROUNDS x $DURATION (CPU: totals over the rounds)"
+echo "Pass-through ($ROUTE), POST $PATH_URI, medians of $ROUNDS x $DURATION (CPU: totals over the rounds)"
 printf '%-12s %10s %9s %9s %8s %8s %9s %12s\n' peer 'req/s' 'p50 ms' 'p99 ms' non-2xx \
     sockerr 'CPU s' 'CPU us/req'
 printf '%-12s %10s %9s %9s %8s %8s %9s %12s\n' fake-direct "$f_rps" "$f_p50" "$f_p99" \
@@ -97,7 +116,7 @@ printf '%-12s %10s %9s %9s %8s %8s %9s %12s\n' hfgate "$h_rps" "$h_p50" "$h_p99"
 echo "(CPU of fake-direct is the fake upstream's; of nginx its workers'; of hfgate its process')"
 echo "hfgate/nginx throughput ratio: $ratio   CPU per request ratio: $cpu_ratio" \
     "  hfgate peak RSS (VmHWM): $hwm_kb kB"
-echo "RESULT duration=$DURATION rounds=$ROUNDS connections=$CONNECTIONS" \
+echo "RESULT route=$ROUTE duration=$DURATION rounds=$ROUNDS connections=$CONNECTIONS" \
     "fake_rps=$f_rps nginx_rps=$n_rps hfgate_rps=$h_rps ratio=$ratio" \
     "fake_p50_ms=$f_p50 fake_p99_ms=$f_p99" \
     "nginx_p50_ms=$n_p50 nginx_p99_ms=$n_p99 hfgate_p50_ms=$h_p50 hfgate_p99_ms=$h_p99" \
