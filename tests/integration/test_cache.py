@@ -221,6 +221,56 @@ class CacheBehaviour(CacheHelpers, GatewayTestCase):
                      want_cache="BYPASS")
         self.assertEqual(self.fake.count(TEXTGEN), before + 1)
 
+    def test_one_reading_of_the_body_decides_policy_and_key(self):
+        # Raw bodies: the JSON texts exactly as a client may send them.
+        def raw(inputs, params_text, extra=""):
+            return ('{"inputs": "%s", %s"parameters": %s}'
+                    % (inputs, extra, params_text)).encode()
+        uncacheable = [
+            # Duplicate member names: parsers differ on which one counts.
+            '{"do_sample": false, "do_sample": true}',
+            '{"max_new_tokens": 5, "max_new_tokens": 6}',
+            # Any do_sample but absent, null or false samples.
+            '{"do_sample": 1}', '{"do_sample": "true"}', '{"do_sample": "false"}',
+            '{"do_sample": 0}', '{"do_sample": {}}', '{"do_sample": [true]}',
+            # best_of: anything but a number up to 1.
+            '{"best_of": "2"}',
+            # Only a number is a seed.
+            '{"do_sample": true, "seed": "42"}',
+        ]
+        bodies = [raw(nonce(), p) for p in uncacheable]
+        # A duplicated "parameters" (the greedy one first, then the sampling one).
+        bodies.append(raw(nonce(), '{"do_sample": true}',
+                          extra='"parameters": {"do_sample": false}, '))
+        bodies.append(('{"inputs": "%s", "inputs": "%s"}' % (nonce(), nonce())).encode())
+        # Looks like JSON but is not (a leading zero): whether it samples is unknown.
+        bodies.append(raw(nonce(), '{"do_sample": true, "top_k": 05}'))
+        for body in bodies:
+            with self.subTest(body=body):
+                before = self.fake.count(TEXTGEN)
+                for _ in range(2):
+                    st, h, b = self.post(TEXTGEN, body)
+                    self.assertEqual(h.get("x-cache"), "BYPASS", (st, b[:200]))
+                    self.assertNotIn("x-cache-key", h)
+                self.assertEqual(self.fake.count(TEXTGEN), before + 2)
+        # Not sampling: do_sample false or null (a null member is an absent one), a
+        # best_of of 1, a numeric seed.
+        for params in ['{"do_sample": false}', '{"do_sample": null}', '{"best_of": 1}',
+                       '{"do_sample": true, "seed": 42}']:
+            with self.subTest(parameters=params):
+                body = raw(nonce(), params)
+                h1, b1 = self.post_ok(TEXTGEN, body, want_cache="MISS")
+                self.flush_writer()
+                h2, b2 = self.post_ok(TEXTGEN, body, want_cache="HIT")
+                self.assertEqual(b2, b1)
+        # The key's reading is the policy's: the same member twice in a nested object
+        # of a task cached always is still not cached.
+        body = ('{"inputs": "%s", "parameters": {"candidate_labels": ["a"], '
+                '"candidate_labels": ["b"]}}' % nonce()).encode()
+        for _ in range(2):
+            st, h, b = self.post(FILL_MASK, body)
+            self.assertEqual(h.get("x-cache"), "BYPASS", (st, b[:200]))
+
     def test_seeded_or_greedy_generation_is_cached(self):
         for params in [{"do_sample": True, "seed": 42}, {"temperature": 0.7, "seed": 1},
                        {"do_sample": False, "max_new_tokens": 20},
