@@ -293,15 +293,26 @@ cache_hot_clear(struct cache_hot *h)
 	memset(h, 0, sizeof(*h));
 }
 
-/* Like cachedb_get, through this thread's copies of recent hits. */
+/*
+ * Like cachedb_get, through the answers still waiting for the writer (dbw_pending:
+ * read your writes) and this thread's copies of recent hits. Pending stores come
+ * first: they are newer than any copy, and one leaves the pending index only once
+ * committed and the generation changed, so it is always found in one of the three.
+ */
 static int
 cache_lookup(const uint8_t key[CANON_KEY_LEN], struct cache_entry *e)
 {
-	struct cache_hot	*h = cache_hot_slot(key);
+	struct cache_hot	*h;
 	uint64_t		 now = loop_now_ms();
-	uint64_t		 gen = cachedb_generation();
+	uint64_t		 gen;
 	int			 r;
 
+	if ((r = dbw_pending(key, e)) != 0)
+		return (r);
+	if (cache_rd == NULL)
+		return (0);
+	h = cache_hot_slot(key);
+	gen = cachedb_generation();
 	if (h != NULL && h->loaded != 0 && memcmp(h->key, key, CANON_KEY_LEN) == 0 &&
 	    h->gen == gen && now - h->loaded < CACHE_HOT_MS) {
 		*e = h->e;
@@ -326,6 +337,48 @@ cache_lookup(const uint8_t key[CANON_KEY_LEN], struct cache_entry *e)
 	return (r);
 }
 
+/*
+ * Looks req's key up (see cache_lookup). Returns 1 with a fresh entry in *hit; else
+ * 0, and with stale an expired entry still within stale-if-error goes to req.
+ */
+static int
+cache_find(struct gw_req *req, struct cache_entry *hit, int stale)
+{
+	const struct config	*cfg = req->cfg;
+	struct cache_entry	 e;
+	int64_t			 now = cache_now();
+	long			 max_age = req->cache.max_age;
+
+	memset(&e, 0, sizeof(e));
+	if (cache_lookup(req->cache.key, &e) == 1) {
+		if (now < e.expires && (max_age < 0 || now - e.created <= max_age)) {
+			*hit = e;
+			return (1);
+		}
+		if (stale && req->cache.stale == NULL && cfg->cache_stale_if_error > 0 &&
+		    now < e.expires + (int64_t)cfg->cache_stale_if_error &&
+		    (req->cache.stale = malloc(sizeof(e))) != NULL) {
+			*req->cache.stale = e;
+			memset(&e, 0, sizeof(e));
+		}
+	}
+	cache_entry_free(&e);
+	return (0);
+}
+
+int
+cache_landed(const struct gw_req *req)
+{
+	return (cache_on && req->cache.lookup &&
+	    dbw_pending_mark(req->cache.key) != req->cache.mark);
+}
+
+int
+cache_recheck(struct gw_req *req, struct cache_entry *hit)
+{
+	return (cache_landed(req) && cache_find(req, hit, 0));
+}
+
 int
 cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req *),
     struct cache_entry *hit)
@@ -333,12 +386,11 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	const struct config	*cfg = req->cfg;
 	const struct http_head	*h = &req->tr.head;
 	const struct up_call	*up = &req->call.up;
-	struct cache_entry	 e;
 	struct buf		 cj = { NULL, 0, 0 };
 	enum cfg_cache_mode	 mode;
 	unsigned		 ttl;
 	long			 max_age;
-	int			 no_store, no_cache, r, fresh, form;
+	int			 no_store, no_cache, form;
 	int64_t			 now = cache_now();
 
 	if (up->body == NULL)
@@ -365,27 +417,17 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	req->cache.state = CACHE_STATE_MISS;
 	req->cache.store = 1;
 	req->cache.expires = now + (max_age > 0 ? max_age : (long)ttl);
+	req->cache.max_age = max_age;
 	if (http_value_false(h->use_cache) ||
 	    json_option_false(up->body, up->body_len, "use_cache"))
 		no_cache = 1;
-	if (!no_cache && cache_rd != NULL) {
-		memset(&e, 0, sizeof(e));
-		r = cache_lookup(req->cache.key, &e);
-		if (r == 1) {
-			fresh = now < e.expires &&
-			    (max_age < 0 || now - e.created <= max_age);
-			if (fresh) {
-				*hit = e;
-				return (1);
-			}
-			if (cfg->cache_stale_if_error > 0 &&
-			    now < e.expires + (int64_t)cfg->cache_stale_if_error &&
-			    (req->cache.stale = malloc(sizeof(e))) != NULL) {
-				*req->cache.stale = e;
-				memset(&e, 0, sizeof(e));
-			}
-		}
-		cache_entry_free(&e);
+	if (!no_cache) {
+		req->cache.lookup = 1;
+		/* Before the look-up: cache_landed tells whether a store may have been
+		   missed by it (flight.c asks, once req leads its flight). */
+		req->cache.mark = dbw_pending_mark(req->cache.key);
+		if (cache_find(req, hit, 1))
+			return (1);
 	}
 	__atomic_add_fetch(&cache_misses, 1, __ATOMIC_RELAXED);
 	return (0);

@@ -2,9 +2,10 @@
 hits, lifetimes and request controls, eviction under the byte cap, several processes on
 one file, crash safety, degradation, coalescing, stream replay, stale-if-error, admin.
 
-The writer thread commits asynchronously (batches up to ~50 ms later): a test that
-stores then reads first waits for the writer (DELETE /admin/cache of an unused model is
-answered once committed, after every write queued before it), or polls with a deadline
+The writer thread commits asynchronously (batches up to ~50 ms later), and an answer
+is served from memory until then (read your writes): a test that needs an entry in the
+file first waits for the writer (DELETE /admin/cache of an unused model is answered
+once committed, after every write queued before it), or polls with a deadline
 (repeating a request that does not go upstream, or reading GET /admin/cache)."""
 
 import base64
@@ -408,16 +409,17 @@ class CacheBehaviour(CacheHelpers, GatewayTestCase):
 
     # coalescing ---------------------------------------------------------------------
 
-    def test_100_identical_concurrent_requests_one_upstream_call(self):
-        path = "/models/fake/slow-500"
-        body = as_bytes({"inputs": "coalesce " + nonce()})
-        n = 100
+    def concurrent(self, path, body, n, spread=0.0):
+        """n identical requests sent at once, or the i-th i * spread seconds after
+        the first; their (status, headers, body)."""
         results = [None] * n
         gate = threading.Barrier(n)
 
         def one(i):
             try:
                 gate.wait(10)
+                if spread:
+                    time.sleep(i * spread)	# the shape of the load, not a wait
                 results[i] = self.post(path, body, timeout=30)
             except Exception as e:	# noqa: BLE001 - reported below
                 results[i] = e
@@ -428,6 +430,13 @@ class CacheBehaviour(CacheHelpers, GatewayTestCase):
             t.join(40)
         errors = [r for r in results if not isinstance(r, tuple)]
         self.assertEqual(errors, [], "requests failed")
+        return results
+
+    def test_100_identical_concurrent_requests_one_upstream_call(self):
+        path = "/models/fake/slow-500"
+        body = as_bytes({"inputs": "coalesce " + nonce()})
+        n = 100
+        results = self.concurrent(path, body, n)
         self.assertEqual(self.fake.count(path), 1, "identical requests were not coalesced")
         statuses = {r[0] for r in results}
         self.assertEqual(statuses, {200})
@@ -436,6 +445,87 @@ class CacheBehaviour(CacheHelpers, GatewayTestCase):
         states = [r[1].get("x-cache") for r in results]
         self.assertEqual(states.count("HIT"), n - 1, states)
         self.assertEqual(states.count("MISS"), 1, states)
+
+    def test_coalescing_holds_until_the_answer_is_stored(self):
+        # 100 requests spread over a second against a 700 ms upstream: those that
+        # arrive after the first one's answer but before the writer has committed it
+        # are served from memory too, so each run makes one upstream call.
+        path = "/models/fake/slow-700"
+        calls = []
+        for run in range(20):
+            body = as_bytes({"inputs": "coalesce %d %s" % (run, nonce())})
+            before = self.fake.count(path)
+            results = self.concurrent(path, body, 100, spread=0.01)
+            calls.append(self.fake.count(path) - before)
+            self.assertEqual({r[0] for r in results}, {200})
+            self.assertEqual(len({r[2] for r in results}), 1, "answers differ")
+        self.assertEqual(calls, [1] * 20, "upstream calls per run of 100")
+
+    def test_identical_requests_racing_the_store_make_one_call(self):
+        # Against a fast upstream, identical requests sent together race the first
+        # one's answer: a request whose look-up runs just before that answer is
+        # stored, and that joins just after its flight ended, must still get it.
+        for run in range(300):
+            body = as_bytes({"inputs": "race %d %s" % (run, nonce())})
+            before = self.fake.count(ECHO)
+            results = self.concurrent(ECHO, body, 8)
+            self.assertEqual(self.fake.count(ECHO) - before, 1,
+                             "upstream calls for run %d of 8 identical requests" % run)
+            self.assertEqual({r[0] for r in results}, {200})
+            self.assertEqual(len({r[2] for r in results}), 1, "answers differ")
+            self.assertEqual(sorted(r[1].get("x-cache") for r in results),
+                             ["HIT"] * 7 + ["MISS"])
+
+    def test_identical_streams_racing_the_store_make_one_call(self):
+        # The same for streams: a stream stored just after a request's look-up is
+        # replayed to it.
+        path = "/models/fake/stream-1-0"
+        for run in range(200):
+            body = as_bytes({"inputs": "race %d %s" % (run, nonce()), "stream": True})
+            before = self.fake.count(path)
+            results = self.concurrent(path, body, 8)
+            self.assertEqual(self.fake.count(path) - before, 1,
+                             "upstream calls for run %d of 8 identical streams" % run)
+            self.assertEqual({r[0] for r in results}, {200})
+            self.assertEqual(len({r[2] for r in results}), 1, "streams differ")
+            self.assertEqual({r[1].get("content-type") for r in results},
+                             {"text/event-stream"})
+
+    # read your writes ----------------------------------------------------------------
+
+    def test_an_answer_is_a_hit_at_once(self):
+        # No wait for the writer: from the moment an answer is complete, identical
+        # requests are hits, on whichever loop thread they arrive.
+        for i in range(10):
+            body = {"inputs": "ryw %d %s" % (i, nonce())}
+            before = self.fake.count(TEXTGEN)
+            h1, b1 = self.post_ok(TEXTGEN, body, want_cache="MISS")
+            for _ in range(2):
+                h2, b2 = self.post_ok(TEXTGEN, body, want_cache="HIT")
+                self.assertEqual(b2, b1)
+                self.assertEqual(h2.get("x-cache-key"), h1.get("x-cache-key"))
+            self.assertEqual(self.fake.count(TEXTGEN), before + 1)
+        # A stored stream, at once: replayed to a stream request, and answers a
+        # plain one.
+        sbody = {"inputs": "ryw stream " + nonce(), "stream": True}
+        _, s1 = self.post_ok(TEXTGEN, sbody, want_cache="MISS")
+        _, s2 = self.post_ok(TEXTGEN, sbody, want_cache="HIT")
+        self.assertEqual(s2, s1)
+        _, p = self.post_ok(TEXTGEN, {"inputs": sbody["inputs"]}, want_cache="HIT")
+        self.assertEqual(json.loads(p)[0]["generated_text"],
+                         last_data_event(s1)["generated_text"])
+
+    def test_delete_drops_answers_not_yet_stored(self):
+        body = {"inputs": "ryw delete " + nonce()}
+        self.post_ok(TEXTGEN, body, want_cache="MISS")
+        st, _, b = self.gw.request("DELETE", "/admin/cache?model=mock/text-generation")
+        self.assertEqual(st, 200, b[:300])
+        before = self.fake.count(TEXTGEN)
+        self.post_ok(TEXTGEN, body, want_cache="MISS")
+        self.assertEqual(self.fake.count(TEXTGEN), before + 1)
+        st, _, b = self.gw.request("DELETE", "/admin/cache")
+        self.assertEqual(st, 200, b[:300])
+        self.post_ok(TEXTGEN, body, want_cache="MISS")
 
     # streams -----------------------------------------------------------------------
 
