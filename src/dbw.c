@@ -141,7 +141,7 @@ static struct {
 	struct dbw_op	*pending[DBW_PENDING_SLOTS];
 	size_t		 npending;
 	uint32_t	 added[DBW_PENDING_SLOTS];	/* stores indexed per slot */
-	size_t		 nurgent;	/* queued syncs: no batch gathers then */
+	size_t		 nurgent;	/* queued ops that let no batch gather */
 
 	sqlite3		*db;
 	sqlite3_stmt	*st[DBW_S_COUNT];
@@ -543,7 +543,7 @@ dbw_take(void)
 		last = op;
 		n++;
 		dbw.nops--;
-		if (op->type == DBW_SYNC)
+		if (op->type == DBW_SYNC || op->type == DBW_USAGE)
 			dbw.nurgent--;
 		dbw.qbytes -= op->len;
 	}
@@ -571,7 +571,8 @@ dbw_main(void *arg)
 	for (;;) {
 		while (dbw.head == NULL && !dbw.stopping && !dbw_past(&maint))
 			pthread_cond_timedwait(&dbw.wake, &dbw.mtx, &maint);
-		/* Let a batch gather unless it is full or somebody waits for it. */
+		/* Let a batch gather unless it is full, somebody waits for it, or it
+		   holds usage counters (usage.c bounds how long those wait). */
 		gather = dbw.first_at;
 		dbw_add_ms(&gather, DBW_BATCH_MS);
 		while (dbw.head != NULL && !dbw.stopping && dbw.nurgent == 0 &&
@@ -740,8 +741,11 @@ dbw_enqueue(struct dbw_op *op)
 				dbw_index(op);
 			else if (op->type == DBW_DELETE)
 				dbw_unindex_model(op->model);
+			else if (op->type == DBW_USAGE)
+				dbw.nurgent++;
 			/* Wake the writer only when it has a reason to act. */
-			if (dbw.nops == 1 || dbw.nops == DBW_BATCH_OPS)
+			if (dbw.nops == 1 || dbw.nops == DBW_BATCH_OPS ||
+			    op->type == DBW_USAGE)
 				pthread_cond_signal(&dbw.wake);
 		}
 	}

@@ -30,7 +30,8 @@ struct usage_row {
  * WAL checkpoints (PASSIVE) run every few seconds. Every dbw_* call below copies what
  * it needs, only enqueues (never blocks on SQLite), and is safe from any thread;
  * the thread batches queued work into BEGIN IMMEDIATE..COMMIT every 50 ms or 256
- * operations. Returns 0, or -1 with err.
+ * operations, at once when usage counters (dbw_usage) or a dbw_sync are queued.
+ * Returns 0, or -1 with err.
  */
 int	 dbw_start(const char *path, int64_t max_bytes, char *err, size_t errlen);
 /* Expired rows are kept this many seconds past their expiry before the background
