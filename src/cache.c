@@ -150,10 +150,11 @@ cache_control(const char *v, int *no_store, int *no_cache, long *max_age)
  * read two different requests (docs/cache.md). A member named twice in an object
  * is read differently by different parsers: never cached, whatever the mode. In the
  * canonical form every other object names a member once and null members are gone,
- * so an absent and a null parameter read alike. A generation samples when do_sample is anything but false, best_of
- * anything but a number up to 1, or a sampling knob is set; only a number is a seed,
- * and a seed makes sampling repeatable. A body that looks like JSON without being
- * JSON may be read by the upstream in a way hfgate cannot tell: not reproducible.
+ * so an absent and a null parameter read alike. A generation samples when do_sample
+ * is anything but false, best_of anything but a number up to 1, or a sampling knob
+ * is set; only a number is a seed, and a seed makes sampling repeatable. A body that
+ * looks like JSON without being JSON may be read by the upstream in a way hfgate
+ * cannot tell: not reproducible.
  */
 static int
 cache_deterministic(enum cfg_cache_mode mode, int form, const struct buf *cj,
