@@ -144,39 +144,45 @@ cache_control(const char *v, int *no_store, int *no_cache, long *max_age)
 	}
 }
 
-static int
-cache_set(const cJSON *o, const char *name)
-{
-	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return (v != NULL && !cJSON_IsNull(v));
-}
-
 /*
- * Whether a body's result is reproducible under mode: a generation samples when it
- * asks do_sample, best_of > 1 or any sampling knob; a seed makes sampling repeatable.
+ * Whether a body's result is reproducible under mode, read from form and cj, what
+ * canon_body made of it: the text the key hashes, so the policy and the key never
+ * read two different requests (docs/cache.md). A member named twice in an object
+ * is read differently by different parsers: never cached, whatever the mode. In the
+ * canonical form every other object names a member once and null members are gone,
+ * so an absent and a null parameter read alike. A generation samples when do_sample
+ * is anything but false, best_of anything but a number up to 1, or a sampling knob
+ * is set; only a number is a seed, and a seed makes sampling repeatable. A body that
+ * looks like JSON without being JSON may be read by the upstream in a way hfgate
+ * cannot tell: not reproducible.
  */
 static int
-cache_deterministic(enum cfg_cache_mode mode, const char *body, size_t len)
+cache_deterministic(enum cfg_cache_mode mode, int form, const struct buf *cj,
+    const char *body, size_t len)
 {
-	cJSON		*root, *params;
-	const cJSON	*v;
+	cJSON		*root;
+	const cJSON	*params, *v;
 	int		 seeded, sampling, ok;
 
+	if (mode == CACHE_NEVER || form == CANON_FORM_DUPS)
+		return (0);
 	if (mode == CACHE_ALWAYS)
 		return (1);
-	if (mode == CACHE_NEVER)
+	if (form == CANON_FORM_RAW)
+		return (mode == CACHE_DETERMINISTIC && !json_looks_like(body, len));
+	if ((root = cJSON_ParseWithLength(cj->data, cj->len)) == NULL)
 		return (0);
-	if (body == NULL || !json_looks_like(body, len) ||
-	    (root = cJSON_ParseWithLength(body, len)) == NULL)
-		return (mode == CACHE_DETERMINISTIC);	/* raw input: nothing samples */
 	params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
-	seeded = cache_set(params, "seed");
+	v = cJSON_GetObjectItemCaseSensitive(params, "seed");
+	seeded = cJSON_IsNumber(v);
+	v = cJSON_GetObjectItemCaseSensitive(params, "do_sample");
+	sampling = v != NULL && !cJSON_IsFalse(v);
 	v = cJSON_GetObjectItemCaseSensitive(params, "best_of");
-	sampling = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(params, "do_sample")) ||
-	    (cJSON_IsNumber(v) && v->valuedouble > 1) ||
-	    cache_set(params, "temperature") || cache_set(params, "top_k") ||
-	    cache_set(params, "top_p") || cache_set(params, "typical_p");
+	sampling |= v != NULL && !(cJSON_IsNumber(v) && v->valuedouble <= 1);
+	sampling |= cJSON_GetObjectItemCaseSensitive(params, "temperature") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(params, "top_k") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(params, "top_p") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(params, "typical_p") != NULL;
 	ok = mode == CACHE_SEEDED ? seeded : (!sampling || seeded);
 	cJSON_Delete(root);
 	return (ok);
@@ -303,15 +309,26 @@ cache_hot_clear(struct cache_hot *h)
 	memset(h, 0, sizeof(*h));
 }
 
-/* Like cachedb_get, through this thread's copies of recent hits. */
+/*
+ * Like cachedb_get, through the answers still waiting for the writer (dbw_pending:
+ * read your writes) and this thread's copies of recent hits. Pending stores come
+ * first: they are newer than any copy, and one leaves the pending index only once
+ * committed and the generation changed, so it is always found in one of the three.
+ */
 static int
 cache_lookup(const uint8_t key[CANON_KEY_LEN], struct cache_entry *e)
 {
-	struct cache_hot	*h = cache_hot_slot(key);
+	struct cache_hot	*h;
 	uint64_t		 now = loop_now_ms();
-	uint64_t		 gen = cachedb_generation();
+	uint64_t		 gen;
 	int			 r;
 
+	if ((r = dbw_pending(key, e)) != 0)
+		return (r);
+	if (cache_rd == NULL)
+		return (0);
+	h = cache_hot_slot(key);
+	gen = cachedb_generation();
 	if (h != NULL && h->loaded != 0 && memcmp(h->key, key, CANON_KEY_LEN) == 0 &&
 	    h->gen == gen && now - h->loaded < CACHE_HOT_MS) {
 		*e = h->e;
@@ -336,6 +353,48 @@ cache_lookup(const uint8_t key[CANON_KEY_LEN], struct cache_entry *e)
 	return (r);
 }
 
+/*
+ * Looks req's key up (see cache_lookup). Returns 1 with a fresh entry in *hit; else
+ * 0, and with stale an expired entry still within stale-if-error goes to req.
+ */
+static int
+cache_find(struct gw_req *req, struct cache_entry *hit, int stale)
+{
+	const struct config	*cfg = req->cfg;
+	struct cache_entry	 e;
+	int64_t			 now = cache_now();
+	long			 max_age = req->cache.max_age;
+
+	memset(&e, 0, sizeof(e));
+	if (cache_lookup(req->cache.key, &e) == 1) {
+		if (now < e.expires && (max_age < 0 || now - e.created <= max_age)) {
+			*hit = e;
+			return (1);
+		}
+		if (stale && req->cache.stale == NULL && cfg->cache_stale_if_error > 0 &&
+		    now < e.expires + (int64_t)cfg->cache_stale_if_error &&
+		    (req->cache.stale = malloc(sizeof(e))) != NULL) {
+			*req->cache.stale = e;
+			memset(&e, 0, sizeof(e));
+		}
+	}
+	cache_entry_free(&e);
+	return (0);
+}
+
+int
+cache_landed(const struct gw_req *req)
+{
+	return (cache_on && req->cache.lookup &&
+	    dbw_pending_mark(req->cache.key) != req->cache.mark);
+}
+
+int
+cache_recheck(struct gw_req *req, struct cache_entry *hit)
+{
+	return (cache_landed(req) && cache_find(req, hit, 0));
+}
+
 int
 cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req *),
     struct cache_entry *hit)
@@ -343,11 +402,11 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	const struct config	*cfg = req->cfg;
 	const struct http_head	*h = &req->tr.head;
 	const struct up_call	*up = &req->call.up;
-	struct cache_entry	 e;
+	struct buf		 cj = { NULL, 0, 0 };
 	enum cfg_cache_mode	 mode;
 	unsigned		 ttl;
 	long			 max_age;
-	int			 no_store, no_cache, r, fresh;
+	int			 no_store, no_cache, form;
 	int64_t			 now = cache_now();
 
 	if (up->body == NULL)
@@ -357,38 +416,36 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 		return (0);
 	cache_control(h->cache_control, &no_store, &no_cache, &max_age);
 	mode = cache_mode(cfg, task_of(req), &ttl);
-	if (no_store || !(req->res.openai ? cache_oai_deterministic(mode,
-	    req->res.deterministic) : cache_deterministic(mode, up->body, up->body_len)))
+	if (no_store || mode == CACHE_NEVER)
 		return (0);
-	if (canon_key(req->tr.head.method, req->res.url, h->accept,
+	/* One reading of the body for the policy and the key. */
+	if ((form = canon_body(up->body, up->body_len, &cj)) == -1 ||
+	    !(req->res.openai ? form != CANON_FORM_DUPS &&
+	    cache_oai_deterministic(mode, req->res.deterministic) :
+	    cache_deterministic(mode, form, &cj, up->body, up->body_len)) ||
+	    canon_key_form(req->tr.head.method, req->res.url, h->accept,
 	    cfg->cache_per_client && req->who.client != NULL ? req->who.client->name : NULL,
-	    up->body, up->body_len, req->cache.key) == -1)
+	    form, form == CANON_FORM_RAW ? up->body : cj.data,
+	    form == CANON_FORM_RAW ? up->body_len : cj.len, req->cache.key) == -1) {
+		buf_free(&cj);
 		return (0);
+	}
+	buf_free(&cj);
 	canon_hex(req->cache.key, req->cache.key_hex);
 	req->cache.state = CACHE_STATE_MISS;
 	req->cache.store = 1;
 	req->cache.expires = now + (max_age > 0 ? max_age : (long)ttl);
+	req->cache.max_age = max_age;
 	if (http_value_false(h->use_cache) ||
 	    json_option_false(up->body, up->body_len, "use_cache"))
 		no_cache = 1;
-	if (!no_cache && cache_rd != NULL) {
-		memset(&e, 0, sizeof(e));
-		r = cache_lookup(req->cache.key, &e);
-		if (r == 1) {
-			fresh = now < e.expires &&
-			    (max_age < 0 || now - e.created <= max_age);
-			if (fresh) {
-				*hit = e;
-				return (1);
-			}
-			if (cfg->cache_stale_if_error > 0 &&
-			    now < e.expires + (int64_t)cfg->cache_stale_if_error &&
-			    (req->cache.stale = malloc(sizeof(e))) != NULL) {
-				*req->cache.stale = e;
-				memset(&e, 0, sizeof(e));
-			}
-		}
-		cache_entry_free(&e);
+	if (!no_cache) {
+		req->cache.lookup = 1;
+		/* Before the look-up: cache_landed tells whether a store may have been
+		   missed by it (flight.c asks, once req leads its flight). */
+		req->cache.mark = dbw_pending_mark(req->cache.key);
+		if (cache_find(req, hit, 1))
+			return (1);
 	}
 	__atomic_add_fetch(&cache_misses, 1, __ATOMIC_RELAXED);
 	return (0);

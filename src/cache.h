@@ -30,6 +30,15 @@ int	 cache_is_on(void);
  */
 int	 cache_begin(struct gw_req *, const struct task_info *(*task_of)(struct gw_req *),
 	    struct cache_entry *hit);
+/*
+ * Read your writes, for flight.c: an identical request's answer may have been stored
+ * (dbw_pending) after req's look-up in cache_begin missed it, its flight gone by the
+ * time req joined. cache_landed says whether that may be so (a few thousand classes
+ * of keys: rarely when it is not); cache_recheck looks again then, and returns 1 with
+ * a fresh entry in *hit (taken by the caller), else 0.
+ */
+int	 cache_landed(const struct gw_req *);
+int	 cache_recheck(struct gw_req *, struct cache_entry *hit);
 /* How entry e answers req (e stays the caller's): */
 #define CACHE_SERVE_NONE	0	/* it does not fit the request */
 #define CACHE_SERVE_BODY	1	/* e->body is the answer */

@@ -24,6 +24,7 @@ struct canon_parser {
 	const char	*p;
 	const char	*end;
 	int		 depth;
+	int		 dups;		/* an object named a member twice */
 };
 
 /* One object member: key unescaped, value in canonical form; idx keeps the source order. */
@@ -441,10 +442,12 @@ canon_object(struct canon_parser *cp, struct buf *out, const char *const drop[])
 	}
 	for (i = 0; i < n; i++) {
 		m = &ms[i];
-		/* Duplicates: only the last one counts. */
+		/* Duplicates: only the last one counts (canon_body reports them). */
 		if (i + 1 < n && m->klen == ms[i + 1].klen &&
-		    memcmp(m->key, ms[i + 1].key, m->klen) == 0)
+		    memcmp(m->key, ms[i + 1].key, m->klen) == 0) {
+			cp->dups = 1;
 			continue;
+		}
 		if (canon_dropped(m, drop))
 			continue;
 		if ((!first && buf_append(out, ",", 1) == -1) ||
@@ -537,19 +540,23 @@ canon_value(struct canon_parser *cp, struct buf *out, int *isnull,
 	}
 }
 
-/* canon_json with CANON_BAD and CANON_NOMEM kept apart; out is left as it was on error. */
+/* canon_json with CANON_BAD and CANON_NOMEM kept apart, and *dups set when an object
+   names a member twice; out is left as it was on error. */
 static int
-canon_parse(const char *json, size_t len, const char *const drop[], struct buf *out)
+canon_parse(const char *json, size_t len, const char *const drop[], struct buf *out,
+    int *dups)
 {
 	struct canon_parser	 cp;
 	size_t			 olen = out->len;
 	int			 isnull, rv;
 
+	*dups = 0;
 	if (json == NULL)
 		return (CANON_BAD);
 	cp.p = json;
 	cp.end = json + len;
 	cp.depth = 0;
+	cp.dups = 0;
 	if ((rv = canon_value(&cp, out, &isnull, drop)) == 0) {
 		canon_ws(&cp);
 		if (cp.p != cp.end)
@@ -559,14 +566,31 @@ canon_parse(const char *json, size_t len, const char *const drop[], struct buf *
 		out->len = olen;
 		if (out->data != NULL)
 			out->data[olen] = '\0';
-	}
+	} else
+		*dups = cp.dups;
 	return (rv);
 }
 
 int
 canon_json(const char *json, size_t len, const char *const drop[], struct buf *out)
 {
-	return (canon_parse(json, len, drop, out) == 0 ? 0 : -1);
+	int	 dups;
+
+	return (canon_parse(json, len, drop, out, &dups) == 0 ? 0 : -1);
+}
+
+int
+canon_body(const char *body, size_t len, struct buf *out)
+{
+	static const char *const drop[] = { "options", "stream", NULL };
+	int	 r, dups;
+
+	r = canon_parse(body, len, drop, out, &dups);
+	if (r == CANON_NOMEM)
+		return (-1);
+	if (r != 0)
+		return (CANON_FORM_RAW);
+	return (dups ? CANON_FORM_DUPS : CANON_FORM_JSON);
 }
 
 /* A field as an 8-byte big-endian length and its bytes: no two field lists collide. */
@@ -595,9 +619,26 @@ int
 canon_key(const char *method, const char *target, const char *accept,
     const char *scope, const char *body, size_t len, uint8_t key[CANON_KEY_LEN])
 {
-	static const char *const drop[] = { "options", "stream", NULL };
-	EVP_MD_CTX	*ctx;
 	struct buf	 cj = { NULL, 0, 0 };
+	int		 form, rv;
+
+	if ((form = canon_body(body, len, &cj)) == -1)
+		return (-1);
+	if (form == CANON_FORM_RAW)
+		rv = canon_key_form(method, target, accept, scope, form, body, len, key);
+	else
+		rv = canon_key_form(method, target, accept, scope, form, cj.data, cj.len,
+		    key);
+	buf_free(&cj);
+	return (rv);
+}
+
+int
+canon_key_form(const char *method, const char *target, const char *accept,
+    const char *scope, int bodyform, const char *data, size_t len,
+    uint8_t key[CANON_KEY_LEN])
+{
+	EVP_MD_CTX	*ctx;
 	const char	*form;
 	char		 at[128];
 	unsigned int	 klen;
@@ -610,10 +651,7 @@ canon_key(const char *method, const char *target, const char *accept,
 	if (accept == NULL)
 		accept = "";
 	/* A body that is not JSON is hashed raw; the form byte keeps the two apart. */
-	r = canon_parse(body, len, drop, &cj);
-	if (r == CANON_NOMEM)
-		goto fail;
-	form = r == 0 ? "J" : "R";
+	form = bodyform == CANON_FORM_RAW ? "R" : "J";
 	if (canon_ctx == NULL)
 		canon_ctx = EVP_MD_CTX_new();
 	if ((ctx = canon_ctx) == NULL || digest_sha256() == NULL ||
@@ -632,16 +670,12 @@ canon_key(const char *method, const char *target, const char *accept,
 	}
 	if (canon_field(ctx, form, 1) == -1)
 		goto fail;
-	if (r == 0)
-		r = canon_field(ctx, cj.data, cj.len);
-	else
-		r = canon_field(ctx, body, body != NULL ? len : 0);
+	r = canon_field(ctx, data, data != NULL ? len : 0);
 	if (r == -1 || EVP_DigestFinal_ex(ctx, key, &klen) != 1 ||
 	    klen != CANON_KEY_LEN)
 		goto fail;
 	rv = 0;
  fail:
-	buf_free(&cj);
 	return (rv);
 }
 

@@ -24,6 +24,20 @@
 int	 canon_json(const char *json, size_t len, const char *const drop[], struct buf *out);
 
 /*
+ * Reads a request body once, for the cache key and for the cache's policy alike
+ * (docs/cache.md): out gets the canonical form the key hashes (canon_json with drop =
+ * {"options", "stream", NULL}). Returns what the body is:
+ */
+#define CANON_FORM_JSON	0	/* JSON: out holds its canonical form */
+#define CANON_FORM_DUPS	1	/* JSON in which an object names a member twice: out holds
+				   the canonical form with the last of each, but parsers
+				   differ on such a body (it is never cached) */
+#define CANON_FORM_RAW	2	/* not JSON: out is left as it was, the key covers the raw
+				   bytes */
+/* or -1 (out of memory). */
+int	 canon_body(const char *body, size_t len, struct buf *out);
+
+/*
  * The cache key of a request: SHA-256 (libcrypto) over the method, the upstream target
  * (resolved URL), the Accept header (or ""), and the body: its canonical JSON form when
  * it is JSON (canon_json with drop = {"options", "stream", NULL}), else the raw bytes.
@@ -34,6 +48,11 @@ int	 canon_json(const char *json, size_t len, const char *const drop[], struct b
  */
 int	 canon_key(const char *method, const char *target, const char *accept,
 	    const char *scope, const char *body, size_t len, uint8_t key[CANON_KEY_LEN]);
+/* The same key from a body canon_body already read: form is what it returned, data
+   the canonical form (CANON_FORM_JSON, _DUPS) or the raw body (CANON_FORM_RAW). */
+int	 canon_key_form(const char *method, const char *target, const char *accept,
+	    const char *scope, int form, const char *data, size_t len,
+	    uint8_t key[CANON_KEY_LEN]);
 /* Frees the calling thread's digest context (at thread exit). */
 void	 canon_thread_free(void);
 /* Lowercase hex of a key into hex[2 * CANON_KEY_LEN + 1]. */

@@ -119,6 +119,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_CACHE, "per_client", CFG_BOOL, F(cache_per_client), 0, 0 },
 	{ SECT_USAGE, "enabled", CFG_BOOL, F(usage_enabled), 0, 0 },
 	{ SECT_USAGE, "db", CFG_STR_OR_UNSET, F(usage_db), 0, 0 },
+	{ SECT_USAGE, "flush_interval_ms", CFG_LONG, F(usage_flush_ms), 10, 60000 },
 	{ SECT_ADMIN, "key_sha256", CFG_KEY_SHA256, F(admin_key_hash), 0, 0 },
 	{ SECT_ADMIN, "key_file", CFG_KEY_FILE, F(admin_key_hash), 0, 0 },
 	{ SECT_STREAM, "first_byte_timeout", CFG_UINT, F(stream_first_byte), 1, 86400 },
@@ -217,6 +218,7 @@ cfg_init(struct config *c)
 	c->max_header_bytes = 8 * 1024;
 	c->max_url_bytes = 4 * 1024;
 	c->usage_enabled = 1;
+	c->usage_flush_ms = 1000;
 	c->max_connections = 10000;
 	c->max_body_bytes = 16 * 1024 * 1024;
 	c->connection_timeout = 60;

@@ -110,6 +110,7 @@ struct config {
 	int	 usage_enabled;		/* default 1 */
 	char	*usage_db;		/* default: the cache's file, or
 					   $(localstatedir)/lib/hfgate/usage.db without cache */
+	long	 usage_flush_ms;	/* default 1000: what a crash may lose */
 
 	/* [admin] */
 	uint8_t	 admin_key_hash[CFG_KEY_HASH_LEN];

@@ -30,6 +30,7 @@
 #define DBW_STOP_BUSY_MS	100	/* the final checkpoint waits no longer */
 #define DBW_QUEUE_MAX_OPS	65536
 #define DBW_QUEUE_MAX_BYTES	(64 * 1024 * 1024)
+#define DBW_PENDING_SLOTS	4096	/* the index of queued stores (a power of two) */
 #define DBW_TOUCH_SLOTS		4096	/* recently touched keys, to skip most touches */
 #define DBW_TOUCH_SECS		60	/* last_access granularity */
 
@@ -46,6 +47,10 @@ enum dbw_type {
 struct dbw_op {
 	struct dbw_op	*next;
 	enum dbw_type	 type;
+	/* put: in the pending index (pprev non-NULL) from dbw_put until committed */
+	struct dbw_op	*pnext, **pprev;
+	unsigned	 readers;	/* dbw_pending copying the body, under mtx */
+	int		 orphan;	/* done while read: the last reader frees it */
 	uint8_t		 key[CANON_KEY_LEN];
 	int		 status;
 	int		 kind;
@@ -127,11 +132,16 @@ static struct {
 	struct dbw_op	*head;
 	struct dbw_op	**tail;
 	size_t		 nops;
-	size_t		 nsync;
 	size_t		 qbytes;
 	struct timespec	 first_at;	/* when the queue last became non-empty */
 	int		 dropping;	/* queue full: logged once until it drains */
 	struct dbw_touched touched[DBW_TOUCH_SLOTS];
+	/* Queued stores by key, newest first: what dbw_pending finds. npending and
+	   added[] are also read without mtx (atomics). */
+	struct dbw_op	*pending[DBW_PENDING_SLOTS];
+	size_t		 npending;
+	uint32_t	 added[DBW_PENDING_SLOTS];	/* stores indexed per slot */
+	size_t		 nurgent;	/* queued ops that let no batch gather */
 
 	sqlite3		*db;
 	sqlite3_stmt	*st[DBW_S_COUNT];
@@ -168,6 +178,59 @@ dbw_past(const struct timespec *ts)
 	dbw_now(&now);
 	return (now.tv_sec > ts->tv_sec ||
 	    (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec));
+}
+
+static size_t
+dbw_slot(const uint8_t key[CANON_KEY_LEN])
+{
+	return (((size_t)key[4] << 8 | key[5]) & (DBW_PENDING_SLOTS - 1));
+}
+
+/* Puts a queued store into the pending index; call with mtx held. */
+static void
+dbw_index(struct dbw_op *op)
+{
+	size_t	 i = dbw_slot(op->key);
+
+	op->pnext = dbw.pending[i];
+	if (op->pnext != NULL)
+		op->pnext->pprev = &op->pnext;
+	op->pprev = &dbw.pending[i];
+	dbw.pending[i] = op;
+	/* Seen by dbw_pending_mark before the store itself (both seq_cst). */
+	__atomic_add_fetch(&dbw.npending, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&dbw.added[i], 1, __ATOMIC_SEQ_CST);
+}
+
+/* Takes a store out of the pending index, if it is there; call with mtx held. */
+static void
+dbw_unindex(struct dbw_op *op)
+{
+	if (op->pprev == NULL)
+		return;
+	if (op->pnext != NULL)
+		op->pnext->pprev = op->pprev;
+	*op->pprev = op->pnext;
+	op->pprev = NULL;
+	op->pnext = NULL;
+	__atomic_sub_fetch(&dbw.npending, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A deletion is queued: the stores queued before it are no longer found (the
+   deletion removes them from the file once they are committed). With mtx held. */
+static void
+dbw_unindex_model(const char *model)
+{
+	struct dbw_op	*op, *next;
+	size_t		 i;
+
+	for (i = 0; i < DBW_PENDING_SLOTS && dbw.npending > 0; i++)
+		for (op = dbw.pending[i]; op != NULL; op = next) {
+			next = op->pnext;
+			if (model == NULL ||
+			    (op->model != NULL && strcmp(op->model, model) == 0))
+				dbw_unindex(op);
+		}
 }
 
 /* Logs the first failure; the next success says so, and re-arms the warning. */
@@ -449,13 +512,20 @@ dbw_batch(struct dbw_op *ops)
 	for (op = ops; op != NULL; op = op->next)
 		if (op->type == DBW_NOTIFY)
 			op->notify(op->arg, ok && clean ? 0 : -1);
+	/* A store leaves the pending index only now, once committed (and the generation
+	   changed) or given up: from dbw_put on, it is always in one of the two. */
 	pthread_mutex_lock(&dbw.mtx);
 	for (op = ops; op != NULL; op = next) {
 		next = op->next;
 		if (op->type == DBW_SYNC) {
 			op->result = ok && clean ? 0 : -1;
 			op->done = 1;
-		} else
+			continue;
+		}
+		dbw_unindex(op);
+		if (op->readers > 0)
+			op->orphan = 1;
+		else
 			free(op);
 	}
 	pthread_cond_broadcast(&dbw.done);
@@ -473,8 +543,8 @@ dbw_take(void)
 		last = op;
 		n++;
 		dbw.nops--;
-		if (op->type == DBW_SYNC)
-			dbw.nsync--;
+		if (op->type == DBW_SYNC || op->type == DBW_USAGE)
+			dbw.nurgent--;
 		dbw.qbytes -= op->len;
 	}
 	if (last == NULL)
@@ -501,10 +571,11 @@ dbw_main(void *arg)
 	for (;;) {
 		while (dbw.head == NULL && !dbw.stopping && !dbw_past(&maint))
 			pthread_cond_timedwait(&dbw.wake, &dbw.mtx, &maint);
-		/* Let a batch gather unless it is full or somebody waits for it. */
+		/* Let a batch gather unless it is full, somebody waits for it, or it
+		   holds usage counters (usage.c bounds how long those wait). */
 		gather = dbw.first_at;
 		dbw_add_ms(&gather, DBW_BATCH_MS);
-		while (dbw.head != NULL && !dbw.stopping && dbw.nsync == 0 &&
+		while (dbw.head != NULL && !dbw.stopping && dbw.nurgent == 0 &&
 		    dbw.nops < DBW_BATCH_OPS && !dbw_past(&gather))
 			pthread_cond_timedwait(&dbw.wake, &dbw.mtx, &gather);
 		ops = dbw_take();
@@ -616,9 +687,11 @@ dbw_start(const char *path, int64_t max_bytes, char *err, size_t errlen)
 	pthread_mutex_lock(&dbw.mtx);
 	dbw.head = NULL;
 	dbw.tail = &dbw.head;
-	dbw.nops = dbw.nsync = dbw.qbytes = 0;
+	dbw.nops = dbw.nurgent = dbw.qbytes = 0;
 	dbw.dropping = dbw.stopping = 0;
 	memset(dbw.touched, 0, sizeof(dbw.touched));
+	memset(dbw.pending, 0, sizeof(dbw.pending));
+	dbw.npending = 0;
 	dbw.running = 1;
 	if ((rc = pthread_create(&dbw.thread, NULL, dbw_main, NULL)) != 0) {
 		dbw.running = 0;
@@ -664,8 +737,15 @@ dbw_enqueue(struct dbw_op *op)
 				dbw_now(&dbw.first_at);
 			dbw.qbytes += op->len;
 			queued = 1;
+			if (op->type == DBW_PUT)
+				dbw_index(op);
+			else if (op->type == DBW_DELETE)
+				dbw_unindex_model(op->model);
+			else if (op->type == DBW_USAGE)
+				dbw.nurgent++;
 			/* Wake the writer only when it has a reason to act. */
-			if (dbw.nops == 1 || dbw.nops == DBW_BATCH_OPS)
+			if (dbw.nops == 1 || dbw.nops == DBW_BATCH_OPS ||
+			    op->type == DBW_USAGE)
 				pthread_cond_signal(&dbw.wake);
 		}
 	}
@@ -787,6 +867,49 @@ dbw_usage(const struct usage_row *rows, size_t n)
 	(void)dbw_enqueue(op);
 }
 
+uint32_t
+dbw_pending_mark(const uint8_t key[CANON_KEY_LEN])
+{
+	return (__atomic_load_n(&dbw.added[dbw_slot(key)], __ATOMIC_SEQ_CST));
+}
+
+int
+dbw_pending(const uint8_t key[CANON_KEY_LEN], struct cache_entry *e)
+{
+	struct dbw_op	*op;
+
+	memset(e, 0, sizeof(*e));
+	if (__atomic_load_n(&dbw.npending, __ATOMIC_SEQ_CST) == 0)
+		return (0);
+	pthread_mutex_lock(&dbw.mtx);
+	for (op = dbw.pending[dbw_slot(key)]; op != NULL; op = op->pnext)
+		if (memcmp(op->key, key, CANON_KEY_LEN) == 0)
+			break;
+	if (op == NULL) {
+		pthread_mutex_unlock(&dbw.mtx);
+		return (0);
+	}
+	/* The body is copied outside the lock; the op lives until its last reader is
+	   done (dbw_batch leaves it to the reader then). */
+	op->readers++;
+	pthread_mutex_unlock(&dbw.mtx);
+	e->status = op->status;
+	memcpy(e->ctype, op->ctype, sizeof(e->ctype));
+	e->kind = op->kind;
+	e->created = op->time;
+	e->expires = op->expires;
+	if ((e->body = malloc(op->len + 1)) != NULL) {
+		memcpy(e->body, op->body, op->len);
+		e->body[op->len] = '\0';
+		e->len = op->len;
+	}
+	pthread_mutex_lock(&dbw.mtx);
+	if (--op->readers == 0 && op->orphan)
+		free(op);
+	pthread_mutex_unlock(&dbw.mtx);
+	return (e->body != NULL ? 1 : -1);
+}
+
 int
 dbw_notify(void (*fn)(void *, int), void *arg)
 {
@@ -833,7 +956,7 @@ dbw_sync(void)
 	dbw.tail = &op.next;
 	if (dbw.nops++ == 0)
 		dbw_now(&dbw.first_at);
-	dbw.nsync++;
+	dbw.nurgent++;
 	pthread_cond_signal(&dbw.wake);
 	while (!op.done)
 		pthread_cond_wait(&dbw.done, &dbw.mtx);

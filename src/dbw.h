@@ -10,6 +10,8 @@
 
 #include "canon.h"
 
+struct cache_entry;
+
 /* One row of usage counters (usage.c): what dbw_usage adds to the usage table. */
 struct usage_row {
 	char		 day[11];	/* YYYY-MM-DD, UTC */
@@ -28,7 +30,8 @@ struct usage_row {
  * WAL checkpoints (PASSIVE) run every few seconds. Every dbw_* call below copies what
  * it needs, only enqueues (never blocks on SQLite), and is safe from any thread;
  * the thread batches queued work into BEGIN IMMEDIATE..COMMIT every 50 ms or 256
- * operations. Returns 0, or -1 with err.
+ * operations, at once when usage counters (dbw_usage) or a dbw_sync are queued.
+ * Returns 0, or -1 with err.
  */
 int	 dbw_start(const char *path, int64_t max_bytes, char *err, size_t errlen);
 /* Expired rows are kept this many seconds past their expiry before the background
@@ -38,6 +41,19 @@ void	 dbw_set_stale_window(int64_t secs);
    kind, body, expires (unix seconds). */
 void	 dbw_put(const uint8_t key[CANON_KEY_LEN], const char *model, int status,
 	    const char *ctype, int kind, const char *body, size_t len, int64_t expires);
+/*
+ * Read your writes: a store is found here from dbw_put until the writer has
+ * committed it (it is then readable from the file, and cachedb_generation has
+ * changed), or until a dbw_delete of its model is queued. These are the queued
+ * operations themselves, so they cost no memory beyond the queue's cap. Returns 1
+ * with e filled (the newest store of key; body malloc'd, taken by the caller), 0 when
+ * none is pending, -1 when out of memory.
+ */
+int	 dbw_pending(const uint8_t key[CANON_KEY_LEN], struct cache_entry *e);
+/* A number that changes whenever a store of a key like key (one of a few thousand
+   classes) starts to be found by dbw_pending: a look-up that missed and sees the
+   same number later would still miss there. Any thread, no lock. */
+uint32_t dbw_pending_mark(const uint8_t key[CANON_KEY_LEN]);
 /* Records a hit for LRU (flushed in batches; skipped when last_access is recent). */
 void	 dbw_touch(const uint8_t key[CANON_KEY_LEN], int64_t now);
 /* Deletes every entry, or those of one model. */

@@ -4,7 +4,10 @@
  * event) is copied to every waiter's thread through its mailbox (loop_post) and handed
  * to the gateway there through the hooks. Flights live in one table under one mutex;
  * a waiter leaves under it too, so its thread and mailbox exist for every message
- * posted to it.
+ * posted to it. A leader stores its answer (cache.c) before its flight leaves the
+ * table, and the cache finds it from then on (dbw_pending, then the file): a request
+ * that finds neither the flight nor the answer has looked too early, and
+ * flight_landed looks again.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -13,6 +16,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cache.h"
+#include "cachedb.h"
 #include "canon.h"
 #include "flight.h"
 #include "loop.h"
@@ -155,6 +160,69 @@ flight_led(struct gw_req *req)
 	return (NULL);
 }
 
+/*
+ * req has just become the leader of a new flight, but an identical request's answer
+ * may have landed between req's cache look-up and now: that leader stored it
+ * (dbw_pending) before it left the table, so req's look-up ran before the store.
+ * When the cache has it now, req and whoever joined it since get it as a flight's
+ * answer (or a finished stream), through their mailboxes like any waiter, and 1 is
+ * returned; else 0 and req goes upstream.
+ */
+static int
+flight_landed(struct gw_req *req)
+{
+	static const struct buf	 none = { NULL, 0, 0 };
+	struct cache_entry	 e;
+	struct flight		*f;
+	struct flight_waiter	*self, *w, *next;
+	struct buf		 body;
+	char			*list = NULL;
+	int			 how;
+
+	memset(&e, 0, sizeof(e));
+	if (!cache_landed(req) || (self = calloc(1, sizeof(*self))) == NULL)
+		return (0);
+	if (cache_recheck(req, &e) != 1 ||
+	    (how = cache_fit(req, &e, CACHE_STATE_HIT, &list)) == CACHE_SERVE_NONE) {
+		cache_entry_free(&e);
+		free(self);
+		return (0);
+	}
+	self->mb = loop_mailbox();
+	self->serial = req->serial;
+	if (how == CACHE_SERVE_LIST) {
+		body.data = list;
+		body.len = body.cap = strlen(list);
+	} else {
+		body.data = e.body;
+		body.len = body.cap = e.len;
+	}
+	pthread_mutex_lock(&flight_mu);
+	f = flight_unlink(req);
+	req->flight.leader = 0;
+	req->flight.waiting = 1;
+	self->next = f != NULL ? f->waiters : NULL;
+	for (w = self; w != NULL; w = next) {
+		next = w->next;
+		if (how == CACHE_SERVE_STREAM) {
+			flight_post(w, FLIGHT_START, 0, e.status, e.ctype, NULL, &body,
+			    &none);
+			flight_post(w, FLIGHT_END, 0, 0, NULL, NULL, &none, NULL);
+		} else if (how == CACHE_SERVE_LIST)
+			flight_post(w, FLIGHT_ANSWER, 0, 200, "application/json", NULL,
+			    &body, &none);
+		else
+			flight_post(w, FLIGHT_ANSWER, 0, e.status, e.ctype, NULL, &body,
+			    &none);
+		free(w);
+	}
+	pthread_mutex_unlock(&flight_mu);
+	flight_free(f);
+	free(list);
+	cache_entry_free(&e);
+	return (1);
+}
+
 int
 flight_join(struct gw_req *req, const uint8_t key[CANON_KEY_LEN], int sse)
 {
@@ -179,7 +247,7 @@ flight_join(struct gw_req *req, const uint8_t key[CANON_KEY_LEN], int sse)
 			req->flight.leader = 1;
 		}
 		pthread_mutex_unlock(&flight_mu);
-		return (0);
+		return (req->flight.leader ? flight_landed(req) : 0);
 	}
 	/* Too late to hand over everything so far: on its own. */
 	if (f->closed || (w = calloc(1, sizeof(*w))) == NULL) {

@@ -29,7 +29,9 @@ struct flight_hooks {
 void	 flight_set_hooks(const struct flight_hooks *);
 
 /* Joins the flight for key (streams join streams only: sse), or starts one led by req.
-   Returns 1 when req now waits for the leader. */
+   Returns 1 when req now waits for the leader, or for the answer an identical request
+   stored since req's cache look-up (delivered through the hooks like a leader's:
+   X-Cache HIT). */
 int	 flight_join(struct gw_req *, const uint8_t key[CANON_KEY_LEN], int sse);
 /* The leader's answer (all borrowed): a copy to every waiter. */
 void	 flight_land(struct gw_req *, long status, const char *ctype,

@@ -236,6 +236,7 @@ static void	gw_on_deadline(struct loop_timer *);
 static void	gw_on_retry(struct loop_timer *);
 static int	gw_on_data(struct up_call *, const char *, size_t);
 static void	gw_on_done(struct up_call *, enum up_result);
+static int	gw_on_resend(struct up_call *);
 static int	gw_cache(struct gw_req *);
 
 static void
@@ -272,6 +273,7 @@ gw_proceed(struct gw_req *req)
 	call->max_response = req->cfg->max_response_bytes;
 	call->up.on_data = gw_on_data;
 	call->up.on_done = gw_on_done;
+	call->up.on_resend = gw_on_resend;
 	call->up.arg = req;
 	call->retry_timer.cb = gw_on_retry;
 	call->retry_timer.arg = req;
@@ -576,6 +578,26 @@ gw_transport(enum up_result result, int too_large)
 	default:
 		return (too_large ? RETRY_T_TOO_LARGE : RETRY_T_FAILED);
 	}
+}
+
+/*
+ * libcurl sends the request again on a new connection: the call on the dead reused
+ * one failed without an answer, and the next one is an attempt like any other. It
+ * may go only where retry.c would allow another attempt after a reset, so that
+ * X-Hfgate-Attempts is the number of upstream calls and never exceeds max_attempts.
+ */
+static int
+gw_on_resend(struct up_call *c)
+{
+	struct gw_req		*req = c->arg;
+	struct call_part	*call = &req->call;
+
+	if (call->failures + 1 >= req->cfg->max_attempts ||
+	    call->attempts >= RETRY_MAX_CALLS)
+		return (-1);	/* gw_on_done counts that failure */
+	call->failures++;
+	call->attempts++;
+	return (0);
 }
 
 /* An attempt ended: the retry verdict (retry.c) says what comes next. */

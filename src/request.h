@@ -127,6 +127,9 @@ struct cache_part {
 	char			 key_hex[2 * CANON_KEY_LEN + 1];
 	int64_t			 expires;	/* of a stored answer, unix seconds */
 	int64_t			 age;		/* of a served entry, seconds */
+	int			 lookup;	/* looked up (not no-cache) */
+	long			 max_age;	/* Cache-Control: max-age, -1: none */
+	uint32_t		 mark;		/* dbw_pending_mark before the look-up */
 	struct buf		 copy;		/* a stream's bytes, to store at its end */
 	struct cache_entry	*stale;		/* expired entry for stale-if-error */
 };

@@ -148,6 +148,31 @@ up_on_write(char *data, size_t size, size_t n, void *arg)
 	return (len);
 }
 
+/*
+ * Called once per request libcurl sends, after the connection is set up and before
+ * the request goes out. A second call for one transfer is libcurl's own re-send: a
+ * reused connection died before a byte of the answer came (its "connection died,
+ * retrying a fresh connect"), so the request goes again on a new connection. That
+ * is another upstream call, and the caller decides whether it may be made.
+ */
+static int
+up_on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip,
+    int conn_primary_port, int conn_local_port)
+{
+	struct up_call	*c = arg;
+
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	if (c->sends++ > 0 && c->on_resend != NULL && c->on_resend(c) == -1) {
+		c->sends--;
+		c->resend_refused = 1;
+		return (CURL_PREREQFUNC_ABORT);
+	}
+	return (CURL_PREREQFUNC_OK);
+}
+
 /* What a batch of on_data calls gathered goes out (up_init's flush) before any
    on_done runs. */
 static void
@@ -221,6 +246,13 @@ up_drain(struct up_shard *sh)
 		if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
 			c->total_ms = ((uint64_t)us + 500) / 1000;
 		c->reason = res != CURLE_OK ? curl_easy_strerror(res) : "";
+		if (res == CURLE_ABORTED_BY_CALLBACK && c->resend_refused) {
+			/* What the refused re-send would have repaired. */
+			c->reason = "Connection died without an answer";
+			snprintf(c->errbuf, sizeof(c->errbuf), "%s", c->reason);
+			c->on_done(c, UP_E_CONNECT);
+			continue;
+		}
 		if (res != CURLE_OK && c->errbuf[0] == '\0')
 			snprintf(c->errbuf, sizeof(c->errbuf), "%s", c->reason);
 		c->on_done(c, up_classify((int)res));
@@ -456,6 +488,8 @@ up_setup(struct up_call *c)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, up_on_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, up_on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, c);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -494,6 +528,8 @@ up_start(struct up_call *c)
 	c->retry_after[0] = '\0';
 	c->errbuf[0] = '\0';
 	c->paused = 0;
+	c->sends = 0;
+	c->resend_refused = 0;
 	buf_reset(&c->relay);
 	if (c->easy == NULL && up_npool > 0)
 		c->easy = up_pool[--up_npool];
@@ -546,6 +582,7 @@ up_release(struct up_call *c)
 		curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
 		curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, NULL);
 		curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, NULL);
+		curl_easy_setopt(c->easy, CURLOPT_PREREQDATA, NULL);
 		if (up_npool < sizeof(up_pool) / sizeof(up_pool[0]))
 			up_pool[up_npool++] = c->easy;
 		else

@@ -45,6 +45,10 @@ struct up_call {
 	/* callbacks, run on the loop thread, never inside MHD_run */
 	int	(*on_data)(struct up_call *, const char *, size_t);
 	void	(*on_done)(struct up_call *, enum up_result);
+	/* A reused connection died before any byte of the answer and libcurl is about
+	   to send the request again on a new one (docs/design.md, "libcurl"): 0 lets
+	   it, -1 stops it and the call ends as UP_E_CONNECT. NULL: always let it. */
+	int	(*on_resend)(struct up_call *);
 	void	 *arg;
 
 	/* response */
@@ -58,6 +62,8 @@ struct up_call {
 
 	/* private */
 	void			*easy;		/* libcurl's handle */
+	unsigned		 sends;		/* requests sent since up_start */
+	int			 resend_refused;	/* on_resend said no */
 	void			*headers;	/* request headers (up_header), kept across
 						   restarts until up_release */
 	struct up_shard		*shard;		/* the multi handle running it */

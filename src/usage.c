@@ -1,9 +1,13 @@
 /*
  * Usage accounting. Each loop thread adds its finished requests to its own table of
  * counters keyed by (UTC day, client, model, task), so a request costs a hash lookup
- * and never a write; a loop timer hands the table to the cache's writer thread every
- * USAGE_FLUSH_MS, which adds it to the usage table of the SQLite file in its next
- * batch. GET /admin/usage reads that table on the asking thread's own read connection.
+ * and never a write; a loop timer, armed by the first request after a flush, hands
+ * the table to the cache's writer thread within the request's [usage]
+ * flush_interval_ms, and the writer commits usage at once, without waiting for a batch
+ * to gather (dbw.h). So a crash loses at most the counts of that interval (and of one
+ * commit); a committed transaction survives a crash of the process (WAL,
+ * synchronous=NORMAL: only a power failure may undo the last ones). GET /admin/usage
+ * reads the table on the asking thread's own read connection.
  *
  * Order at shutdown: each loop thread flushes in usage_thread_stop (after its last
  * request ended) before main stops the writer (usage_stop, cache_stop), and dbw_stop
@@ -20,6 +24,7 @@
 #include <cJSON.h>
 
 #include "cachedb.h"
+#include "config.h"
 #include "dbw.h"
 #include "limit.h"
 #include "log.h"
@@ -256,6 +261,7 @@ void
 usage_record(const struct usage_event *ev)
 {
 	struct usage_row	 k, *r;
+	uint64_t		 ms;
 
 	if (!__atomic_load_n(&usage_on, __ATOMIC_ACQUIRE))
 		return;
@@ -276,9 +282,12 @@ usage_record(const struct usage_event *ev)
 	r->bytes_in += ev->bytes_in;
 	r->bytes_out += ev->bytes_out;
 	r->generated_tokens += ev->generated_tokens;
-	/* Armed only while there is something to flush: an idle thread never wakes. */
-	if (usage_live && !loop_timer_armed(&usage_timer))
-		loop_timer_set(&usage_timer, USAGE_FLUSH_MS);
+	/* Armed only while there is something to flush: an idle thread never wakes.
+	   A shorter interval (after a reload) moves the flush forward. */
+	ms = ev->flush_ms > 0 ? (uint64_t)ev->flush_ms : USAGE_FLUSH_MS;
+	if (usage_live && (!loop_timer_armed(&usage_timer) ||
+	    usage_timer.when > loop_now_ms() + ms))
+		loop_timer_set(&usage_timer, ms);
 }
 
 void
@@ -293,6 +302,7 @@ usage_request_done(const struct gw_req *req, const char *client, int ok)
 	ev.model = req->res.model;
 	ev.task = req->res.task != NULL ? req->res.task->name : NULL;
 	ev.when_ms = loop_wall_ms();
+	ev.flush_ms = req->cfg->usage_flush_ms;
 	ev.cache_hit = req->cache.state == CACHE_STATE_HIT ||
 	    req->cache.state == CACHE_STATE_STALE;
 	ev.attempts = req->call.attempts;

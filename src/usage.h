@@ -1,7 +1,9 @@
 /*
  * usage.c: usage accounting (docs/teams.md): requests counted per UTC day, client,
  * model and task on each loop thread, written in batches by the cache's writer thread
- * into the usage table of the SQLite file, and read back for GET /admin/usage.
+ * into the usage table of the SQLite file, and read back for GET /admin/usage. A
+ * request's counts are committed at most [usage] flush_interval_ms (and one commit)
+ * after it ended: all that a crash can lose.
  */
 #ifndef HFGATE_USAGE_H
 #define HFGATE_USAGE_H
@@ -11,7 +13,9 @@
 
 #include "request.h"
 
-#define USAGE_FLUSH_MS	1000	/* a loop thread's counters reach the writer this often */
+#define USAGE_FLUSH_MS	1000	/* a loop thread's counters reach the writer at least this
+				   often, unless an event says otherwise ([usage]
+				   flush_interval_ms) */
 
 /* One finished request. The strings are borrowed; NULL or "" counts as "-". */
 struct usage_event {
@@ -19,6 +23,8 @@ struct usage_event {
 	const char	*model;
 	const char	*task;
 	int64_t		 when_ms;	/* unix ms: gives the UTC day */
+	long		 flush_ms;	/* hand it to the writer within this; 0:
+					   USAGE_FLUSH_MS */
 	int		 cache_hit;
 	unsigned	 attempts;
 	int		 error;

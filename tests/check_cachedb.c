@@ -417,6 +417,100 @@ START_TEST(test_delete)
 }
 END_TEST
 
+/* dbw_pending for key n: 1 (body checked against want when not NULL) or 0. */
+static int
+pending(unsigned n, const char *want)
+{
+	struct cache_entry	 e;
+	uint8_t			 k[CANON_KEY_LEN];
+	int			 r;
+
+	mkkey(n, k);
+	r = dbw_pending(k, &e);
+	ck_assert_int_ge(r, 0);
+	if (r == 1 && want != NULL) {
+		ck_assert_uint_eq(e.len, strlen(want));
+		ck_assert_str_eq(e.body, want);
+	}
+	cache_entry_free(&e);
+	return (r);
+}
+
+START_TEST(test_pending)
+{
+	struct cachedb		*c;
+	struct cache_entry	 e;
+	uint8_t			 k[CANON_KEY_LEN];
+	uint32_t		 mark;
+	int64_t			 t = now_s();
+	double			 until;
+	unsigned		 i, left;
+
+	start(BIG);
+	c = open_reader();
+	/* Found from the store on, with everything a look-up returns. */
+	mkkey(1, k);
+	mark = dbw_pending_mark(k);
+	dbw_put(k, "m", 203, "text/event-stream", 1, "data: a\n\n", 9, t + 60);
+	ck_assert_uint_ne(dbw_pending_mark(k), mark);
+	ck_assert_int_eq(dbw_pending(k, &e), 1);
+	ck_assert_int_eq(e.status, 203);
+	ck_assert_str_eq(e.ctype, "text/event-stream");
+	ck_assert_int_eq(e.kind, 1);
+	ck_assert_int_ge(e.created, t);
+	ck_assert_int_eq(e.expires, t + 60);
+	ck_assert_str_eq(e.body, "data: a\n\n");
+	cache_entry_free(&e);
+	ck_assert_int_eq(pending(2, NULL), 0);
+	/* The newest store of a key wins; committed, it is read from the file. */
+	dbw_put(k, "m", 200, "application/json", 0, "[2]", 3, t + 60);
+	ck_assert_int_eq(pending(1, "[2]"), 1);
+	ck_assert_int_eq(dbw_sync(), 0);
+	ck_assert_int_eq(pending(1, NULL), 0);
+	ck_assert_int_eq(cachedb_get(c, k, &e), 1);
+	ck_assert_str_eq(e.body, "[2]");
+	cache_entry_free(&e);
+
+	/* A deletion hides the stores queued before it, by model or all. */
+	for (i = 10; i < 14; i++) {
+		mkkey(i, k);
+		dbw_put(k, i < 12 ? "a" : NULL, 200, "text/plain", 0, "x", 1, t + 60);
+	}
+	dbw_delete("a");
+	ck_assert_int_eq(pending(10, NULL) + pending(11, NULL), 0);
+	ck_assert_int_eq(pending(12, "x") + pending(13, "x"), 2);
+	mkkey(14, k);
+	dbw_delete(NULL);
+	dbw_put(k, "a", 200, "text/plain", 0, "y", 1, t + 60);
+	ck_assert_int_eq(pending(12, NULL) + pending(13, NULL), 0);
+	ck_assert_int_eq(pending(14, "y"), 1);
+	ck_assert_int_eq(dbw_sync(), 0);
+	for (i = 10; i < 14; i++)
+		ck_assert_int_eq(has(c, i), 0);
+	ck_assert_int_eq(has(c, 14), 1);
+
+	/* Read your writes: from dbw_put on, a store is pending or in the file, at
+	   every moment, until it is in the file. */
+	for (i = 100; i < 164; i++) {
+		mkkey(i, k);
+		dbw_put(k, "m", 200, "text/plain", 0, "z", 1, t + 60);
+	}
+	until = now_ms() + 5000;
+	do {
+		left = 0;
+		for (i = 100; i < 164; i++) {
+			if (pending(i, "z"))
+				left++;
+			else
+				ck_assert_msg(has(c, i), "store %u neither pending nor read", i);
+		}
+	} while (left > 0 && now_ms() < until);
+	ck_assert_uint_eq(left, 0);
+	cachedb_close(c);
+	dbw_stop();
+}
+END_TEST
+
 /* The child's side of test_two_processes; exits 0 when all went as expected. */
 static void
 child(int rfd, int wfd)
@@ -1189,6 +1283,7 @@ check_suite(void)
 	tcase_add_test(tc, test_expired);
 	tcase_add_test(tc, test_eviction);
 	tcase_add_test(tc, test_delete);
+	tcase_add_test(tc, test_pending);
 	tcase_add_test(tc, test_two_processes);
 	tcase_add_test(tc, test_corrupt);
 	tcase_add_test(tc, test_schema_versions);

@@ -439,6 +439,66 @@ START_TEST(test_key_recipe)
 }
 END_TEST
 
+/* What canon_body says of s, and its canonical form (NULL for a raw body). */
+static int
+body_form(const char *s, char **cj)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	int		 form;
+
+	form = canon_body(s, strlen(s), &b);
+	*cj = form == CANON_FORM_RAW ? NULL : buf_steal(&b);
+	buf_free(&b);
+	return (form);
+}
+
+START_TEST(test_body_forms)
+{
+	static const char *const dups[] = {
+		"{\"parameters\":{\"do_sample\":false,\"do_sample\":true}}",
+		"{\"parameters\":{\"seed\":1},\"inputs\":\"x\",\"parameters\":{}}",
+		"{\"a\":null,\"a\":1}",
+		"{\"stream\":true,\"stream\":false}",
+		"[{\"x\":{\"y\":[{\"k\":1,\"k\":1}]}}]",
+		/* The same name once escaped, once not. */
+		"{\"inputs\":\"x\",\"\\u0069nputs\":\"y\"}",
+	};
+	static const char body[] = " {\"b\": [5e-1], \"a\": 1.0, \"stream\": true}";
+	char		*cj;
+	size_t		 i;
+	uint8_t		 a[CANON_KEY_LEN], b[CANON_KEY_LEN];
+
+	for (i = 0; i < sizeof(dups) / sizeof(dups[0]); i++) {
+		ck_assert_msg(body_form(dups[i], &cj) == CANON_FORM_DUPS, "%s", dups[i]);
+		free(cj);
+	}
+	ck_assert_int_eq(body_form("{\"b\":1,\"a\":{\"b\":1},\"stream\":true}", &cj),
+	    CANON_FORM_JSON);
+	ck_assert_str_eq(cj, "{\"a\":{\"b\":1},\"b\":1}");
+	free(cj);
+	/* The same member name in two objects is no duplicate. */
+	ck_assert_int_eq(body_form("[{\"a\":1},{\"a\":1}]", &cj), CANON_FORM_JSON);
+	free(cj);
+	ck_assert_int_eq(body_form("{\"a\":{\"a\":1}}", &cj), CANON_FORM_JSON);
+	free(cj);
+	ck_assert_int_eq(body_form("not json", &cj), CANON_FORM_RAW);
+	ck_assert_ptr_null(cj);
+	ck_assert_int_eq(body_form("{\"a\":01}", &cj), CANON_FORM_RAW);
+
+	/* canon_key is canon_body then canon_key_form. */
+	ck_assert_int_eq(body_form(body, &cj), CANON_FORM_JSON);
+	ck_assert_int_eq(canon_key_form("POST", "t", "x", NULL, CANON_FORM_JSON, cj,
+	    strlen(cj), a), 0);
+	ck_assert_int_eq(canon_key("POST", "t", "x", NULL, body, strlen(body), b), 0);
+	ck_assert(memcmp(a, b, sizeof(a)) == 0);
+	free(cj);
+	ck_assert_int_eq(canon_key_form("POST", "t", "x", "team-a", CANON_FORM_RAW,
+	    "\x89PNG", 4, a), 0);
+	ck_assert_int_eq(canon_key("POST", "t", "x", "team-a", "\x89PNG", 4, b), 0);
+	ck_assert(memcmp(a, b, sizeof(a)) == 0);
+}
+END_TEST
+
 Suite *
 check_suite(void)
 {
@@ -460,6 +520,7 @@ check_suite(void)
 	tcase_add_test(tc, test_key_binary);
 	tcase_add_test(tc, test_hex);
 	tcase_add_test(tc, test_key_recipe);
+	tcase_add_test(tc, test_body_forms);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -133,6 +133,7 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(c.token_file);
 	ck_assert_int_eq(c.connect_timeout_ms, 10000);
 	ck_assert_int_eq(c.deadline_ms, 120000);
+	ck_assert_int_eq(c.usage_flush_ms, 1000);
 	ck_assert_uint_eq(c.max_attempts, 5);
 	ck_assert_int_eq(c.backoff_base_ms, 200);
 	ck_assert_int_eq(c.backoff_max_ms, 10000);
@@ -294,6 +295,10 @@ static const struct {
 	  "4: max_attempts: '21' is out of range (1 to 20)" },
 	{ "[upstream]\nmax_attempts = 0\n",
 	  "4: max_attempts: '0' is out of range (1 to 20)" },
+	{ "[usage]\nflush_interval_ms = 9\n",
+	  "4: flush_interval_ms: '9' is out of range (10 to 60000)" },
+	{ "[usage]\nflush_interval_ms = 60001\n",
+	  "4: flush_interval_ms: '60001' is out of range (10 to 60000)" },
 	{ "[upstream]\nurl = ftp://example.com\n",
 	  "4: url: URL 'ftp://example.com' must start with http:// or https://" },
 	{ "[upstream]\nurl = api-inference.huggingface.co\n",
@@ -644,7 +649,8 @@ START_TEST(test_shipped_config_uncommented)
 	    "stale_if_error", "[cache-policy]", "first_byte_timeout",
 	    "idle_timeout", "total_timeout", "heartbeat", "stall_timeout",
 	    "buffer_bytes", "[default-models]",
-	    "[endpoint my-llama]", "models", "task", "[usage]", "[admin]",
+	    "[endpoint my-llama]", "models", "task", "[usage]", "flush_interval_ms",
+	    "[admin]",
 	    "tls_listen", "tls_cert", "tls_key", "allow", "max_connections_per_ip",
 	    "header_timeout", "max_header_bytes", "max_url_bytes",
 	    "key_sha256", "[client team-a]", "tasks", "rate", "burst", "max_concurrent",
@@ -765,7 +771,8 @@ START_TEST(test_clients)
 	    "listen = 127.0.0.1:8080, [::1]:8081\ntls_listen = 0.0.0.0:8443\n"
 	    "tls_cert = team-b.key\ntls_key = team-b.key\n"
 	    "max_connections_per_ip = 50\nheader_timeout = 5\nmax_header_bytes = 16k\n"
-	    "max_url_bytes = 2k\n[usage]\nenabled = no\ndb = /tmp/u.db\n");
+	    "max_url_bytes = 2k\n[usage]\nenabled = no\ndb = /tmp/u.db\n"
+	    "flush_interval_ms = 250\n");
 	ck_assert_msg(load(&c, content, err, sizeof(err), NULL) == 0, "%s", err);
 	free(content);
 	ck_assert_uint_eq(c.nclients, 2);
@@ -811,6 +818,7 @@ START_TEST(test_clients)
 	ck_assert_uint_eq(c.max_url_bytes, 2048);
 	ck_assert_int_eq(c.usage_enabled, 0);
 	ck_assert_str_eq(c.usage_db, "/tmp/u.db");
+	ck_assert_int_eq(c.usage_flush_ms, 250);
 	/* -l replaces the plain addresses and keeps the TLS one. */
 	ck_assert_int_eq(cfg_set_listen(&c, "127.0.0.2:9000", 0, err, sizeof(err)), 0);
 	ck_assert_uint_eq(c.nlistens, 2);

@@ -2,9 +2,10 @@
 hits, lifetimes and request controls, eviction under the byte cap, several processes on
 one file, crash safety, degradation, coalescing, stream replay, stale-if-error, admin.
 
-The writer thread commits asynchronously (batches up to ~50 ms later): a test that
-stores then reads first waits for the writer (DELETE /admin/cache of an unused model is
-answered once committed, after every write queued before it), or polls with a deadline
+The writer thread commits asynchronously (batches up to ~50 ms later), and an answer
+is served from memory until then (read your writes): a test that needs an entry in the
+file first waits for the writer (DELETE /admin/cache of an unused model is answered
+once committed, after every write queued before it), or polls with a deadline
 (repeating a request that does not go upstream, or reading GET /admin/cache)."""
 
 import base64
@@ -221,6 +222,56 @@ class CacheBehaviour(CacheHelpers, GatewayTestCase):
                      want_cache="BYPASS")
         self.assertEqual(self.fake.count(TEXTGEN), before + 1)
 
+    def test_one_reading_of_the_body_decides_policy_and_key(self):
+        # Raw bodies: the JSON texts exactly as a client may send them.
+        def raw(inputs, params_text, extra=""):
+            return ('{"inputs": "%s", %s"parameters": %s}'
+                    % (inputs, extra, params_text)).encode()
+        uncacheable = [
+            # Duplicate member names: parsers differ on which one counts.
+            '{"do_sample": false, "do_sample": true}',
+            '{"max_new_tokens": 5, "max_new_tokens": 6}',
+            # Any do_sample but absent, null or false samples.
+            '{"do_sample": 1}', '{"do_sample": "true"}', '{"do_sample": "false"}',
+            '{"do_sample": 0}', '{"do_sample": {}}', '{"do_sample": [true]}',
+            # best_of: anything but a number up to 1.
+            '{"best_of": "2"}',
+            # Only a number is a seed.
+            '{"do_sample": true, "seed": "42"}',
+        ]
+        bodies = [raw(nonce(), p) for p in uncacheable]
+        # A duplicated "parameters" (the greedy one first, then the sampling one).
+        bodies.append(raw(nonce(), '{"do_sample": true}',
+                          extra='"parameters": {"do_sample": false}, '))
+        bodies.append(('{"inputs": "%s", "inputs": "%s"}' % (nonce(), nonce())).encode())
+        # Looks like JSON but is not (a leading zero): whether it samples is unknown.
+        bodies.append(raw(nonce(), '{"do_sample": true, "top_k": 05}'))
+        for body in bodies:
+            with self.subTest(body=body):
+                before = self.fake.count(TEXTGEN)
+                for _ in range(2):
+                    st, h, b = self.post(TEXTGEN, body)
+                    self.assertEqual(h.get("x-cache"), "BYPASS", (st, b[:200]))
+                    self.assertNotIn("x-cache-key", h)
+                self.assertEqual(self.fake.count(TEXTGEN), before + 2)
+        # Not sampling: do_sample false or null (a null member is an absent one), a
+        # best_of of 1, a numeric seed.
+        for params in ['{"do_sample": false}', '{"do_sample": null}', '{"best_of": 1}',
+                       '{"do_sample": true, "seed": 42}']:
+            with self.subTest(parameters=params):
+                body = raw(nonce(), params)
+                h1, b1 = self.post_ok(TEXTGEN, body, want_cache="MISS")
+                self.flush_writer()
+                h2, b2 = self.post_ok(TEXTGEN, body, want_cache="HIT")
+                self.assertEqual(b2, b1)
+        # The key's reading is the policy's: the same member twice in a nested object
+        # of a task cached always is still not cached.
+        body = ('{"inputs": "%s", "parameters": {"candidate_labels": ["a"], '
+                '"candidate_labels": ["b"]}}' % nonce()).encode()
+        for _ in range(2):
+            st, h, b = self.post(FILL_MASK, body)
+            self.assertEqual(h.get("x-cache"), "BYPASS", (st, b[:200]))
+
     def test_seeded_or_greedy_generation_is_cached(self):
         for params in [{"do_sample": True, "seed": 42}, {"temperature": 0.7, "seed": 1},
                        {"do_sample": False, "max_new_tokens": 20},
@@ -358,16 +409,17 @@ class CacheBehaviour(CacheHelpers, GatewayTestCase):
 
     # coalescing ---------------------------------------------------------------------
 
-    def test_100_identical_concurrent_requests_one_upstream_call(self):
-        path = "/models/fake/slow-500"
-        body = as_bytes({"inputs": "coalesce " + nonce()})
-        n = 100
+    def concurrent(self, path, body, n, spread=0.0):
+        """n identical requests sent at once, or the i-th i * spread seconds after
+        the first; their (status, headers, body)."""
         results = [None] * n
         gate = threading.Barrier(n)
 
         def one(i):
             try:
                 gate.wait(10)
+                if spread:
+                    time.sleep(i * spread)	# the shape of the load, not a wait
                 results[i] = self.post(path, body, timeout=30)
             except Exception as e:	# noqa: BLE001 - reported below
                 results[i] = e
@@ -378,6 +430,13 @@ class CacheBehaviour(CacheHelpers, GatewayTestCase):
             t.join(40)
         errors = [r for r in results if not isinstance(r, tuple)]
         self.assertEqual(errors, [], "requests failed")
+        return results
+
+    def test_100_identical_concurrent_requests_one_upstream_call(self):
+        path = "/models/fake/slow-500"
+        body = as_bytes({"inputs": "coalesce " + nonce()})
+        n = 100
+        results = self.concurrent(path, body, n)
         self.assertEqual(self.fake.count(path), 1, "identical requests were not coalesced")
         statuses = {r[0] for r in results}
         self.assertEqual(statuses, {200})
@@ -386,6 +445,87 @@ class CacheBehaviour(CacheHelpers, GatewayTestCase):
         states = [r[1].get("x-cache") for r in results]
         self.assertEqual(states.count("HIT"), n - 1, states)
         self.assertEqual(states.count("MISS"), 1, states)
+
+    def test_coalescing_holds_until_the_answer_is_stored(self):
+        # 100 requests spread over a second against a 700 ms upstream: those that
+        # arrive after the first one's answer but before the writer has committed it
+        # are served from memory too, so each run makes one upstream call.
+        path = "/models/fake/slow-700"
+        calls = []
+        for run in range(20):
+            body = as_bytes({"inputs": "coalesce %d %s" % (run, nonce())})
+            before = self.fake.count(path)
+            results = self.concurrent(path, body, 100, spread=0.01)
+            calls.append(self.fake.count(path) - before)
+            self.assertEqual({r[0] for r in results}, {200})
+            self.assertEqual(len({r[2] for r in results}), 1, "answers differ")
+        self.assertEqual(calls, [1] * 20, "upstream calls per run of 100")
+
+    def test_identical_requests_racing_the_store_make_one_call(self):
+        # Against a fast upstream, identical requests sent together race the first
+        # one's answer: a request whose look-up runs just before that answer is
+        # stored, and that joins just after its flight ended, must still get it.
+        for run in range(300):
+            body = as_bytes({"inputs": "race %d %s" % (run, nonce())})
+            before = self.fake.count(ECHO)
+            results = self.concurrent(ECHO, body, 8)
+            self.assertEqual(self.fake.count(ECHO) - before, 1,
+                             "upstream calls for run %d of 8 identical requests" % run)
+            self.assertEqual({r[0] for r in results}, {200})
+            self.assertEqual(len({r[2] for r in results}), 1, "answers differ")
+            self.assertEqual(sorted(r[1].get("x-cache") for r in results),
+                             ["HIT"] * 7 + ["MISS"])
+
+    def test_identical_streams_racing_the_store_make_one_call(self):
+        # The same for streams: a stream stored just after a request's look-up is
+        # replayed to it.
+        path = "/models/fake/stream-1-0"
+        for run in range(200):
+            body = as_bytes({"inputs": "race %d %s" % (run, nonce()), "stream": True})
+            before = self.fake.count(path)
+            results = self.concurrent(path, body, 8)
+            self.assertEqual(self.fake.count(path) - before, 1,
+                             "upstream calls for run %d of 8 identical streams" % run)
+            self.assertEqual({r[0] for r in results}, {200})
+            self.assertEqual(len({r[2] for r in results}), 1, "streams differ")
+            self.assertEqual({r[1].get("content-type") for r in results},
+                             {"text/event-stream"})
+
+    # read your writes ----------------------------------------------------------------
+
+    def test_an_answer_is_a_hit_at_once(self):
+        # No wait for the writer: from the moment an answer is complete, identical
+        # requests are hits, on whichever loop thread they arrive.
+        for i in range(10):
+            body = {"inputs": "ryw %d %s" % (i, nonce())}
+            before = self.fake.count(TEXTGEN)
+            h1, b1 = self.post_ok(TEXTGEN, body, want_cache="MISS")
+            for _ in range(2):
+                h2, b2 = self.post_ok(TEXTGEN, body, want_cache="HIT")
+                self.assertEqual(b2, b1)
+                self.assertEqual(h2.get("x-cache-key"), h1.get("x-cache-key"))
+            self.assertEqual(self.fake.count(TEXTGEN), before + 1)
+        # A stored stream, at once: replayed to a stream request, and answers a
+        # plain one.
+        sbody = {"inputs": "ryw stream " + nonce(), "stream": True}
+        _, s1 = self.post_ok(TEXTGEN, sbody, want_cache="MISS")
+        _, s2 = self.post_ok(TEXTGEN, sbody, want_cache="HIT")
+        self.assertEqual(s2, s1)
+        _, p = self.post_ok(TEXTGEN, {"inputs": sbody["inputs"]}, want_cache="HIT")
+        self.assertEqual(json.loads(p)[0]["generated_text"],
+                         last_data_event(s1)["generated_text"])
+
+    def test_delete_drops_answers_not_yet_stored(self):
+        body = {"inputs": "ryw delete " + nonce()}
+        self.post_ok(TEXTGEN, body, want_cache="MISS")
+        st, _, b = self.gw.request("DELETE", "/admin/cache?model=mock/text-generation")
+        self.assertEqual(st, 200, b[:300])
+        before = self.fake.count(TEXTGEN)
+        self.post_ok(TEXTGEN, body, want_cache="MISS")
+        self.assertEqual(self.fake.count(TEXTGEN), before + 1)
+        st, _, b = self.gw.request("DELETE", "/admin/cache")
+        self.assertEqual(st, 200, b[:300])
+        self.post_ok(TEXTGEN, body, want_cache="MISS")
 
     # streams -----------------------------------------------------------------------
 

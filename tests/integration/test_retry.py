@@ -131,17 +131,42 @@ class Resets(FreshGatewayTestCase):
                          "max_attempts=3 but the upstream got more calls")
         self.assertTrue(gw.healthy())
 
-    def test_reset_on_warm_connection(self):
-        # With an idle keep-alive connection in the pool, libcurl itself re-sends once
-        # on a fresh connection when a reused one dies without a byte: allowed, but the
-        # client must still get the same outcome.
-        gw = self.start_gateway(self.CONFIG)
+    def warm_gateway(self, max_attempts=3):
+        """A gateway with one loop thread and an idle keep-alive connection to the
+        fake in its pool: its next call reuses that connection."""
+        gw = self.start_gateway({"upstream": {"max_attempts": str(max_attempts)},
+                                 "server": {"workers": "1"}})
         self.assertEqual(self.post(gw, "mock/text-classification")[0], 200)
         self.fake.reset()
+        return gw
+
+    def test_reset_on_warm_connection(self):
+        # When a reused connection dies without a byte, libcurl sends the request
+        # again on a new connection: that is an attempt too, within max_attempts.
+        gw = self.warm_gateway()
         st, h, b = self.post(gw, "fake/reset-100")
         self.assert_json_error(st, h, b)
+        self.assertEqual(self.fake.count("/models/fake/reset-100"), 3,
+                         "max_attempts=3 but the upstream got another number of calls")
         self.assertEqual(h.get("x-hfgate-attempts"), "3")
-        self.assertIn(self.fake.count("/models/fake/reset-100"), (3, 4))
+
+    def test_warm_reset_counts_every_upstream_call(self):
+        gw = self.warm_gateway()
+        st, h, b = self.post(gw, "fake/reset-2")
+        self.assertEqual(st, 200, b[:300])
+        self.assertEqual(self.fake.count("/models/fake/reset-2"), 3)
+        self.assertEqual(h.get("x-hfgate-attempts"), "3",
+                         "X-Hfgate-Attempts must count every upstream call")
+        self.assertIn(" attempts=3 ", gw.log_text())
+
+    def test_warm_reset_with_max_attempts_1_sends_once(self):
+        # max_attempts = 1 allows no second call, libcurl's own re-send included.
+        gw = self.warm_gateway(max_attempts=1)
+        st, h, b = self.post(gw, "fake/reset-1")
+        self.assert_json_error(st, h, b)
+        self.assertEqual(self.fake.count("/models/fake/reset-1"), 1)
+        self.assertEqual(h.get("x-hfgate-attempts"), "1")
+        self.assertTrue(gw.healthy())
 
     def assert_json_error(self, st, h, b):
         self.assertEqual(st, 502, b[:300])

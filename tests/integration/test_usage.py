@@ -3,13 +3,16 @@ model and task, in the usage table of the cache's SQLite file, and read back wit
 GET /admin/usage.
 
 Counts reach the file within about a second (each loop thread hands its counters to
-the writer every second), so the tests poll /admin/usage with a deadline until the rows
+the writer within [usage] flush_interval_ms, default 1000), so the tests poll /admin/usage with a deadline until the rows
 are exactly what the requests made. Without client keys every request counts under
 client "-"."""
 
 import json
 import os
 import secrets
+import signal
+import threading
+import time
 
 from harness import (FreshGatewayTestCase, GatewayTestCase, cache_config, key_sha256,
                      mkdtemp, wait_until)
@@ -235,6 +238,82 @@ class UsageRestartTest(UsageHelpers, FreshGatewayTestCase):
         got = self.wait_rows({key: {"requests": 2, "bytes_in": sent}}, gw=gw2,
                              timeout=1)
         self.assertEqual(got[key]["attempts"], 2)
+
+
+class UsageDurabilityTest(UsageHelpers, FreshGatewayTestCase):
+    """Usage is billing data: a reload loses no count, a crash (kill -9) only those
+    of the last [usage] flush_interval_ms."""
+
+    def test_reload_loses_nothing(self):
+        db = os.path.join(mkdtemp("hfgate-usage-"), "cache.db")
+        gw = self.start_gateway(cache_config(db))
+        key = ("fake/echo", "token-classification")
+        path = "/pipeline/%s/%s" % (key[1], key[0])
+        for i in range(5):
+            if i == 3:
+                gw.signal(signal.SIGHUP)
+                wait_until(lambda: "configuration reloaded" in gw.log_text(), 10,
+                           what="the reload")
+            st, _, b = gw.request("POST", path, body_of({"inputs": "hup %d" % i}),
+                                  JSON)
+            self.assertEqual(st, 200, b[:300])
+        self.assertEqual(gw.stop(), 0)
+        gw2 = self.start_gateway(cache_config(db))
+        self.wait_rows({key: {"requests": 5, "attempts": 5}}, gw=gw2, timeout=1)
+
+    def test_crash_loses_at_most_the_flush_interval(self):
+        # Requests and their stores run in a burst on two loop threads; kill -9
+        # in the middle. Every request answered more than flush_interval_ms (plus
+        # one commit, with room for a loaded machine) before the kill is counted.
+        flush_ms, slack_ms = 100, 400
+        db = os.path.join(mkdtemp("hfgate-usage-"), "cache.db")
+        config = cache_config(db)
+        config["usage"]["flush_interval_ms"] = str(flush_ms)
+        config["server"] = {"workers": "2"}
+        gw = self.start_gateway(config, check_on_cleanup=False)
+        key = ("fake/echo", "token-classification")
+        path = "/pipeline/%s/%s" % (key[1], key[0])
+        answered = []		# monotonic times of the answers
+        sent = [0]
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(n):
+            i = 0
+            while not stop.is_set():
+                with lock:
+                    sent[0] += 1
+                body = body_of({"inputs": "crash %d %d %s" % (n, i, nonce())})
+                i += 1
+                try:
+                    st, _, _ = gw.request("POST", path, body, JSON, timeout=5)
+                except OSError:
+                    return
+                if st == 200:
+                    with lock:
+                        answered.append(time.monotonic())
+        threads = [threading.Thread(target=client, args=(n,), daemon=True)
+                   for n in range(4)]
+        for t in threads:
+            t.start()
+        # A burst of 1.9 s: most answers are due.
+        wait_until(lambda: answered and time.monotonic() - answered[0] >= 1.9, 30,
+                   what="1.9 s of answers")
+        gw.proc.kill()
+        killed = time.monotonic()
+        gw.proc.wait(5)
+        stop.set()
+        for t in threads:
+            t.join(10)
+        due = sum(1 for t in answered if t < killed - (flush_ms + slack_ms) / 1000)
+        gw2 = self.start_gateway(cache_config(db))
+        got = self.rows_by_key(self.usage(gw=gw2), [key]).get(key, {})
+        counted = got.get("requests", 0)
+        self.assertGreater(due, 0)
+        self.assertGreaterEqual(counted, due,
+                                "counts of requests answered %d ms or more before "
+                                "the crash were lost" % (flush_ms + slack_ms))
+        self.assertLessEqual(counted, sent[0])
 
 
 class UsageWithoutCacheTest(UsageHelpers, GatewayTestCase):
