@@ -766,15 +766,20 @@ gw_on_completed(struct http_req *tr, int ok)
 	struct gw_req		*req = gw_of(tr);
 	const char		*client = req->who.client != NULL ?
 				    req->who.client->name : NULL;
+	char			 path[2048], name[256], model[256], id[256];
 
-	log_access("%s %s client=%s model=%s status=%u ms=%llu attempts=%u in=%zu "
-	    "out=%llu id=%s%s%s", tr->head.method, tr->head.path,
-	    client != NULL ? client : "-",
-	    req->res.model[0] != '\0' ? req->res.model : "-", tr->status,
+	/* Every field a client chose is escaped: a line cannot be forged. */
+	log_access("%s %s client=%s addr=%s model=%s status=%u ms=%llu attempts=%u "
+	    "in=%zu out=%llu id=%s%s%s", tr->head.method,
+	    log_escape(path, sizeof(path), tr->head.path),
+	    log_escape(name, sizeof(name), client), http_client_address(tr),
+	    log_escape(model, sizeof(model), req->res.model[0] != '\0' ?
+	    req->res.model : NULL), tr->status,
 	    (unsigned long long)(loop_now_update() - tr->head.start_ms),
 	    req->call.attempts, tr->in_total,
 	    (unsigned long long)(req->reply_bytes + req->st.bytes_out),
-	    req->request_id, cache[req->cache.state], ok ? "" : " aborted");
+	    log_escape(id, sizeof(id), req->request_id), cache[req->cache.state],
+	    ok ? "" : " aborted");
 	/* Counted at the request's end. With client keys, only admitted requests: the
 	   refused ones (401, 403, 429) are in the access log, and the usage table's
 	   counts give back each day's quota use at start-up. */

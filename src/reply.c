@@ -126,11 +126,15 @@ reply_json(struct gw_req *req, unsigned status, const cJSON *root)
 static struct http_resp *
 reply_error_vresp(struct gw_req *req, const char *type, const char *fmt, va_list ap)
 {
-	char	 msg[1024];
+	char	 msg[1024], path[1024], text[2048];
 	char	*body;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	log_debug("%s %s: %s: %s", req->tr.head.method, req->tr.head.path, type, msg);
+	/* The path and the message may hold what the client sent. */
+	if (log_verbose())
+		log_debug("%s %s: %s: %s", req->tr.head.method,
+		    log_escape(path, sizeof(path), req->tr.head.path), type,
+		    log_escape(text, sizeof(text), msg));
 	if ((body = json_error_body(msg, type)) == NULL)
 		return (NULL);
 	return (reply_body(req, body, strlen(body), "application/json"));

@@ -139,7 +139,8 @@ class LocalRoutes(GatewayTestCase):
         st, _, b = self.gw.request("POST", "/models/mock/fill-mask", body,
                                    {"X-Request-Id": "logtest-123", **JSON})
         self.assertEqual(st, 200)
-        rx = re.compile(r"POST /models/mock/fill-mask client=- model=mock/fill-mask status=200 "
+        rx = re.compile(r"POST /models/mock/fill-mask client=- addr=127\.0\.0\.1 "
+                        r"model=mock/fill-mask status=200 "
                         r"ms=\d+ attempts=1 in=%d out=%d id=logtest-123"
                         % (len(body), len(b)))
         wait_until(lambda: rx.search(self.gw.log_text()), 5,
@@ -148,7 +149,8 @@ class LocalRoutes(GatewayTestCase):
 
     def test_access_log_line_for_error(self):
         self.gw.request("GET", "/models/x", None, {"X-Request-Id": "logtest-405"})
-        rx = re.compile(r"GET /models/x client=- model=\S* status=405 ms=\d+ attempts=\d+ "
+        rx = re.compile(r"GET /models/x client=- addr=127\.0\.0\.1 model=\S* status=405 "
+                        r"ms=\d+ attempts=\d+ "
                         r"in=0 out=\d+ id=logtest-405")
         wait_until(lambda: rx.search(self.gw.log_text()), 5,
                    what="access log line for a 405")
