@@ -75,7 +75,9 @@ struct config {
 	size_t	 max_body_bytes;	/* default 16 MiB (413 above) */
 	unsigned connection_timeout;	/* idle seconds, default 60 */
 	unsigned grace_seconds;		/* shutdown grace, default 10 */
-	char	*cors_origin;		/* default "*" */
+	char	**cors_origins;		/* origins answered cross-origin ("*": any one);
+					   default none */
+	size_t	 ncors_origins;
 	char	*default_models_file;	/* default $(sysconfdir)/hfgate/default-models.tsv;
 					   relative paths are relative to the config file's dir */
 
@@ -166,6 +168,10 @@ const struct cfg_endpoint *cfg_endpoint_by_name(const struct config *c, const ch
 const char *cfg_usage_db(const struct config *c);
 /* 1 when a and b listen on the same addresses. */
 int	 cfg_same_listen(const struct config *a, const struct config *b);
+/* The Access-Control-Allow-Origin to send to a request from origin (NULL: none sent):
+   "*" when cors_origin says so, origin itself when it is listed, else NULL. Borrowed
+   (from c or origin). */
+const char *cfg_cors_origin(const struct config *c, const char *origin);
 /* The client called name, or NULL. */
 const struct cfg_client *cfg_client_by_name(const struct config *c, const char *name);
 void	 cfg_free(struct config *c);	/* accepts NULL and a zeroed struct */

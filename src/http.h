@@ -35,7 +35,8 @@ struct http_head {
 	const char	*authorization, *api_key, *content_type, *content_length,
 			*accept, *user_agent, *request_id, *timeout, *x_model,
 			*wait_for_model, *use_cache, *load_model, *amzn_trace_id,
-			*cache_control, *acr_headers;	/* Access-Control-Request-Headers */
+			*cache_control, *origin,
+			*acr_headers;	/* Access-Control-Request-Headers */
 	/* the query arguments hfgate uses */
 	const char	*q_model, *q_from, *q_to, *q_client;
 };

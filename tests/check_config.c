@@ -124,7 +124,10 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c.max_body_bytes, 16777216);
 	ck_assert_uint_eq(c.connection_timeout, 60);
 	ck_assert_uint_eq(c.grace_seconds, 10);
-	ck_assert_str_eq(c.cors_origin, "*");
+	/* No cross-origin access unless configured. */
+	ck_assert_uint_eq(c.ncors_origins, 0);
+	ck_assert_ptr_null(cfg_cors_origin(&c, "http://app.example"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, NULL));
 	ck_assert_str_eq(c.default_models_file, SYSCONFDIR "/hfgate/default-models.tsv");
 	ck_assert_str_eq(c.upstream_url, "https://api-inference.huggingface.co");
 	ck_assert_str_eq(c.hub_url, "https://huggingface.co");
@@ -160,7 +163,8 @@ START_TEST(test_full_file)
 	    "max_body_bytes = 1048576\n"
 	    "connection_timeout = 5\n"
 	    "grace_seconds = 0\n"
-	    "cors_origin = https://app.example\n"
+	    "cors_origin = https://app.example, http://[::1]:8081\n"
+	    "cors_origin = http://Other.example:3000\n"
 	    "\n"
 	    "[upstream]\n"
 	    "url = http://127.0.0.1:9999/prefix/\n"
@@ -185,7 +189,19 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(c.max_body_bytes, 1048576);
 	ck_assert_uint_eq(c.connection_timeout, 5);
 	ck_assert_uint_eq(c.grace_seconds, 0);
-	ck_assert_str_eq(c.cors_origin, "https://app.example");
+	ck_assert_uint_eq(c.ncors_origins, 3);
+	ck_assert_str_eq(c.cors_origins[0], "https://app.example");
+	ck_assert_str_eq(c.cors_origins[1], "http://[::1]:8081");
+	ck_assert_str_eq(c.cors_origins[2], "http://Other.example:3000");
+	/* The request's own spelling is echoed; a near miss is no match. */
+	ck_assert_str_eq(cfg_cors_origin(&c, "https://app.example"), "https://app.example");
+	ck_assert_str_eq(cfg_cors_origin(&c, "http://other.example:3000"),
+	    "http://other.example:3000");
+	ck_assert_ptr_null(cfg_cors_origin(&c, "http://app.example"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, "https://app.example:443"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, "https://app.example.evil"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, "null"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, NULL));
 	ck_assert_str_eq(c.upstream_url, "http://127.0.0.1:9999/prefix");
 	ck_assert_str_eq(c.hub_url, "http://127.0.0.1:9998");
 	ck_assert_str_eq(c.token_file, "/run/secret/token");
@@ -358,6 +374,27 @@ static const struct {
 	{ "allow = 10.0.0.0/8, 10.1.2.3/33\n",
 	  "3: allow: '10.1.2.3/33': not an address or network (ADDR or ADDR/BITS)" },
 	{ "tls_cert = missing.pem\n", "3: tls_cert: NOSUCH: No such file or directory" },
+	{ "cors_origin = https://a.example *\n",
+	  "3: cors_origin: '*' (any origin) cannot be listed with other origins" },
+	{ "cors_origin = *\ncors_origin = https://a.example\n",
+	  "4: cors_origin: '*' (any origin) cannot be listed with other origins" },
+	{ "cors_origin = https://a.example/\n",
+	  "3: cors_origin: 'https://a.example/': an origin has no path, not even '/'" },
+	{ "cors_origin = null\n",
+	  "3: cors_origin: 'null': not an origin (http:// or https://, a host and an optional "
+	  "port), nor '*'" },
+	{ "cors_origin = app.example\n",
+	  "3: cors_origin: 'app.example': not an origin (http:// or https://, a host and an "
+	  "optional port), nor '*'" },
+	{ "cors_origin = http://a.example:99999\n",
+	  "3: cors_origin: 'http://a.example:99999': not an origin (http:// or https://, a "
+	  "host and an optional port)" },
+	{ "cors_origin = http://user@a.example\n",
+	  "3: cors_origin: 'http://user@a.example': not an origin (http:// or https://, a "
+	  "host and an optional port)" },
+	{ "cors_origin = https://\n",
+	  "3: cors_origin: 'https://': not an origin (http:// or https://, a host and an "
+	  "optional port)" },
 };
 
 /* s with every "KA"/"KB" replaced by a key hash (malloc'd). */
@@ -689,6 +726,19 @@ START_TEST(test_set_listen)
 }
 END_TEST
 
+START_TEST(test_cors_any)
+{
+	struct config	 c;
+	char		 err[512] = "";
+
+	/* '*' is for the operator to write: every origin then gets "*". */
+	ck_assert_msg(load(&c, "cors_origin = *\n", err, sizeof(err), NULL) == 0, "%s", err);
+	ck_assert_str_eq(cfg_cors_origin(&c, "http://anything.example"), "*");
+	ck_assert_str_eq(cfg_cors_origin(&c, NULL), "*");
+	cfg_free(&c);
+}
+END_TEST
+
 START_TEST(test_set_string)
 {
 	char	*s = NULL;
@@ -804,6 +854,7 @@ check_suite(void)
 	tcase_add_test(tc, test_shipped_config);
 	tcase_add_test(tc, test_shipped_config_uncommented);
 	tcase_add_test(tc, test_set_listen);
+	tcase_add_test(tc, test_cors_any);
 	tcase_add_test(tc, test_set_string);
 	tcase_add_test(tc, test_clients);
 	suite_add_tcase(s, tc);
