@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "modelid.h"
 #include "task.h"
+#include "upstream.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR	"/etc"
@@ -566,38 +567,33 @@ cfg_parse_bool(const char *s, int *out)
 }
 
 /*
- * Checks an http(s) base URL and returns a copy without trailing '/', since
- * callers append "/models/..." to it. NULL with msg on error.
+ * Checks an http(s) base URL (upstream.c, with libcurl's URL parser) and returns a copy
+ * without trailing '/', since callers append "/models/..." to it. NULL with msg on
+ * error; msg never quotes the URL, which may hold a password.
  */
 static char *
 cfg_parse_url(const char *s, char *msg, size_t msglen)
 {
-	const char	*host, *p;
-	size_t		 len;
+	size_t	 len;
 
-	if (strncasecmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else if (strncasecmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else {
-		snprintf(msg, msglen, "URL '%s' must start with http:// or https://", s);
+	if (up_check_url(s, msg, msglen) == -1)
 		return (NULL);
-	}
-	for (p = s; *p != '\0'; p++) {
-		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
-			snprintf(msg, msglen, "URL '%s' contains a blank or "
-			    "control character", s);
-			return (NULL);
-		}
-	}
-	if (*host == '\0' || *host == '/') {
-		snprintf(msg, msglen, "URL '%s' has no host", s);
-		return (NULL);
-	}
 	len = strlen(s);
 	while (len > 0 && s[len - 1] == '/')
 		len--;
 	return (strndup(s, len));
+}
+
+int
+cfg_set_url(char **field, const char *value, char *err, size_t errlen)
+{
+	char	*s;
+
+	if ((s = cfg_parse_url(value, err, errlen)) == NULL)
+		return (-1);
+	free(*field);
+	*field = s;
+	return (0);
 }
 
 /* path resolved against the config file's directory unless absolute. */

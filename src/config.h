@@ -155,6 +155,10 @@ int	 cfg_load_defaults(struct config *c, char *err, size_t errlen);
    -1 + err. */
 int	 cfg_set_listen(struct config *c, const char *list, int tls, char *err,
 	    size_t errlen);
+/* Replaces a URL field (upstream_url, hub_url) with value, checked as the file's
+   are (up_check_url) and without trailing '/'. 0, or -1 with err (which never quotes
+   the URL). */
+int	 cfg_set_url(char **field, const char *value, char *err, size_t errlen);
 /* Replaces a string field (strdup). 0 or -1. */
 int	 cfg_set_string(char **field, const char *value);
 /* SHA-256 of a client or admin key (libcrypto). 0 or -1. */

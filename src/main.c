@@ -66,6 +66,7 @@ build_config(struct config **out, char *err, size_t errlen)
 {
 	struct config	*c;
 	const char	*path = opts.config, *source;
+	char		 msg[256];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL || cfg_init(c) == -1) {
 		free(c);
@@ -84,19 +85,10 @@ build_config(struct config **out, char *err, size_t errlen)
 	}
 	if (opts.listen != NULL && cfg_set_listen(c, opts.listen, 0, err, errlen) == -1)
 		goto fail;
-	if (opts.upstream != NULL) {
-		size_t len = strlen(opts.upstream);
-
-		if (strncmp(opts.upstream, "http://", 7) != 0 &&
-		    strncmp(opts.upstream, "https://", 8) != 0) {
-			snprintf(err, errlen, "--upstream: not an http(s) URL: %s",
-			    opts.upstream);
-			goto fail;
-		}
-		if (cfg_set_string(&c->upstream_url, opts.upstream) == -1)
-			goto nomem;
-		while (len > 0 && c->upstream_url[len - 1] == '/')
-			c->upstream_url[--len] = '\0';
+	if (opts.upstream != NULL &&
+	    cfg_set_url(&c->upstream_url, opts.upstream, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "--upstream: %s", msg);
+		goto fail;
 	}
 	if (opts.token_file != NULL && cfg_set_string(&c->token_file, opts.token_file) == -1)
 		goto nomem;
