@@ -79,7 +79,9 @@ class CorsListed(CorsTestCase):
                     exp = [x.strip().lower() for x in
                            h.get("access-control-expose-headers", "").split(",")]
                     for name in ("x-compute-type", "x-request-id", "x-hfgate-model",
-                                 "x-hfgate-attempts", "x-cache"):
+                                 "x-hfgate-attempts", "x-cache", "retry-after",
+                                 "x-ratelimit-limit", "x-ratelimit-remaining",
+                                 "x-ratelimit-reset"):
                         self.assertIn(name, exp)
 
     def test_stream_of_a_listed_origin(self):
