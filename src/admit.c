@@ -23,9 +23,10 @@ static void
 admit_unauthorized(struct gw_req *req, const char *what, int missing)
 {
 	struct http_resp	*resp;
+	char			 path[1024];
 
 	log_info("%s %s: 401 (%s %s key) from %s", req->tr.head.method,
-	    req->tr.head.path, missing ? "missing" : "unknown", what,
+	    log_escape(path, sizeof(path), req->tr.head.path), missing ? "missing" : "unknown", what,
 	    http_client_address(&req->tr));
 	resp = reply_error_resp(req, "unauthorized", "%s %s key: send Authorization: "
 	    "Bearer <key> or X-Api-Key: <key>", missing ? "missing" : "unknown", what);
@@ -72,7 +73,7 @@ admit_request(struct gw_req *req)
 	struct limit_params	 lp;
 	struct http_resp	*resp;
 	const char		*what;
-	char			 n[16];
+	char			 n[16], path[1024];
 
 	if (cl == NULL)
 		return (ADMIT_OK);
@@ -114,8 +115,10 @@ admit_request(struct gw_req *req)
 		req->who.admitted = 1;
 		return (ADMIT_OK);
 	}
-	log_debug("%s %s: 429 client %s over its %s limit", req->tr.head.method,
-	    req->tr.head.path, cl->name, req->who.rl.refused);
+	if (log_verbose())
+		log_debug("%s %s: 429 client %s over its %s limit", req->tr.head.method,
+		    log_escape(path, sizeof(path), req->tr.head.path), cl->name,
+		    req->who.rl.refused);
 	if (strcmp(req->who.rl.refused, "quota") == 0)
 		resp = reply_error_resp(req, "rate_limited", "client '%s' used its daily "
 		    "quota of %u requests", cl->name, cl->daily_quota);

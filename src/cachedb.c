@@ -4,13 +4,17 @@
  * write generation. Reads run inline on each loop thread on its own connection; every
  * write goes to the one writer thread (dbw.c).
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 #include <sqlite3.h>
@@ -195,6 +199,47 @@ cachedb_init(void)
 	sqlite3_initialize();
 }
 
+/*
+ * The file holds the clients' answers and usage, for hfgate's user only: a new file is
+ * created 0600, in a directory created 0700 when missing, whatever the umask; SQLite
+ * gives its -wal and -shm files the file's mode. What exists keeps its mode (an
+ * operator may share a file on purpose). 0, or -1 with err.
+ */
+static int
+cachedb_create(const char *path, char *err, size_t errlen)
+{
+	char	*dir, *slash;
+	int	 fd, rc = -1;
+
+	if (*path == '\0' || strcmp(path, ":memory:") == 0)
+		return (0);
+	if ((dir = strdup(path)) == NULL) {
+		cachedb_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) == 0)
+			(void)chmod(dir, 0700);
+		else if (errno != EEXIST) {
+			cachedb_seterr(err, errlen, "%s: cannot create its directory: %s",
+			    path, strerror(errno));
+			goto out;
+		}
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) != -1) {
+		(void)fchmod(fd, 0600);
+		close(fd);
+	} else if (errno != EEXIST) {
+		cachedb_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(dir);
+	return (rc);
+}
+
 int
 cachedb_connect(const char *path, int busy_ms, sqlite3 **dbp, char *err,
     size_t errlen)
@@ -206,6 +251,8 @@ cachedb_connect(const char *path, int busy_ms, sqlite3 **dbp, char *err,
 
 	*dbp = NULL;
 	pthread_once(&cachedb_once, cachedb_init);
+	if (cachedb_create(path, err, errlen) == -1)
+		return (-1);
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

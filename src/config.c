@@ -21,6 +21,7 @@
 #include "digest.h"
 #include "modelid.h"
 #include "task.h"
+#include "upstream.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR	"/etc"
@@ -57,7 +58,7 @@ enum cfg_section {
 enum cfg_type {
 	CFG_STR,		/* non-empty string */
 	CFG_STR_OR_UNSET,	/* string, empty = NULL */
-	CFG_HEADER,		/* string usable as an HTTP header value */
+	CFG_ORIGINS,		/* list of web origins, or "*" */
 	CFG_PATH,		/* relative to the config file's directory */
 	CFG_URL,
 	CFG_LISTEN,		/* list of HOST:PORT; min = 1 for tls_listen */
@@ -97,7 +98,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "max_body_bytes", CFG_SIZE, F(max_body_bytes), 1, SIZE_MAX },
 	{ SECT_SERVER, "connection_timeout", CFG_UINT, F(connection_timeout), 0, 86400 },
 	{ SECT_SERVER, "grace_seconds", CFG_UINT, F(grace_seconds), 0, 3600 },
-	{ SECT_SERVER, "cors_origin", CFG_HEADER, F(cors_origin), 0, 0 },
+	{ SECT_SERVER, "cors_origin", CFG_ORIGINS, 0, 0, 0 },
 	{ SECT_SERVER, "default_models_file", CFG_PATH, F(default_models_file), 0, 0 },
 	{ SECT_UPSTREAM, "url", CFG_URL, F(upstream_url), 0, 0 },
 	{ SECT_UPSTREAM, "hub_url", CFG_URL, F(hub_url), 0, 0 },
@@ -241,7 +242,6 @@ cfg_init(struct config *c)
 	c->stream_stall = 30;
 	c->stream_buffer = 64 * 1024;
 	if (cfg_set_string(&c->listens[0].host, "127.0.0.1") == -1 ||
-	    cfg_set_string(&c->cors_origin, "*") == -1 ||
 	    cfg_set_string(&c->default_models_file, CFG_DEFAULT_MODELS_FILE) == -1 ||
 	    cfg_set_string(&c->upstream_url, CFG_DEFAULT_UPSTREAM) == -1 ||
 	    cfg_set_string(&c->default_chat_model, CFG_DEFAULT_CHAT_MODEL) == -1 ||
@@ -308,7 +308,9 @@ cfg_free(struct config *c)
 	for (i = 0; i < c->nclients; i++)
 		cfg_client_clear(&c->clients[i]);
 	free(c->clients);
-	free(c->cors_origin);
+	for (i = 0; i < c->ncors_origins; i++)
+		free(c->cors_origins[i]);
+	free(c->cors_origins);
 	free(c->default_models_file);
 	free(c->upstream_url);
 	free(c->openai_url);
@@ -592,7 +594,23 @@ cfg_openai_base(const struct config *c, char *out, size_t len)
 	return (w < 0 || (size_t)w >= len ? -1 : 0);
 }
 
-static char	*cfg_parse_url(const char *, char *, size_t);
+/*
+ * Checks an http(s) base URL (upstream.c, with libcurl's URL parser) and returns a copy
+ * without trailing '/', since callers append "/models/..." to it. NULL with msg on
+ * error; msg never quotes the URL, which may hold a password.
+ */
+static char *
+cfg_parse_url(const char *s, char *msg, size_t msglen)
+{
+	size_t	 len;
+
+	if (up_check_url(s, msg, msglen) == -1)
+		return (NULL);
+	len = strlen(s);
+	while (len > 0 && s[len - 1] == '/')
+		len--;
+	return (strndup(s, len));
+}
 
 int
 cfg_set_url(char **field, const char *value, char *err, size_t errlen)
@@ -604,41 +622,6 @@ cfg_set_url(char **field, const char *value, char *err, size_t errlen)
 	free(*field);
 	*field = s;
 	return (0);
-}
-
-/*
- * Checks an http(s) base URL and returns a copy without trailing '/', since
- * callers append "/models/..." to it. NULL with msg on error.
- */
-static char *
-cfg_parse_url(const char *s, char *msg, size_t msglen)
-{
-	const char	*host, *p;
-	size_t		 len;
-
-	if (strncasecmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else if (strncasecmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else {
-		snprintf(msg, msglen, "URL '%s' must start with http:// or https://", s);
-		return (NULL);
-	}
-	for (p = s; *p != '\0'; p++) {
-		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
-			snprintf(msg, msglen, "URL '%s' contains a blank or "
-			    "control character", s);
-			return (NULL);
-		}
-	}
-	if (*host == '\0' || *host == '/') {
-		snprintf(msg, msglen, "URL '%s' has no host", s);
-		return (NULL);
-	}
-	len = strlen(s);
-	while (len > 0 && s[len - 1] == '/')
-		len--;
-	return (strndup(s, len));
 }
 
 /* path resolved against the config file's directory unless absolute. */
@@ -827,6 +810,64 @@ cfg_allow_word(const char *word, void *arg)
 	return (0);
 }
 
+struct cfg_origin_parse {
+	struct config	*c;
+	const char	*bad;
+	char		 badword[64];
+};
+
+/*
+ * One origin as a browser sends it (RFC 6454): http:// or https://, a host, an optional
+ * port, nothing after; or "*". Never "null", the origin of local files and sandboxes.
+ */
+static int
+cfg_origin_word(const char *word, void *arg)
+{
+	struct cfg_origin_parse	*op = arg;
+	const char		*h, *q;
+	char			**l, *w;
+	unsigned		 port;
+
+	snprintf(op->badword, sizeof(op->badword), "%s", word);
+	if (strcmp(word, "*") != 0) {
+		if (strncasecmp(word, "http://", 7) == 0)
+			h = word + 7;
+		else if (strncasecmp(word, "https://", 8) == 0)
+			h = word + 8;
+		else {
+			op->bad = "not an origin (http:// or https://, a host and an "
+			    "optional port), nor '*'";
+			return (-1);
+		}
+		if (*h == '[') {
+			for (q = h + 1; isxdigit((unsigned char)*q) || *q == ':' ||
+			    *q == '.'; q++)
+				;
+			q = *q == ']' && q > h + 1 ? q + 1 : h;
+		} else
+			for (q = h; isalnum((unsigned char)*q) || *q == '-' || *q == '.';
+			    q++)
+				;
+		if (q == h || (*q == ':' && cfg_parse_port(q + 1, &port) == -1) ||
+		    (*q != ':' && *q != '\0')) {
+			op->bad = *q == '/' ? "an origin has no path, not even '/'" :
+			    "not an origin (http:// or https://, a host and an optional "
+			    "port)";
+			return (-1);
+		}
+	}
+	if ((l = reallocarray(op->c->cors_origins, op->c->ncors_origins + 1,
+	    sizeof(*l))) == NULL || (w = strdup(word)) == NULL) {
+		if (l != NULL)
+			op->c->cors_origins = l;
+		op->bad = "out of memory";
+		return (-1);
+	}
+	op->c->cors_origins = l;
+	l[op->c->ncors_origins++] = w;
+	return (0);
+}
+
 static int
 cfg_oom(struct cfg_parse *p)
 {
@@ -841,7 +882,6 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 	char			 msg[CFG_MSG_MAX], *s, *data;
 	char			*base = (char *)p->c;
 	unsigned long long	 v;
-	const char		*q;
 	size_t			 len;
 	int			 rc;
 
@@ -856,18 +896,21 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 		    *value == '\0' ? NULL : value) == -1)
 			return (cfg_oom(p));
 		break;
-	case CFG_HEADER:
-		/* Sent in a response header: no CR/LF smuggling. */
-		for (q = value; *q != '\0'; q++) {
-			if (iscntrl((unsigned char)*q)) {
-				cfg_error(p, p->lineno, "control character in '%s'",
-				    k->name);
-				return (0);
-			}
+	case CFG_ORIGINS: {
+		struct cfg_origin_parse op = { .c = p->c };
+
+		/* Repeating the key adds origins. */
+		if (cfg_each_word(value, cfg_origin_word, &op) == -1) {
+			cfg_error(p, p->lineno, "cors_origin: '%s': %s", op.badword, op.bad);
+			return (0);
 		}
-		if (cfg_set_string((char **)(base + k->off), value) == -1)
-			return (cfg_oom(p));
+		if (p->c->ncors_origins > 1 && cfg_cors_origin(p->c, NULL) != NULL) {
+			cfg_error(p, p->lineno, "cors_origin: '*' (any origin) cannot be "
+			    "listed with other origins");
+			return (0);
+		}
 		break;
+	}
 	case CFG_PATH:
 		if ((s = cfg_resolve_path(p, value)) == NULL)
 			return (cfg_oom(p));
@@ -1620,6 +1663,23 @@ cfg_endpoint_for_model(const struct config *c, const char *model)
 			if (strcmp(c->endpoints[i].models[j], model) == 0)
 				return (&c->endpoints[i]);
 		}
+	}
+	return (NULL);
+}
+
+const char *
+cfg_cors_origin(const struct config *c, const char *origin)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->ncors_origins; i++) {
+		if (strcmp(c->cors_origins[i], "*") == 0)
+			return (c->cors_origins[i]);
+		/* Scheme and host are case-insensitive; the answer names the
+		   origin byte for byte as the request did (the Fetch standard's
+		   CORS check). */
+		if (origin != NULL && strcasecmp(c->cors_origins[i], origin) == 0)
+			return (origin);
 	}
 	return (NULL);
 }

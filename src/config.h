@@ -77,7 +77,9 @@ struct config {
 	size_t	 max_body_bytes;	/* default 16 MiB (413 above) */
 	unsigned connection_timeout;	/* idle seconds, default 60 */
 	unsigned grace_seconds;		/* shutdown grace, default 10 */
-	char	*cors_origin;		/* default "*" */
+	char	**cors_origins;		/* origins answered cross-origin ("*": any one);
+					   default none */
+	size_t	 ncors_origins;
 	char	*default_models_file;	/* default $(sysconfdir)/hfgate/default-models.tsv;
 					   relative paths are relative to the config file's dir */
 	int	 default_models_builtin; /* 1: that file is missing, the table built
@@ -170,8 +172,9 @@ int	 cfg_set_listen(struct config *c, const char *list, int tls, char *err,
    in /hf-inference with /v1 in its place, any other with /v1 appended. 0, or -1 when
    it does not fit in len. */
 int	 cfg_openai_base(const struct config *c, char *out, size_t len);
-/* An http(s) URL option (-u and the like): checked as the config file's URL keys are,
-   trailing slashes dropped, into *field. 0 or -1 + err. */
+/* Replaces a URL field (upstream_url, hub_url) with value, checked as the file's
+   are (up_check_url) and without trailing '/'. 0, or -1 with err (which never quotes
+   the URL). */
 int	 cfg_set_url(char **field, const char *value, char *err, size_t errlen);
 /* Replaces a string field (strdup). 0 or -1. */
 int	 cfg_set_string(char **field, const char *value);
@@ -186,6 +189,10 @@ const struct cfg_endpoint *cfg_endpoint_by_name(const struct config *c, const ch
 const char *cfg_usage_db(const struct config *c);
 /* 1 when a and b listen on the same addresses. */
 int	 cfg_same_listen(const struct config *a, const struct config *b);
+/* The Access-Control-Allow-Origin to send to a request from origin (NULL: none sent):
+   "*" when cors_origin says so, origin itself when it is listed, else NULL. Borrowed
+   (from c or origin). */
+const char *cfg_cors_origin(const struct config *c, const char *origin);
 /* The client called name, or NULL. */
 const struct cfg_client *cfg_client_by_name(const struct config *c, const char *name);
 void	 cfg_free(struct config *c);	/* accepts NULL and a zeroed struct */

@@ -35,6 +35,7 @@
 #include "retry.h"
 #include "route.h"
 #include "stream.h"
+#include "token.h"
 #include "upstream.h"
 #include "usage.h"
 
@@ -287,6 +288,37 @@ gw_proceed(struct gw_req *req)
 		http_suspend(&req->tr, req->res.sse);
 }
 
+/*
+ * The token coming back (an upstream that echoes request headers): 1 when it is in
+ * the body, the relayed headers (relay), the Content-Type or the Retry-After of an
+ * answer, which is then withheld: logged without it, neither relayed nor stored.
+ */
+static int
+gw_leaks(struct gw_req *req, const char *ctype, const char *body, size_t len,
+    const struct buf *relay, const char *retry_after)
+{
+	const char	*token = req->cfg->token, *where;
+
+	if (token == NULL)
+		return (0);
+	if (token_found(token, body, len))
+		where = "body";
+	else if ((relay != NULL && token_found(token, relay->data, relay->len)) ||
+	    (ctype != NULL && token_found(token, ctype, strlen(ctype))) ||
+	    (retry_after != NULL && token_found(token, retry_after, strlen(retry_after))))
+		where = "headers";
+	else
+		return (0);
+	log_warnx("%s: the upstream's answer for %s holds hfgate's token in its %s: "
+	    "withheld", req->request_id, req->res.model[0] != '\0' ? req->res.model :
+	    "-", where);
+	return (1);
+}
+
+#define GW_LEAK_TYPE	"upstream_credential"
+#define GW_LEAK_MSG	"the upstream's answer held the gateway's Hugging Face token: " \
+			"withheld"
+
 /* Serves entry e as how (cache_fit) said; takes e's body or list. */
 static void
 gw_serve_entry(struct gw_req *req, struct cache_entry *e, int how, char *list)
@@ -321,7 +353,9 @@ gw_cache(struct gw_req *req)
 
 	memset(&e, 0, sizeof(e));
 	if (cache_begin(req, resolve_task, &e)) {
-		if ((how = cache_fit(req, &e, CACHE_STATE_HIT, &list)) != CACHE_SERVE_NONE) {
+		/* An entry stored before answers were checked is no answer. */
+		if (!gw_leaks(req, e.ctype, e.body, e.len, NULL, NULL) &&
+		    (how = cache_fit(req, &e, CACHE_STATE_HIT, &list)) != CACHE_SERVE_NONE) {
 			cache_count_hit(1);
 			gw_serve_entry(req, &e, how, list);
 			cache_entry_free(&e);
@@ -348,11 +382,12 @@ gw_serve_stale(struct gw_req *req)
 {
 	struct cache_entry	*e = cache_take_stale(req);
 	char			*list;
-	int			 how;
+	int			 how = CACHE_SERVE_NONE;
 
 	if (e == NULL)
 		return (0);
-	if ((how = cache_fit(req, e, CACHE_STATE_STALE, &list)) != CACHE_SERVE_NONE) {
+	if (!gw_leaks(req, e->ctype, e->body, e->len, NULL, NULL) &&
+	    (how = cache_fit(req, e, CACHE_STATE_STALE, &list)) != CACHE_SERVE_NONE) {
 		gw_serve_entry(req, e, how, list);
 		log_warnx("%s: upstream failing: served a stale cache entry (%lld s old)",
 		    req->request_id, (long long)req->cache.age);
@@ -418,6 +453,10 @@ gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
 	struct http_resp	*resp;
 	size_t			 len = body->len;
 
+	if (gw_leaks(req, ctype, body->data, body->len, relay, retry_after)) {
+		gw_fail(req, 502, GW_LEAK_TYPE, GW_LEAK_MSG);
+		return;
+	}
 	cache_answer(req, status, ctype, body);
 	flight_land(req, status, ctype, retry_after, body, relay);
 	req->call.tokens = usage_tokens(req, ctype, body->data, body->len);
@@ -547,9 +586,22 @@ gw_on_data(struct up_call *c, const char *data, size_t len)
 	if (req->client_gone)
 		return (UP_DATA_ABORT);
 	if (req->state == GW_UPSTREAM && c->status >= 200 && c->status < 300 &&
-	    strncasecmp(c->ctype, "text/event-stream", 17) == 0)
+	    strncasecmp(c->ctype, "text/event-stream", 17) == 0) {
+		/* Its headers go out first: checked now, as a whole answer's. */
+		if (gw_leaks(req, c->ctype, NULL, 0, &c->relay, NULL)) {
+			call->leaked = 1;
+			return (UP_DATA_ABORT);
+		}
 		gw_stream_start(req);
+	}
 	if (req->state == GW_STREAMING) {
+		if (stream_leaks(req, data, len)) {
+			log_warnx("%s: the upstream's stream for %s holds hfgate's token: "
+			    "withheld, the stream ends", req->request_id,
+			    req->res.model[0] != '\0' ? req->res.model : "-");
+			call->leaked = 1;
+			return (UP_DATA_ABORT);
+		}
 		if ((r = stream_data(req, data, len)) == UP_DATA_OK) {
 			flight_stream_bytes(req, data, len);
 			cache_stream_bytes(req, data, len);
@@ -611,11 +663,18 @@ gw_on_done(struct up_call *c, enum up_result result)
 
 	call->up_ms += c->total_ms;
 	if (req->state == GW_STREAMING) {
-		stream_done(req, result == UP_OK, c->errbuf);
+		if (call->leaked)
+			stream_fail(req, GW_LEAK_MSG, GW_LEAK_TYPE);
+		else
+			stream_done(req, result == UP_OK, c->errbuf);
 		return;
 	}
 	if (req->client_gone)
 		return;
+	if (call->leaked) {
+		gw_fail(req, 502, GW_LEAK_TYPE, GW_LEAK_MSG);
+		return;
+	}
 	gw_retry_event(req, gw_transport(result, call->too_large), &ev);
 	if (ev.transport == RETRY_T_ANSWER && c->status == 503)
 		ev.loading = retry_loading_estimate(call->out.data, call->out.len);
@@ -799,15 +858,20 @@ gw_on_completed(struct http_req *tr, int ok)
 	struct gw_req		*req = gw_of(tr);
 	const char		*client = req->who.client != NULL ?
 				    req->who.client->name : NULL;
+	char			 path[2048], name[256], model[256], id[256];
 
-	log_access("%s %s client=%s model=%s status=%u ms=%llu attempts=%u in=%zu "
-	    "out=%llu id=%s%s%s", tr->head.method, tr->head.path,
-	    client != NULL ? client : "-",
-	    req->res.model[0] != '\0' ? req->res.model : "-", tr->status,
+	/* Every field a client chose is escaped: a line cannot be forged. */
+	log_access("%s %s client=%s addr=%s model=%s status=%u ms=%llu attempts=%u "
+	    "in=%zu out=%llu id=%s%s%s", tr->head.method,
+	    log_escape(path, sizeof(path), tr->head.path),
+	    log_escape(name, sizeof(name), client), http_client_address(tr),
+	    log_escape(model, sizeof(model), req->res.model[0] != '\0' ?
+	    req->res.model : NULL), tr->status,
 	    (unsigned long long)(loop_now_update() - tr->head.start_ms),
 	    req->call.attempts, tr->in_total,
 	    (unsigned long long)(req->reply_bytes + req->st.bytes_out),
-	    req->request_id, cache[req->cache.state], ok ? "" : " aborted");
+	    log_escape(id, sizeof(id), req->request_id), cache[req->cache.state],
+	    ok ? "" : " aborted");
 	/* Counted at the request's end. With client keys, only admitted requests: the
 	   refused ones (401, 403, 429) are in the access log, and the usage table's
 	   counts give back each day's quota use at start-up. */

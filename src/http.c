@@ -623,6 +623,7 @@ static const struct http_known {
 	H("Cache-Control", cache_control),
 	H("Content-Length", content_length),
 	H("Content-Type", content_type),
+	H("Origin", origin),
 	H("User-Agent", user_agent),
 	H("X-Amzn-Trace-Id", amzn_trace_id),
 	H("X-Api-Key", api_key),

@@ -35,7 +35,7 @@ struct http_head {
 	const char	*authorization, *api_key, *content_type, *content_length,
 			*accept, *user_agent, *request_id, *timeout, *x_model,
 			*wait_for_model, *use_cache, *load_model, *amzn_trace_id,
-			*cache_control, *bill_to,	/* X-HF-Bill-To */
+			*cache_control, *origin, *bill_to,	/* X-HF-Bill-To */
 			*acr_headers;	/* Access-Control-Request-Headers */
 	char		*query;		/* the query string, re-encoded ("a=1&b=x%20y"),
 					   NULL when there is none (a copy) */

@@ -40,10 +40,14 @@ local_preflight(struct gw_req *req)
 	const char		*hdrs = req->tr.head.acr_headers;
 
 	resp = http_resp_copy("", 0);
-	http_resp_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-	http_resp_header(resp, "Access-Control-Allow-Headers", hdrs != NULL ? hdrs :
-	    "authorization, x-api-key, content-type, x-model, x-request-id, x-timeout, "
-	    "x-wait-for-model, x-use-cache");
-	http_resp_header(resp, "Access-Control-Max-Age", "86400");
+	/* An origin that may not call hfgate gets no permission to: the browser then
+	   refuses the request itself. */
+	if (reply_cors_origin(req) != NULL) {
+		http_resp_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+		http_resp_header(resp, "Access-Control-Allow-Headers", hdrs != NULL ? hdrs :
+		    "authorization, x-api-key, content-type, x-model, x-request-id, "
+		    "x-timeout, x-wait-for-model, x-use-cache");
+		http_resp_header(resp, "Access-Control-Max-Age", "86400");
+	}
 	reply_send(req, 204, resp);
 }

@@ -1,6 +1,7 @@
 /* log.c: logging to stderr (journald under systemd adds the timestamps). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,108 @@ fatalx(const char *fmt, ...)
 	log_vline(fmt, ap, -1);
 	va_end(ap);
 	exit(1);
+}
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong form, no
+ * surrogate, nothing past U+10FFFF) with its code point in *cp, or 0.
+ */
+static size_t
+log_utf8(const unsigned char *p, uint32_t *cp)
+{
+	size_t		 n, i;
+	uint32_t	 c, min;
+
+	if (*p >= 0xc2 && *p <= 0xdf) {
+		n = 2;
+		c = *p & 0x1f;
+		min = 0x80;
+	} else if (*p >= 0xe0 && *p <= 0xef) {
+		n = 3;
+		c = *p & 0x0f;
+		min = 0x800;
+	} else if (*p >= 0xf0 && *p <= 0xf4) {
+		n = 4;
+		c = *p & 0x07;
+		min = 0x10000;
+	} else
+		return (0);
+	/* The terminating NUL is no continuation byte: this stops there. */
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return (0);
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return (0);
+	*cp = c;
+	return (n);
+}
+
+const char *
+log_escape(char *dst, size_t size, const char *s)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*p;
+	const char		*out;
+	char			 esc[8];
+	size_t			 o = 1, n, len;
+	uint32_t		 cp;
+	int			 quote;
+
+	if (size < 3) {
+		if (size > 0)
+			dst[0] = '\0';
+		return (dst);
+	}
+	if (s == NULL) {
+		memcpy(dst, "-", 2);
+		return (dst);
+	}
+	quote = *s == '\0';
+	/* Written from dst + 1, leaving room for an opening quote. */
+	for (p = (const unsigned char *)s; *p != '\0'; p += n) {
+		n = 1;
+		out = esc;
+		len = 2;
+		esc[0] = '\\';
+		cp = *p;
+		if (*p >= 0x80 && (n = log_utf8(p, &cp)) == 0) {
+			/* Not UTF-8: the byte's value. */
+			esc[1] = 'x';
+			esc[2] = hex[*p >> 4];
+			esc[3] = hex[*p & 0xf];
+			len = 4;
+			n = 1;
+		} else if (cp == '"' || cp == '\\')
+			esc[1] = (char)cp;
+		else if (cp == '\n' || cp == '\r' || cp == '\t' || cp == '\b' || cp == '\f')
+			esc[1] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : cp == '\t' ? 't' :
+			    cp == '\b' ? 'b' : 'f';
+		else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+			/* A C0 or C1 control, or DEL: a terminal may act on any. */
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[cp >> 4];
+			esc[5] = hex[cp & 0xf];
+			len = 6;
+		} else {
+			out = (const char *)p;
+			len = n;
+			quote |= cp == ' ';
+		}
+		/* Room for the closing quote and the NUL. */
+		if (o + len + 2 > size)
+			break;
+		memcpy(dst + o, out, len);
+		o += len;
+	}
+	if (quote) {
+		dst[0] = '"';
+		dst[o++] = '"';
+	} else
+		memmove(dst, dst + 1, --o);
+	dst[o] = '\0';
+	return (dst);
 }
 
 /* Writes the batched access lines; each write holds whole lines only. */

@@ -87,6 +87,7 @@ build_config(struct config **out, char *err, size_t errlen)
 	struct config	*c;
 	const char	*path = opts.config, *source;
 	char		 models[PATH_MAX + 64];
+	char		 msg[256];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL || cfg_init(c) == -1) {
 		free(c);
@@ -109,19 +110,10 @@ build_config(struct config **out, char *err, size_t errlen)
 	}
 	if (opts.listen != NULL && cfg_set_listen(c, opts.listen, 0, err, errlen) == -1)
 		goto fail;
-	if (opts.upstream != NULL) {
-		size_t len = strlen(opts.upstream);
-
-		if (strncmp(opts.upstream, "http://", 7) != 0 &&
-		    strncmp(opts.upstream, "https://", 8) != 0) {
-			snprintf(err, errlen, "--upstream: not an http(s) URL: %s",
-			    opts.upstream);
-			goto fail;
-		}
-		if (cfg_set_string(&c->upstream_url, opts.upstream) == -1)
-			goto nomem;
-		while (len > 0 && c->upstream_url[len - 1] == '/')
-			c->upstream_url[--len] = '\0';
+	if (opts.upstream != NULL &&
+	    cfg_set_url(&c->upstream_url, opts.upstream, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "--upstream: %s", msg);
+		goto fail;
 	}
 	if (opts.openai_upstream != NULL && cfg_set_url(&c->openai_url,
 	    opts.openai_upstream, err, errlen) == -1)

@@ -14,11 +14,36 @@
 #include "log.h"
 #include "reply.h"
 #include "request.h"
+#include "route.h"
 
 #define REPLY_EXPOSE	"x-compute-type, x-compute-time, x-compute-characters, " \
 			"x-compute-images, x-compute-audio-length, x-sha, x-request-id, " \
 			"x-hfgate-model, x-hfgate-attempts, x-cache, retry-after, " \
 			"x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset"
+
+/* 1 when path is /name or under /name/, with any number of leading slashes (route.c
+   collapses them). */
+static int
+reply_under(const char *path, const char *name)
+{
+	size_t	len = strlen(name);
+
+	while (*path == '/')
+		path++;
+	return (strncmp(path, name, len) == 0 && (path[len] == '\0' || path[len] == '/'));
+}
+
+const char *
+reply_cors_origin(const struct gw_req *req)
+{
+	const char	*path = req->tr.head.path;
+
+	/* The operator's routes answer no web page, whatever cors_origin says. */
+	if ((route_flags(req->route.kind) & ROUTE_F_ADMIN) != 0 ||
+	    (path != NULL && (reply_under(path, "admin") || reply_under(path, "metrics"))))
+		return (NULL);
+	return (cfg_cors_origin(req->cfg, req->tr.head.origin));
+}
 
 static void
 reply_headers(struct gw_req *req, struct http_resp *resp)
@@ -28,12 +53,16 @@ reply_headers(struct gw_req *req, struct http_resp *resp)
 		[CACHE_STATE_HIT] = "HIT", [CACHE_STATE_STALE] = "STALE"
 	};
 	const struct config	*cfg = req->cfg;
+	const char		*origin;
 	char			 n[24];
 
 	http_resp_header(resp, "X-Request-Id", req->request_id);
-	http_resp_header(resp, "Access-Control-Allow-Origin", cfg->cors_origin);
-	http_resp_header(resp, "Access-Control-Expose-Headers", REPLY_EXPOSE);
-	if (strcmp(cfg->cors_origin, "*") != 0)
+	if ((origin = reply_cors_origin(req)) != NULL) {
+		http_resp_header(resp, "Access-Control-Allow-Origin", origin);
+		http_resp_header(resp, "Access-Control-Expose-Headers", REPLY_EXPOSE);
+	}
+	/* The answer depends on the request's Origin unless every origin gets "*". */
+	if (cfg->ncors_origins > 0 && cfg_cors_origin(cfg, NULL) == NULL)
 		http_resp_header(resp, "Vary", "Origin");
 	if (req->res.model[0] != '\0')
 		http_resp_header(resp, "X-Hfgate-Model", req->res.model);
@@ -126,11 +155,15 @@ reply_json(struct gw_req *req, unsigned status, const cJSON *root)
 static struct http_resp *
 reply_error_vresp(struct gw_req *req, const char *type, const char *fmt, va_list ap)
 {
-	char	 msg[1024];
+	char	 msg[1024], path[1024], text[2048];
 	char	*body;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	log_debug("%s %s: %s: %s", req->tr.head.method, req->tr.head.path, type, msg);
+	/* The path and the message may hold what the client sent. */
+	if (log_verbose())
+		log_debug("%s %s: %s: %s", req->tr.head.method,
+		    log_escape(path, sizeof(path), req->tr.head.path), type,
+		    log_escape(text, sizeof(text), msg));
 	if ((body = json_error_body(msg, type)) == NULL)
 		return (NULL);
 	return (reply_body(req, body, strlen(body), "application/json"));

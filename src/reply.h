@@ -13,6 +13,12 @@
 #include "http.h"
 #include "request.h"
 
+/*
+ * The Access-Control-Allow-Origin of req's answers (docs/api.md, "CORS"), NULL for
+ * none: "*" or the request's Origin as cors_origin allows, and never on the admin
+ * routes and /metrics. Borrowed.
+ */
+const char *reply_cors_origin(const struct gw_req *);
 /* Sends resp (taken; NULL closes the connection) with status and the gateway's
    headers. reply_stream: a stream response (stream.c). */
 void	 reply_send(struct gw_req *, unsigned status, struct http_resp *);

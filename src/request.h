@@ -77,6 +77,7 @@ struct call_part {
 						   half upstream.c's */
 	struct buf		 out;		/* response body being received */
 	int			 too_large;
+	int			 leaked;	/* the answer holds the token: withheld */
 	size_t			 max_response;
 	unsigned		 attempts;	/* upstream calls made */
 	unsigned		 failures;	/* counted against max_attempts */

@@ -25,6 +25,7 @@
 #include "request.h"
 #include "sse.h"
 #include "stream.h"
+#include "token.h"
 #include "upstream.h"
 
 static void	stream_arm(struct gw_req *);
@@ -442,11 +443,26 @@ stream_data(struct gw_req *req, const char *data, size_t len)
 	/* Whole lines only: a cut inside a line would otherwise reach the client as a
 	   broken event. A line longer than the buffer goes as it is. */
 	req->st.ready = stream_line_end(&req->st.buf, start, req->st.ready);
+	/* A line longer than the buffer goes out before its end, but for bytes that may
+	   begin the token, kept until the next bytes tell (stream_leaks). The rest is at
+	   least the buffer's size minus the token's, so this drains. */
 	if (req->st.buf.len - req->st.off >= cfg->stream_buffer)
-		req->st.ready = req->st.buf.len;
+		req->st.ready = req->st.buf.len - token_partial(cfg->token,
+		    req->st.buf.data + req->st.off, req->st.buf.len - req->st.off);
 	if (req->st.ready > req->st.off)
 		stream_push_later(req);
 	return (UP_DATA_OK);
+}
+
+int
+stream_leaks(struct gw_req *req, const char *data, size_t len)
+{
+	const struct buf	*b = &req->st.buf;
+
+	/* What the client has is whole lines (the token holds no line end) or passed
+	   token_partial above: the token can start only in what is still held. */
+	return (token_found_after(req->cfg->token, b->data != NULL ? b->data + req->st.off :
+	    NULL, b->len - req->st.off, data, len));
 }
 
 /* Drops the unfinished line, adds an error event and ends the stream. */

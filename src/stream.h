@@ -22,6 +22,12 @@ void	 stream_set_hooks(const struct stream_hooks *);
 void	 stream_start(struct gw_req *);
 /* Upstream bytes: returns UP_DATA_OK, UP_DATA_PAUSE (buffer full) or UP_DATA_ABORT. */
 int	 stream_data(struct gw_req *, const char *, size_t);
+/*
+ * 1 when the token's bytes are in these upstream bytes, or start in the bytes before
+ * them that the client has not had yet; the gateway then withholds them and ends the
+ * stream. stream_data never lets out the bytes of a line that might begin the token.
+ */
+int	 stream_leaks(struct gw_req *, const char *, size_t);
 /* The upstream transfer ended, ok or with error (a message, borrowed). */
 void	 stream_done(struct gw_req *, int ok, const char *error);
 /* Ends the stream early with one error event (shutdown, deadlines). */

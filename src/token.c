@@ -121,3 +121,42 @@ token_free(char *token)
 	explicit_bzero(token, strlen(token));
 	free(token);
 }
+
+int
+token_found(const char *token, const char *data, size_t len)
+{
+	size_t	n = token != NULL ? strlen(token) : 0;
+
+	return (n > 0 && data != NULL && memmem(data, len, token, n) != NULL);
+}
+
+int
+token_found_after(const char *token, const char *prev, size_t prevlen,
+    const char *data, size_t len)
+{
+	size_t	n = token != NULL ? strlen(token) : 0, k;
+
+	if (token_found(token, data, len))
+		return (1);
+	if (n < 2 || prev == NULL || data == NULL)
+		return (0);
+	/* k bytes of the token end prev, the other n - k begin data. */
+	for (k = prevlen < n - 1 ? prevlen : n - 1; k > 0; k--)
+		if (len >= n - k && memcmp(prev + prevlen - k, token, k) == 0 &&
+		    memcmp(data, token + k, n - k) == 0)
+			return (1);
+	return (0);
+}
+
+size_t
+token_partial(const char *token, const char *data, size_t len)
+{
+	size_t	n = token != NULL ? strlen(token) : 0, k;
+
+	if (n < 2 || data == NULL)
+		return (0);
+	for (k = len < n - 1 ? len : n - 1; k > 0; k--)
+		if (memcmp(data + len - k, token, k) == 0)
+			return (k);
+	return (0);
+}

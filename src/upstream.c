@@ -5,6 +5,7 @@
  * module that speaks libcurl: the others see struct up_call and enum up_result.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -349,6 +350,58 @@ void
 up_global_cleanup(void)
 {
 	curl_global_cleanup();
+}
+
+/* 1 when u has part (with the value is, unless NULL). The copy is wiped: it may be a
+   password. */
+static int
+up_url_has(CURLU *u, CURLUPart part, const char *is)
+{
+	char	*v = NULL;
+	int	 has;
+
+	if (curl_url_get(u, part, &v, 0) != CURLUE_OK || v == NULL)
+		return (0);
+	has = is == NULL || strcmp(v, is) == 0;
+	explicit_bzero(v, strlen(v));
+	curl_free(v);
+	return (has);
+}
+
+int
+up_check_url(const char *url, char *msg, size_t msglen)
+{
+	CURLU		*u;
+	CURLUcode	 rc;
+	int		 ok = 0;
+
+	/* curl would take other schemes (ftp://, file://). */
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+		snprintf(msg, msglen, "the URL must start with http:// or https://");
+		return (-1);
+	}
+	if ((u = curl_url()) == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		return (-1);
+	}
+	if ((rc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK)
+		snprintf(msg, msglen, "not a valid URL: %s", curl_url_strerror(rc));
+	else if (up_url_has(u, CURLUPART_USER, NULL) ||
+	    up_url_has(u, CURLUPART_PASSWORD, NULL) ||
+	    up_url_has(u, CURLUPART_OPTIONS, NULL))
+		/* It would be logged and sent: hfgate's one credential is the token,
+		   in a header. */
+		snprintf(msg, msglen, "the URL must not hold a user name or password");
+	else if (up_url_has(u, CURLUPART_QUERY, NULL) ||
+	    up_url_has(u, CURLUPART_FRAGMENT, NULL))
+		snprintf(msg, msglen, "the URL must not have a query or a fragment (paths "
+		    "are appended to it)");
+	else if (up_url_has(u, CURLUPART_PORT, "0"))
+		snprintf(msg, msglen, "not a valid URL: port 0");
+	else
+		ok = 1;
+	curl_url_cleanup(u);
+	return (ok ? 0 : -1);
 }
 
 time_t

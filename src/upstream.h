@@ -86,6 +86,14 @@ void	 up_global_cleanup(void);
    value sends no such header at all (curl's own, e.g. Expect). A line over 2 KiB is
    left out. 0, or -1 (out of memory). */
 int	 up_header(struct up_call *, const char *name, const char *value);
+/*
+ * Checks an upstream base URL ([upstream] url and hub_url, an [endpoint]'s url,
+ * --upstream) with libcurl's URL parser, as the calls will read it: http:// or
+ * https://, a host, a valid port, no user name or password, no query or fragment (the
+ * calls append their paths). 0, or -1 with the reason in msg, which never quotes the
+ * URL (it may hold a password). Pure: any thread.
+ */
+int	 up_check_url(const char *url, char *msg, size_t msglen);
 /* An HTTP-date (IMF-fixdate, RFC 850, asctime, and the looser forms libcurl takes) as
    unix time, or -1. Pure: any thread. */
 time_t	 up_http_date(const char *);

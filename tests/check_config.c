@@ -124,7 +124,10 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c.max_body_bytes, 16777216);
 	ck_assert_uint_eq(c.connection_timeout, 60);
 	ck_assert_uint_eq(c.grace_seconds, 10);
-	ck_assert_str_eq(c.cors_origin, "*");
+	/* No cross-origin access unless configured. */
+	ck_assert_uint_eq(c.ncors_origins, 0);
+	ck_assert_ptr_null(cfg_cors_origin(&c, "http://app.example"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, NULL));
 	ck_assert_str_eq(c.default_models_file, SYSCONFDIR "/hfgate/default-models.tsv");
 	ck_assert_str_eq(c.upstream_url, "https://router.huggingface.co/hf-inference");
 	ck_assert_ptr_null(c.openai_url);
@@ -163,7 +166,8 @@ START_TEST(test_full_file)
 	    "max_body_bytes = 1048576\n"
 	    "connection_timeout = 5\n"
 	    "grace_seconds = 0\n"
-	    "cors_origin = https://app.example\n"
+	    "cors_origin = https://app.example, http://[::1]:8081\n"
+	    "cors_origin = http://Other.example:3000\n"
 	    "\n"
 	    "[upstream]\n"
 	    "url = http://127.0.0.1:9999/prefix/\n"
@@ -188,7 +192,19 @@ START_TEST(test_full_file)
 	ck_assert_uint_eq(c.max_body_bytes, 1048576);
 	ck_assert_uint_eq(c.connection_timeout, 5);
 	ck_assert_uint_eq(c.grace_seconds, 0);
-	ck_assert_str_eq(c.cors_origin, "https://app.example");
+	ck_assert_uint_eq(c.ncors_origins, 3);
+	ck_assert_str_eq(c.cors_origins[0], "https://app.example");
+	ck_assert_str_eq(c.cors_origins[1], "http://[::1]:8081");
+	ck_assert_str_eq(c.cors_origins[2], "http://Other.example:3000");
+	/* The request's own spelling is echoed; a near miss is no match. */
+	ck_assert_str_eq(cfg_cors_origin(&c, "https://app.example"), "https://app.example");
+	ck_assert_str_eq(cfg_cors_origin(&c, "http://other.example:3000"),
+	    "http://other.example:3000");
+	ck_assert_ptr_null(cfg_cors_origin(&c, "http://app.example"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, "https://app.example:443"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, "https://app.example.evil"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, "null"));
+	ck_assert_ptr_null(cfg_cors_origin(&c, NULL));
 	ck_assert_str_eq(c.upstream_url, "http://127.0.0.1:9999/prefix");
 	ck_assert_str_eq(c.hub_url, "http://127.0.0.1:9998");
 	ck_assert_str_eq(c.token_file, "/run/secret/token");
@@ -300,10 +316,28 @@ static const struct {
 	{ "[usage]\nflush_interval_ms = 60001\n",
 	  "4: flush_interval_ms: '60001' is out of range (10 to 60000)" },
 	{ "[upstream]\nurl = ftp://example.com\n",
-	  "4: url: URL 'ftp://example.com' must start with http:// or https://" },
+	  "4: url: the URL must start with http:// or https://" },
 	{ "[upstream]\nurl = api-inference.huggingface.co\n",
-	  "4: url: URL 'api-inference.huggingface.co' must start with http:// or https://" },
-	{ "[upstream]\nhub_url = https://\n", "4: hub_url: URL 'https://' has no host" },
+	  "4: url: the URL must start with http:// or https://" },
+	{ "[upstream]\nhub_url = https://\n", "4: hub_url: not a valid URL: No host part in the URL" },
+	/* libcurl's URL parser reads them as the calls will (upstream.c). */
+	{ "[upstream]\nurl = http://[::1\n", "4: url: not a valid URL: Bad IPv6 address" },
+	{ "[upstream]\nurl = http://127.0.0.1:99999\n",
+	  "4: url: not a valid URL: Port number was not a decimal number between 0 and 65535" },
+	{ "[upstream]\nurl = http://127.0.0.1:0\n", "4: url: not a valid URL: port 0" },
+	{ "[upstream]\nurl = http://a b.example\n", "4: url: not a valid URL: Bad hostname" },
+	/* A password is never repeated in the error (nor logged). */
+	{ "[upstream]\nurl = http://user:pw-SECRET@127.0.0.1:8080\n",
+	  "4: url: the URL must not hold a user name or password" },
+	{ "[upstream]\nhub_url = https://user@huggingface.co\n",
+	  "4: hub_url: the URL must not hold a user name or password" },
+	{ "[upstream]\nurl = http://user:pw-SECRET@[::1\n", "4: url: not a valid URL: Bad IPv6 address" },
+	{ "[upstream]\nurl = http://127.0.0.1:8080/?x=1\n",
+	  "4: url: the URL must not have a query or a fragment (paths are appended to it)" },
+	{ "[upstream]\nurl = http://127.0.0.1:8080#top\n",
+	  "4: url: the URL must not have a query or a fragment (paths are appended to it)" },
+	{ "[endpoint a]\nurl = https://u:pw-SECRET@e.example/x\n",
+	  "4: url: the URL must not hold a user name or password" },
 	{ "[cache]\nenabled = maybe\n", "4: enabled: 'maybe' is not yes or no" },
 	{ "[cache]\ndb =\n", "4: missing value for 'db'" },
 	{ "listen = localhost\n",
@@ -335,7 +369,7 @@ static const struct {
 	{ "[endpoint a]\nurl = https://a\nweight = 2\n",
 	  "5: unknown key 'weight' in [endpoint a]" },
 	{ "[endpoint a]\nurl = mailto:x\n",
-	  "4: url: URL 'mailto:x' must start with http:// or https://" },
+	  "4: url: the URL must start with http:// or https://" },
 	{ "this line has no equals sign\n",
 	  "3: expected 'key = value' or '[section]'" },
 	{ "[server\n", "3: missing ']' in section header" },
@@ -365,6 +399,27 @@ static const struct {
 	{ "allow = 10.0.0.0/8, 10.1.2.3/33\n",
 	  "3: allow: '10.1.2.3/33': not an address or network (ADDR or ADDR/BITS)" },
 	{ "tls_cert = missing.pem\n", "3: tls_cert: NOSUCH: No such file or directory" },
+	{ "cors_origin = https://a.example *\n",
+	  "3: cors_origin: '*' (any origin) cannot be listed with other origins" },
+	{ "cors_origin = *\ncors_origin = https://a.example\n",
+	  "4: cors_origin: '*' (any origin) cannot be listed with other origins" },
+	{ "cors_origin = https://a.example/\n",
+	  "3: cors_origin: 'https://a.example/': an origin has no path, not even '/'" },
+	{ "cors_origin = null\n",
+	  "3: cors_origin: 'null': not an origin (http:// or https://, a host and an optional "
+	  "port), nor '*'" },
+	{ "cors_origin = app.example\n",
+	  "3: cors_origin: 'app.example': not an origin (http:// or https://, a host and an "
+	  "optional port), nor '*'" },
+	{ "cors_origin = http://a.example:99999\n",
+	  "3: cors_origin: 'http://a.example:99999': not an origin (http:// or https://, a "
+	  "host and an optional port)" },
+	{ "cors_origin = http://user@a.example\n",
+	  "3: cors_origin: 'http://user@a.example': not an origin (http:// or https://, a "
+	  "host and an optional port)" },
+	{ "cors_origin = https://\n",
+	  "3: cors_origin: 'https://': not an origin (http:// or https://, a host and an "
+	  "optional port)" },
 };
 
 /* s with every "KA"/"KB" replaced by a key hash (malloc'd). */
@@ -734,6 +789,19 @@ START_TEST(test_set_listen)
 }
 END_TEST
 
+START_TEST(test_cors_any)
+{
+	struct config	 c;
+	char		 err[512] = "";
+
+	/* '*' is for the operator to write: every origin then gets "*". */
+	ck_assert_msg(load(&c, "cors_origin = *\n", err, sizeof(err), NULL) == 0, "%s", err);
+	ck_assert_str_eq(cfg_cors_origin(&c, "http://anything.example"), "*");
+	ck_assert_str_eq(cfg_cors_origin(&c, NULL), "*");
+	cfg_free(&c);
+}
+END_TEST
+
 START_TEST(test_set_string)
 {
 	char	*s = NULL;
@@ -909,6 +977,7 @@ check_suite(void)
 	tcase_add_test(tc, test_shipped_config);
 	tcase_add_test(tc, test_shipped_config_uncommented);
 	tcase_add_test(tc, test_set_listen);
+	tcase_add_test(tc, test_cors_any);
 	tcase_add_test(tc, test_set_string);
 	tcase_add_test(tc, test_clients);
 	suite_add_tcase(s, tc);

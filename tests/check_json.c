@@ -259,6 +259,45 @@ START_TEST(test_log)
 }
 END_TEST
 
+/* What log_escape makes of s, in a buffer of size bytes. */
+static const char *
+esc(const char *s, size_t size)
+{
+	static char	 buf[512];
+
+	ck_assert_uint_le(size, sizeof(buf));
+	memset(buf, '#', sizeof(buf));
+	return (log_escape(buf, size, s));
+}
+
+START_TEST(test_log_escape)
+{
+	/* The forged line of a path with CR LF stays on one line, in quotes. */
+	ck_assert_str_eq(esc("/models/b\r\nhfgate: POST /v1/x client=team-a status=200",
+	    256), "\"/models/b\\r\\nhfgate: POST /v1/x client=team-a status=200\"");
+	ck_assert_str_eq(esc("/models/mock/fill-mask", 256), "/models/mock/fill-mask");
+	ck_assert_str_eq(esc("a\"b\\c", 256), "a\\\"b\\\\c");
+	ck_assert_str_eq(esc("\t\b\f\x01\x1f\x7f", 256),
+	    "\\t\\b\\f\\u0001\\u001f\\u007f");
+	/* UTF-8 as it is; C1 controls escaped; anything else not UTF-8 byte by byte. */
+	ck_assert_str_eq(esc("caf\xc3\xa9 \xe2\x82\xac\xf0\x9f\x98\x80", 256),
+	    "\"caf\xc3\xa9 \xe2\x82\xac\xf0\x9f\x98\x80\"");
+	ck_assert_str_eq(esc("\xc2\x9b[2J", 256), "\\u009b[2J");
+	ck_assert_str_eq(esc("\xff\xc3(\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xe2\x82", 256),
+	    "\\xff\\xc3(\\xc0\\xaf\\xed\\xa0\\x80\\xf4\\x90\\x80\\x80\\xe2\\x82");
+	ck_assert_str_eq(esc("", 256), "\"\"");
+	ck_assert_str_eq(esc(NULL, 256), "-");
+	/* Cut at a whole escape, with room kept for the quotes. */
+	ck_assert_str_eq(esc("abc\ndef", 7), "abc");
+	ck_assert_str_eq(esc("abc\ndef", 8), "abc\\n");
+	ck_assert_str_eq(esc("a b\ncd", 8), "\"a b\\n\"");
+	ck_assert_str_eq(esc("a b\ncd", 7), "\"a b\"");
+	ck_assert_str_eq(esc("\xe2\x82\xac", 5), "");
+	ck_assert_str_eq(esc("\xe2\x82\xac", 6), "\xe2\x82\xac");
+	ck_assert_str_eq(esc("x", 2), "");
+}
+END_TEST
+
 static void
 log_fatal(void)
 {
@@ -291,6 +330,7 @@ check_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("log");
 	tcase_add_test(tc, test_log);
+	tcase_add_test(tc, test_log_escape);
 	/* fatalx exits 1; needs Check's fork mode to observe. */
 	if (check_forking())
 		tcase_add_exit_test(tc, test_fatalx, 1);

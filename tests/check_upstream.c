@@ -1,4 +1,6 @@
-/* Unit tests for upstream.c's classification of libcurl's results. */
+/* Unit tests for upstream.c's pure parts: libcurl's results, dates, base URLs. */
+#include <string.h>
+
 #include <check.h>
 #include <curl/curl.h>
 
@@ -38,6 +40,40 @@ START_TEST(test_http_date)
 }
 END_TEST
 
+START_TEST(test_check_url)
+{
+	static const char *const ok[] = {
+		"https://api-inference.huggingface.co", "https://huggingface.co/",
+		"http://127.0.0.1:9999/prefix/", "http://[::1]:8080", "HTTP://Host:1",
+		"http://[fe80::1%25eth0]:80/x", "https://e.example:65535/a/b",
+	};
+	static const char *const bad[] = {
+		"http://[::1", "http://127.0.0.1:99999", "http://127.0.0.1:0",
+		"http://user:pw-SECRET@host", "http://user@host", "http://:pw-SECRET@host",
+		"http://h;o@host", "http://h/?q", "http://h/#f", "http://", "https://",
+		"ftp://h", "file:///etc/passwd", "h", "", "http://a b", "http://h/a b",
+		"http://h:8o", "http://user:pw-SECRET@[::1",
+	};
+	char	 msg[256];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		msg[0] = '\0';
+		ck_assert_msg(up_check_url(ok[i], msg, sizeof(msg)) == 0, "%s: %s", ok[i],
+		    msg);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg[0] = '\0';
+		ck_assert_msg(up_check_url(bad[i], msg, sizeof(msg)) == -1, "accepted %s",
+		    bad[i]);
+		ck_assert_msg(msg[0] != '\0', "%s: no reason", bad[i]);
+		/* Never the URL itself: it may hold a password. */
+		ck_assert_msg(strstr(msg, "SECRET") == NULL &&
+		    (strlen(bad[i]) < 8 || strstr(msg, bad[i]) == NULL), "%s: %s", bad[i], msg);
+	}
+}
+END_TEST
+
 Suite *
 check_suite(void)
 {
@@ -46,6 +82,7 @@ check_suite(void)
 
 	tcase_add_test(tc, test_classify);
 	tcase_add_test(tc, test_http_date);
+	tcase_add_test(tc, test_check_url);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -5,7 +5,14 @@
  * It replays the recorded production answers of tests/data/cassettes.json, answers
  * "mock/<task>" and the default model of each task in the real shape, and offers
  * "fake/..." models with scripted behaviour:
- *   fake/echo                       the request as JSON
+ *   fake/echo                       the request as JSON, the Authorization value
+ *                                   redacted (an upstream does not hand it back)
+ *   fake/echo-auth                  the request as JSON, Authorization included
+ *   fake/echo-auth-header           Authorization sent back in x-echo-authorization
+ *                                   (a 3-event stream when the body asks for one)
+ *   fake/echo-auth-stream-<k>[-<pad>]
+ *                                   a stream whose token k is the Authorization value
+ *                                   (after <pad> bytes of 'x')
  *   fake/loading-<ms>               503 loading until <ms> after the first request
  *   fake/always-loading             always 503 loading
  *   fake/429-<n>, fake/429date-<n>  n x 429 (Retry-After seconds / HTTP-date), then 200
@@ -247,7 +254,9 @@ enum sfault {
 	SF_STALL,	/* event at comes stall ms after the previous one */
 	SF_ERROR,	/* event at is a TGI error event, the last */
 	SF_NOEND,	/* every event is an ordinary token: no final one */
-	SF_CLOSE	/* the connection closed (FIN) when event at is due */
+	SF_CLOSE,	/* the connection closed (FIN) when event at is due */
+	SF_ECHO		/* event at is a token of the Authorization value, sent in two
+			   chunks cut inside it (events at and at + 1) */
 };
 
 /* An SSE response in progress (synthesized, or a recorded one replayed event by event). */
@@ -266,6 +275,7 @@ struct stream {
 	int			 details;
 	int			 waited;	/* resumed after a gap */
 	int			 cut;		/* SF_CUT done: close at the next call */
+	const char		*secret;	/* SF_ECHO: the request's Authorization (MHD's) */
 	struct sbuf		 text;		/* generated_text so far */
 	struct sbuf		 ev;
 	size_t			 evoff;
@@ -306,7 +316,7 @@ struct timer {
 };
 
 enum behave {
-	B_ECHO, B_LOADING, B_ALWAYS_LOADING, B_429, B_429DATE, B_5XX, B_ALWAYS500,
+	B_ECHO, B_ECHO_AUTH, B_ECHO_AUTH_HEADER, B_ECHO_AUTH_STREAM, B_LOADING, B_ALWAYS_LOADING, B_429, B_429DATE, B_5XX, B_ALWAYS500,
 	B_SLOW, B_RESET, B_STREAM, B_STREAM_RESET, B_STREAM_CUT, B_STREAM_STALL,
 	B_STREAM_ERROR, B_STREAM_NOEND, B_STREAM_BIG, B_STREAM_503, B_STREAM_422
 };
@@ -1641,6 +1651,7 @@ stream_init(struct stream *s, size_t count, uint64_t interval)
 	s->details = 0;
 	s->waited = 0;
 	s->cut = 0;
+	s->secret = NULL;
 	sbuf_reset(&s->text);
 	sbuf_reset(&s->ev);
 	s->evoff = 0;
@@ -1676,6 +1687,22 @@ stream_event(struct stream *s, size_t i)
 		sbuf_add(&s->ev, s->built.p + s->boff[i], s->boff[i + 1] - s->boff[i]);
 		return;
 	}
+	if (s->fault == SF_ECHO && (i == s->at || i == s->at + 1)) {
+		/* One token event in two chunks, cut in the middle of the value. */
+		half = strlen(s->secret) / 2;
+		if (i == s->at) {
+			if (s->stamp)
+				sbuf_printf(&s->ev, ":t=%" PRIu64 "\n", real_ms());
+			sbuf_printf(&s->ev, "data:{\"token\":{\"id\":%zu,\"text\":\"",
+			    1000 + i);
+			sbuf_fill(&s->ev, 'x', s->pad);
+			sbuf_printf(&s->ev, "%.*s", (int)half, s->secret);
+			sbuf_fill(&s->text, 'x', s->pad);
+			sbuf_str(&s->text, s->secret);
+		} else
+			sbuf_printf(&s->ev, "%s%s", s->secret + half, token_tail);
+		return;
+	}
 	if (s->stamp)
 		sbuf_printf(&s->ev, ":t=%" PRIu64 "\n", real_ms());
 	start = s->ev.len;
@@ -1695,7 +1722,7 @@ stream_event(struct stream *s, size_t i)
 			sbuf_printf(&s->text, " tok%zu", i);
 		}
 		/* fake/stream-big: the token text makes up the size. */
-		if (s->pad > s->ev.len - start + sizeof(token_tail) - 1) {
+		if (s->fault != SF_ECHO && s->pad > s->ev.len - start + sizeof(token_tail) - 1) {
 			n = s->pad - (s->ev.len - start) - (sizeof(token_tail) - 1);
 			sbuf_fill(&s->ev, 'x', n);
 			sbuf_fill(&s->text, 'x', n);
@@ -1961,7 +1988,11 @@ behave_parse(const char *name, enum behave *b, uint64_t nums[3])
 		enum behave	 b;
 		int		 nums;
 	} tab[] = {
-		{ "echo", B_ECHO, 0 }, { "always-loading", B_ALWAYS_LOADING, 0 },
+		{ "echo", B_ECHO, 0 }, { "echo-auth", B_ECHO_AUTH, 0 },
+		{ "echo-auth-header", B_ECHO_AUTH_HEADER, 0 },
+		{ "echo-auth-stream-", B_ECHO_AUTH_STREAM, 2 },
+		{ "echo-auth-stream-", B_ECHO_AUTH_STREAM, 1 },
+		{ "always-loading", B_ALWAYS_LOADING, 0 },
 		{ "always500", B_ALWAYS500, 0 }, { "loading-", B_LOADING, 1 },
 		{ "429date-", B_429DATE, 1 }, { "429-", B_429, 1 }, { "5xx-", B_5XX, 1 },
 		{ "slow-", B_SLOW, 1 }, { "reset-", B_RESET, 1 },
@@ -1996,17 +2027,62 @@ behave_parse(const char *name, enum behave *b, uint64_t nums[3])
 	return (-1);
 }
 
+/* The request as JSON; redact: the Authorization value left out, as an upstream that
+   echoes what it received should. */
 static enum MHD_Result
-echo_route(struct req *r)
+echo_route(struct req *r, int redact)
 {
-	struct logent	e;
-	enum MHD_Result	ret;
+	struct logent	 e;
+	enum MHD_Result	 ret;
+	cJSON		*o, *h;
 
 	memset(&e, 0, sizeof(e));
 	logent_fill(&e, r, SIZE_MAX);
-	ret = reply_json(r, 200, logent_json(&e), NULL, NULL);
+	o = logent_json(&e);
+	h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+	if (redact && cJSON_GetObjectItemCaseSensitive(h, "authorization") != NULL)
+		cJSON_ReplaceItemInObjectCaseSensitive(h, "authorization",
+		    cJSON_CreateString("<redacted: fake/echo-auth echoes it>"));
+	ret = reply_json(r, 200, o, NULL, NULL);
 	logent_free(&e);
 	return (ret);
+}
+
+/* fake/echo-auth-header and fake/echo-auth-stream-<k>[-<pad>]: the Authorization value
+   back in a header, or inside a stream's token. */
+static enum MHD_Result
+echo_auth(struct req *r, enum behave bh, uint64_t k, uint64_t pad)
+{
+	struct stream	*s = &r->st;
+	struct tgreq	 t;
+	const char	*auth;
+	char		*body;
+
+	auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+	if (auth == NULL)
+		auth = "";
+	tgreq_parse(r, &t);
+	if (bh == B_ECHO_AUTH_HEADER && !t.stream) {
+		body = xstrdup("[{\"label\":\"POSITIVE\",\"score\":0.99}]");
+		return (reply(r, 200, "application/json", body, strlen(body),
+		    "x-echo-authorization", auth));
+	}
+	if (bh == B_ECHO_AUTH_HEADER)
+		stream_init(s, 3, FAULT_STREAM_MS);
+	else {
+		/* k tokens, the split one (two events), the final one. */
+		stream_init(s, k + 3, FAULT_STREAM_MS);
+		s->fault = SF_ECHO;
+		s->at = k;
+		s->secret = auth;
+		if (pad > BIG_MAX)
+			return (reply_no_model(r, "fake/echo-auth-stream"));
+		s->pad = pad;
+	}
+	s->details = t.details;
+	s->stamp = 1;
+	return (stream_queue(r, bh == B_ECHO_AUTH_HEADER ? "x-echo-authorization" : NULL,
+	    auth));
 }
 
 /* The fake/stream-... family: stamped TGI streams, details as the body asks. */
@@ -2085,7 +2161,11 @@ behave_route(struct req *r, const char *id)
 	n = num[0];
 	switch (bh) {
 	case B_ECHO:
-		return (echo_route(r));
+	case B_ECHO_AUTH:
+		return (echo_route(r, bh == B_ECHO));
+	case B_ECHO_AUTH_HEADER:
+	case B_ECHO_AUTH_STREAM:
+		return (echo_auth(r, bh, n, num[1]));
 	case B_ALWAYS_LOADING:
 		return (answer_queue(r, data.always_loading, NULL, NULL));
 	case B_ALWAYS500:
