@@ -111,9 +111,16 @@ END_TEST
 
 START_TEST(test_usage)
 {
-	struct buf	 out = { NULL, 0, 0 };
 	static const char chunk[] = "data: {\"id\":\"x\",\"choices\": [ ],\"usage\":"
 	    "{\"completion_tokens\":3}}";
+	static const char *const not[] = {
+		"data: {\"choices\":[{\"index\":0}],\"usage\":null}",
+		"data: [DONE]",
+		": \"usage\" \"choices\":[]",
+		"data: {\"usage\":{},\"choices\":",
+	};
+	struct buf	 out = { NULL, 0, 0 };
+	size_t		 i;
 
 	ck_assert_int_eq(oai_ask_usage("{\"stream\":true}", 15, &out), 1);
 	ck_assert_str_eq(out.data,
@@ -126,10 +133,8 @@ START_TEST(test_usage)
 	buf_free(&out);
 
 	ck_assert(oai_usage_chunk(chunk, strlen(chunk)));
-	ck_assert(!oai_usage_chunk("data: {\"choices\":[{\"index\":0}],\"usage\":null}",
-	    46));
-	ck_assert(!oai_usage_chunk("data: [DONE]", 12));
-	ck_assert(!oai_usage_chunk(": \"usage\" \"choices\":[]", 22));
+	for (i = 0; i < sizeof(not) / sizeof(not[0]); i++)
+		ck_assert_msg(!oai_usage_chunk(not[i], strlen(not[i])), "%s", not[i]);
 }
 END_TEST
 
