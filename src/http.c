@@ -441,6 +441,26 @@ http_req_release(struct http_req *req)
 	req->head.path = NULL;
 }
 
+static void	http_set_error(struct http_req *, unsigned, const char *, unsigned,
+		    const char *, ...) __attribute__((format(printf, 5, 6)));
+
+/* What the layer above is to refuse req with (the first reason found stands). */
+static void
+http_set_error(struct http_req *req, unsigned status, const char *type,
+    unsigned retry_after, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (req->error.status != 0)
+		return;
+	req->error.status = status;
+	req->error.type = type;
+	req->error.retry_after = retry_after;
+	va_start(ap, fmt);
+	vsnprintf(req->error.msg, sizeof(req->error.msg), fmt, ap);
+	va_end(ap);
+}
+
 static const char *
 http_method_name(const char *m)
 {
@@ -477,21 +497,27 @@ http_sum_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 }
 
 /*
- * 414 or 431 when the request head is over the [server] caps, else 0. MHD hands over
- * the path and the query arguments decoded, so the target is measured decoded.
+ * The request head over the [server] caps: 414 or 431. MHD hands over the path and the
+ * query arguments decoded, so the target is measured decoded.
  */
-static unsigned
-http_head_error(struct MHD_Connection *conn, const char *url, const struct config *cfg)
+static void
+http_check_caps(struct http_req *req, const char *url, const struct config *cfg)
 {
 	size_t	n = strlen(url);
 
 	if (n <= cfg->max_url_bytes)
-		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http_sum_arg, &n);
-	if (n > cfg->max_url_bytes)
-		return (414);
+		MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, http_sum_arg,
+		    &n);
+	if (n > cfg->max_url_bytes) {
+		http_set_error(req, 414, "uri_too_long", 0, "the request target is over "
+		    "the limit of %zu bytes", cfg->max_url_bytes);
+		return;
+	}
 	n = 0;
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, http_sum_value, &n);
-	return (n > cfg->max_header_bytes ? 431 : 0);
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, http_sum_value, &n);
+	if (n > cfg->max_header_bytes)
+		http_set_error(req, 431, "header_too_large", 0, "the request headers are "
+		    "over the limit of %zu bytes", cfg->max_header_bytes);
 }
 
 static void
@@ -685,10 +711,10 @@ http_req_begin(struct MHD_Connection *conn, const char *url, const char *method,
 	req->head.method = http_method_name(method);
 	req->head.start_ms = loop_now_update();
 	req->head.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
-	req->head.error = http_head_error(conn, url, cfg);
 	http_read_head(conn, &req->head);
 	req->in_max = cfg->max_body_bytes;
 	req->hup.fd = -1;
+	http_check_caps(req, url, cfg);
 	return (req);
 }
 
@@ -707,7 +733,10 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return (MHD_NO);
 		*con_cls = req;
 		req->in_handler = 1;
-		http_h->head(req);
+		if (req->error.status != 0)
+			http_h->refuse(req);
+		else
+			http_h->head(req);
 		req->in_handler = 0;
 		return (MHD_YES);
 	}
@@ -715,9 +744,11 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		n = *upload_data_size;
 		*upload_data_size = 0;
 		/* Past the cap the bytes are counted, not kept: 413 once the body ends. */
-		if (req->reading && !req->in_failed && req->in_total + n <= req->in_max &&
+		if (req->reading && req->error.status == 0 &&
+		    req->in_total + n <= req->in_max &&
 		    buf_append(&req->in, upload_data, n) == -1)
-			req->in_failed = 1;
+			http_set_error(req, 503, "unavailable", 0,
+			    "out of memory receiving the request body");
 		if (req->in_total + n >= req->in_total)
 			req->in_total += n;
 		return (MHD_YES);
@@ -725,7 +756,10 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (req->reading) {
 		req->reading = 0;
 		req->in_handler = 1;
-		http_h->body(req);
+		if (req->error.status != 0)
+			http_h->refuse(req);
+		else
+			http_h->body(req);
 		req->in_handler = 0;
 		return (MHD_YES);
 	}

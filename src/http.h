@@ -29,7 +29,6 @@ struct http_head {
 					   or OTHER */
 	char		*path;		/* decoded, without the query (a copy) */
 	int		 http10;	/* HTTP/1.0: no chunked replies */
-	unsigned	 error;		/* 414 or 431: over a [server] cap, else 0 */
 	uint64_t	 start_ms;	/* loop ms when the head was complete */
 	/* the request headers hfgate uses */
 	const char	*authorization, *api_key, *content_type, *content_length,
@@ -40,6 +39,14 @@ struct http_head {
 	const char	*q_model, *q_from, *q_to, *q_client;
 };
 
+/* Why the transport refuses a request: the layer above answers with this JSON error. */
+struct http_error {
+	unsigned	 status;	/* a 4xx or 503; 0: none */
+	const char	*type;		/* its error_type (static) */
+	char		 msg[200];
+	unsigned	 retry_after;	/* seconds for Retry-After, 0: none */
+};
+
 /*
  * The transport's part of a request: written by http.c only, read above. Embedded in
  * the request of the layer above, which creates it through the handler table and
@@ -48,11 +55,11 @@ struct http_head {
 struct http_req {
 	struct MHD_Connection	*conn;
 	struct http_head	 head;
+	struct http_error	 error;		/* set before refuse is called */
 	/* body */
 	struct buf		 in;
 	size_t			 in_total;	/* bytes received, even past the cap */
 	size_t			 in_max;	/* the cap (max_body_bytes) */
-	int			 in_failed;	/* out of memory keeping the body */
 	int			 reading;	/* the layer above wants the body */
 	/* connection state */
 	int			 in_handler;	/* inside MHD's access handler */
@@ -78,6 +85,9 @@ struct http_handlers {
 	   get the body, then body(). */
 	void	 (*head)(struct http_req *);
 	void	 (*body)(struct http_req *);
+	/* The transport refuses the request, instead of head or body: reply with the JSON
+	   error of hr->error (its head is read, its body perhaps not all). */
+	void	 (*refuse)(struct http_req *);
 	/* The client hung up while suspended. */
 	void	 (*gone)(struct http_req *);
 	/* The socket of a stream written to directly has room (http_want_writable). */
