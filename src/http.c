@@ -31,6 +31,7 @@
 #include "log.h"
 #include "loop.h"
 #include "peer.h"
+#include "reuseport.h"
 #include "upstream.h"
 
 #define HTTP_POOL_BYTES		(16 * 1024)
@@ -890,16 +891,22 @@ http_resolve(const char *host, unsigned port, struct sockaddr_storage *ss,
  * The listening socket, made here rather than by MHD: SO_REUSEADDR so that a restart
  * binds at once despite connections in TIME_WAIT, and with several loop threads
  * SO_REUSEPORT so that each binds the same port and the kernel spreads connections
- * (only then: a second hfgate must not silently share the port). Returns the fd with
+ * (only then). A second hfgate must not share the port: without SO_REUSEPORT its bind
+ * fails, and with it the kernel would let any process of the same user join, so the
+ * port is checked (reuseport.c) after the bind and before listen, while this socket
+ * still takes no connection. name is the address as logged. Returns the fd with
  * *bound set to the port bound, or -1 with err.
  */
 static int
-http_listen(const struct sockaddr_storage *ss, int reuseport, unsigned *bound,
-    char *err, size_t errlen)
+http_listen(const struct sockaddr_storage *ss, const char *name, int reuseport,
+    unsigned *bound, char *err, size_t errlen)
 {
 	struct sockaddr_storage	 got;
 	socklen_t		 len = ss->ss_family == AF_INET6 ?
 				    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	unsigned		 port = ntohs(((const struct sockaddr_in *)
+				    (const void *)ss)->sin_port);
+	char			 why[256];
 	int			 fd, one = 1;
 
 	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -915,11 +922,10 @@ http_listen(const struct sockaddr_storage *ss, int reuseport, unsigned *bound,
 		snprintf(err, errlen, "setsockopt: %s", strerror(errno));
 		goto fail;
 	}
-	if (bind(fd, (const struct sockaddr *)ss, len) == -1 ||
-	    listen(fd, HTTP_BACKLOG) == -1) {
-		snprintf(err, errlen, "cannot listen on port %u: %s",
-		    ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port),
-		    strerror(errno));
+	if (bind(fd, (const struct sockaddr *)ss, len) == -1) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s%s", name, port,
+		    strerror(errno), errno == EADDRINUSE ?
+		    " (another process listens there)" : "");
 		goto fail;
 	}
 	len = sizeof(got);
@@ -928,6 +934,24 @@ http_listen(const struct sockaddr_storage *ss, int reuseport, unsigned *bound,
 		goto fail;
 	}
 	*bound = ntohs(((struct sockaddr_in *)(void *)&got)->sin_port);
+	switch (reuseport ? reuseport_shared(fd, why, sizeof(why)) : 0) {
+	case 1:
+		snprintf(err, errlen, "cannot listen on %s:%u: another process already "
+		    "listens there, and with SO_REUSEPORT the two would share its "
+		    "connections (is another hfgate running?)", name, *bound);
+		goto fail;
+	case -1:
+		log_warnx("cannot check that no other process listens on %s:%u: %s",
+		    name, *bound, why);
+		break;
+	default:
+		break;
+	}
+	if (listen(fd, HTTP_BACKLOG) == -1) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", name, *bound,
+		    strerror(errno));
+		goto fail;
+	}
 	return (fd);
 fail:
 	close(fd);
@@ -967,6 +991,7 @@ http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned po
 	const char			*scheme = l->tls ? "https" : "http";
 	const char			*lb = strchr(l->host, ':') != NULL ? "[" : "";
 	const char			*rb = *lb != '\0' ? "]" : "";
+	char				 name[300];
 	int				 lfd;
 
 	if (l->tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -982,7 +1007,8 @@ http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned po
 	memset(&ss, 0, sizeof(ss));
 	if (http_resolve(l->host, port, &ss, err, errlen) == -1)
 		return (-1);
-	if ((lfd = http_listen(&ss, nthreads > 1, bound, err, errlen)) == -1)
+	snprintf(name, sizeof(name), "%s%s%s", lb, l->host, rb);
+	if ((lfd = http_listen(&ss, name, nthreads > 1, bound, err, errlen)) == -1)
 		return (-1);
 	/*
 	 * MHD clears a connection's whole pool after every request: a smaller pool is

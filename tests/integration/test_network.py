@@ -19,7 +19,7 @@ import time
 import unittest
 
 from harness import (HFGATE_BIN, FreshGatewayTestCase, Gateway, GatewayTestCase,
-                     mkdtemp, render_config, wait_until)
+                     free_port, mkdtemp, render_config, wait_until)
 from test_stream import RawStream, StreamMixin, data_events, is_final, parse_events, \
     stamp_of
 
@@ -452,6 +452,75 @@ class LargeHeadCap(NetworkGatewayMixin, FreshGatewayTestCase):
         self.assertEqual(st, 431, b[:300])
         self.assertEqual(h.get("content-type"), "application/json")
         self.assertIn("32768", json.loads(b)["error"])
+
+
+def listening_inodes(port):
+    """Inodes of the TCP sockets listening on port (any address), from /proc/net/tcp."""
+    out = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                out.add(int(cols[9]))
+    return out
+
+
+def socket_inodes(pid):
+    """Inodes of the sockets process pid holds open."""
+    out = set()
+    d = "/proc/%d/fd" % pid
+    for fd in os.listdir(d):
+        try:
+            target = os.readlink(os.path.join(d, fd))
+        except OSError:
+            continue
+        m = re.fullmatch(r"socket:\[(\d+)\]", target)
+        if m:
+            out.add(int(m.group(1)))
+    return out
+
+
+class SecondInstance(NetworkGatewayMixin, FreshGatewayTestCase):
+
+    def test_second_gateway_on_the_same_port_exits(self):
+        """A gateway with two loop threads has one listening socket per thread on its
+        port; a second hfgate on that port, with two loop threads or one, exits with
+        status 1 at start-up saying why, and the first one keeps every client."""
+        port = free_port()
+        listen = "127.0.0.1:%d" % port
+        gw = self.start_net_gateway({"listen": listen, "workers": "2"})
+        self.assertEqual(gw.port, port)
+        mine = listening_inodes(port)
+        self.assertEqual(len(mine), 2, "one listening socket per loop thread")
+        self.assertTrue(mine <= socket_inodes(gw.proc.pid))
+        for workers in ("2", "1"):
+            with self.subTest(workers=workers):
+                other = Gateway(self.fake, {"server": {"listen": listen,
+                                                       "workers": workers}})
+                proc = subprocess.Popen([HFGATE_BIN, "-c", other.conf_path],
+                                        stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, env=other.env())
+                try:
+                    _, err = proc.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    _, err = proc.communicate()
+                    self.fail("a second hfgate started on port %d: %s"
+                              % (port, err.decode("utf-8", "replace")))
+                err = err.decode("utf-8", "replace")
+                self.assertEqual(proc.returncode, 1, err)
+                self.assertIn("cannot listen on 127.0.0.1:%d" % port, err)
+                self.assertIn("another process", err)
+                self.assertNotIn("listening on", err)
+        self.assertEqual(listening_inodes(port), mine)
+        for _ in range(40):
+            self.assertTrue(served(fetch(port)))
 
 
 if __name__ == "__main__":
