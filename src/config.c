@@ -57,7 +57,7 @@ enum cfg_type {
 	CFG_URL,
 	CFG_LISTEN,		/* list of HOST:PORT; min = 1 for tls_listen */
 	CFG_PEM,		/* a PEM file, read into the field */
-	CFG_CIDRS,		/* list of networks */
+	CFG_CIDRS,		/* list of networks; min = 1 for trusted_proxies */
 	CFG_KEY_SHA256,		/* admin key as 64 hex digits */
 	CFG_KEY_FILE,		/* admin key in a file, hashed */
 	CFG_UINT,
@@ -81,6 +81,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "tls_cert", CFG_PEM, F(tls_cert), 0, 0 },
 	{ SECT_SERVER, "tls_key", CFG_PEM, F(tls_key), 0, 0 },
 	{ SECT_SERVER, "allow", CFG_CIDRS, 0, 0, 0 },
+	{ SECT_SERVER, "trusted_proxies", CFG_CIDRS, 0, 1, 0 },
 	{ SECT_SERVER, "max_connections_per_ip", CFG_UINT, F(max_connections_per_ip),
 	    0, 1000000 },
 	{ SECT_SERVER, "header_timeout", CFG_UINT, F(header_timeout), 1, 3600 },
@@ -294,6 +295,7 @@ cfg_free(struct config *c)
 	free(c->tls_cert);
 	cfg_free_secret(c->tls_key);
 	free(c->allow);
+	free(c->proxies);
 	free(c->usage_db);
 	for (i = 0; i < c->nclients; i++)
 		cfg_client_clear(&c->clients[i]);
@@ -754,10 +756,12 @@ cfg_parse_cidr(const char *word, struct cfg_cidr *n)
 	return (0);
 }
 
+/* A list of networks being read: allow or trusted_proxies. */
 struct cfg_allow_parse {
-	struct config	*c;
-	const char	*bad;
-	char		 badword[64];
+	struct cfg_cidr	**list;
+	size_t		 *n;
+	const char	 *bad;
+	char		  badword[64];
 };
 
 static int
@@ -766,22 +770,22 @@ cfg_allow_word(const char *word, void *arg)
 	struct cfg_allow_parse	*ap = arg;
 	struct cfg_cidr		*a;
 
-	if (ap->c->nallow == CFG_MAX_ALLOW) {
+	if (*ap->n == CFG_MAX_ALLOW) {
 		ap->bad = "too many networks";
 		return (-1);
 	}
-	a = reallocarray(ap->c->allow, ap->c->nallow + 1, sizeof(*a));
+	a = reallocarray(*ap->list, *ap->n + 1, sizeof(*a));
 	if (a == NULL) {
 		ap->bad = "out of memory";
 		return (-1);
 	}
-	ap->c->allow = a;
-	if (cfg_parse_cidr(word, &a[ap->c->nallow]) == -1) {
+	*ap->list = a;
+	if (cfg_parse_cidr(word, &a[*ap->n]) == -1) {
 		snprintf(ap->badword, sizeof(ap->badword), "%s", word);
 		ap->bad = "not an address or network (ADDR or ADDR/BITS)";
 		return (-1);
 	}
-	ap->c->nallow++;
+	(*ap->n)++;
 	return (0);
 }
 
@@ -861,11 +865,15 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 		*(char **)(base + k->off) = data;
 		break;
 	case CFG_CIDRS: {
-		struct cfg_allow_parse ap = { .c = p->c };
+		struct cfg_allow_parse ap = {
+			.list = k->min ? &p->c->proxies : &p->c->allow,
+			.n = k->min ? &p->c->nproxies : &p->c->nallow
+		};
 
 		/* Repeating the key adds networks. */
 		if (cfg_each_word(value, cfg_allow_word, &ap) == -1) {
-			cfg_error(p, p->lineno, "allow: '%s': %s", ap.badword, ap.bad);
+			cfg_error(p, p->lineno, "%s: '%s': %s", k->name, ap.badword,
+			    ap.bad);
 			return (0);
 		}
 		break;

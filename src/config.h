@@ -33,7 +33,7 @@ struct cfg_listen {
 	int	 tls;			/* from tls_listen */
 };
 
-/* One network of [server] allow. */
+/* One network of [server] allow or trusted_proxies. */
 struct cfg_cidr {
 	int	 family;		/* AF_INET or AF_INET6 */
 	uint8_t	 addr[16];		/* network address, network byte order */
@@ -66,6 +66,9 @@ struct config {
 	char	*tls_key;		/* PEM private key, read from tls_key (a secret) */
 	struct cfg_cidr *allow;		/* clients allowed; none: any address */
 	size_t	 nallow;
+	struct cfg_cidr *proxies;	/* trusted_proxies: their X-Forwarded-For or
+					   Forwarded names the client; none: no proxy */
+	size_t	 nproxies;
 	unsigned max_connections_per_ip; /* default 1000, 0: no limit */
 	unsigned header_timeout;	/* seconds to receive a request head, default 10 */
 	size_t	 max_header_bytes;	/* all header names and values, default 8K */

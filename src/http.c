@@ -7,8 +7,9 @@
  *
  * Each loop thread runs one daemon per listening address ([server] listen and
  * tls_listen). The network limits of [server] are applied here: the allow list when a
- * connection is accepted, the per-address connection count and the request-head
- * deadline (slowloris) per connection, the head size caps on a request's first call.
+ * connection is accepted (and per request behind a trusted proxy), the per-address
+ * connection count and the request-head deadline (slowloris) per connection, the head
+ * size caps on a request's first call.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 #define HTTP_POOL_SLACK		(8 * 1024)	/* pool beyond the capped head */
 #define HTTP_HUP_DELAY_MS	200
 #define HTTP_BACKLOG		1024
+#define HTTP_FWD_LINES		16		/* X-Forwarded-For lines read, the last */
 
 /* One listening address served by this thread. */
 struct http_daemon {
@@ -134,20 +136,17 @@ http_mark_pending(struct MHD_Connection *conn)
 int
 http_client_loopback(struct http_req *req)
 {
-	const struct http_conn	*hc = http_conn_of(req->conn);
-
-	return (hc != NULL && peer_loopback(&hc->peer));
+	return (peer_loopback(&req->client));
 }
 
 const char *
 http_client_address(struct http_req *req)
 {
 	static _Thread_local char	 text[PEER_NAME_MAX];
-	const struct http_conn		*hc = http_conn_of(req->conn);
 
-	if (hc == NULL || hc->peer.family == AF_UNSPEC)
+	if (req->client.family == AF_UNSPEC)
 		return ("-");
-	peer_format(&hc->peer, text, sizeof(text));
+	peer_format(&req->client, text, sizeof(text));
 	return (text);
 }
 
@@ -577,7 +576,9 @@ http_conn_start(struct http_daemon *hd, struct MHD_Connection *conn, void **ctx)
 	if (ci == NULL || peer_from_sockaddr(ci->client_addr,
 	    (socklen_t)sizeof(struct sockaddr_storage), &hc->peer) == -1)
 		hc->peer.family = AF_UNSPEC;
-	if (cfg->max_connections_per_ip > 0 && hc->peer.family != AF_UNSPEC) {
+	/* A trusted proxy carries many clients' connections: it is not counted. */
+	if (cfg->max_connections_per_ip > 0 && hc->peer.family != AF_UNSPEC &&
+	    !peer_trusted(cfg, &hc->peer)) {
 		n = peer_acquire(&hc->peer);
 		hc->counted = n > 0;
 		if (n > cfg->max_connections_per_ip) {
@@ -616,7 +617,11 @@ http_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context
 	}
 }
 
-/* The allow list, from the thread's current configuration (a reload changes it). */
+/*
+ * The allow list, from the thread's current configuration (a reload changes it). A
+ * trusted proxy is let in: allow judges the address it forwards, per request
+ * (http_check_client).
+ */
 static enum MHD_Result
 http_on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 {
@@ -627,7 +632,8 @@ http_on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 	(void)cls;
 	if (cfg->nallow == 0)
 		return (MHD_YES);
-	if (peer_from_sockaddr(sa, len, &a) == 0 && peer_allowed(cfg, &a))
+	if (peer_from_sockaddr(sa, len, &a) == 0 &&
+	    (peer_allowed(cfg, &a) || peer_trusted(cfg, &a)))
 		return (MHD_YES);
 	if (log_verbose()) {
 		peer_format(&a, name, sizeof(name));
@@ -679,6 +685,58 @@ http_take_header(void *cls, enum MHD_ValueKind kind, const char *key, const char
 	return (MHD_YES);
 }
 
+/* The lines of one forwarding header, in their order; the last HTTP_FWD_LINES. */
+struct http_fwd {
+	const char	*name;
+	const char	*lines[HTTP_FWD_LINES];
+	size_t		 n;
+};
+
+static enum MHD_Result
+http_take_fwd(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct http_fwd	*f = cls;
+
+	(void)kind;
+	if (value == NULL || strcasecmp(key, f->name) != 0)
+		return (MHD_YES);
+	if (f->n == HTTP_FWD_LINES) {
+		memmove(f->lines, f->lines + 1, sizeof(f->lines[0]) * (HTTP_FWD_LINES - 1));
+		f->n--;
+	}
+	f->lines[f->n++] = value;
+	return (MHD_YES);
+}
+
+/*
+ * Who the client is: the peer, or behind a trusted proxy the address it forwards, in
+ * X-Forwarded-For or, without one, in Forwarded (peer_forwarded). A proxy that sets
+ * only Forwarded must then drop the X-Forwarded-For its client sent (docs/teams.md).
+ * Behind a proxy the allow list judges that address: 403 outside it.
+ */
+static void
+http_check_client(struct http_req *req, const struct http_conn *hc,
+    const struct config *cfg)
+{
+	struct http_fwd	f = { .name = "X-Forwarded-For" };
+
+	req->client = hc->peer;
+	if (cfg->nproxies == 0 || !peer_trusted(cfg, &hc->peer))
+		return;
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, http_take_fwd, &f);
+	if (f.n == 0) {
+		f.name = "Forwarded";
+		MHD_get_connection_values(req->conn, MHD_HEADER_KIND, http_take_fwd, &f);
+	}
+	peer_forwarded(cfg, f.lines, f.n, f.n > 0 && f.name[0] == 'F', &req->client);
+	if (!peer_allowed(cfg, &req->client)) {
+		log_debug("refused %s behind proxy: not in allow",
+		    http_client_address(req));
+		http_set_error(req, 403, "forbidden", 0, "client %s is not allowed here",
+		    http_client_address(req));
+	}
+}
+
 static void
 http_read_head(struct MHD_Connection *conn, struct http_head *h)
 {
@@ -715,6 +773,9 @@ http_req_begin(struct MHD_Connection *conn, const char *url, const char *method,
 	http_read_head(conn, &req->head);
 	req->in_max = cfg->max_body_bytes;
 	req->hup.fd = -1;
+	req->client.family = AF_UNSPEC;
+	if (hc != NULL)
+		http_check_client(req, hc, cfg);
 	http_check_caps(req, url, cfg);
 	return (req);
 }

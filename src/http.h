@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "loop.h"
+#include "peer.h"
 
 struct MHD_Connection;
 /* A response being built (libmicrohttpd's, opaque above the transport). */
@@ -55,6 +56,8 @@ struct http_error {
 struct http_req {
 	struct MHD_Connection	*conn;
 	struct http_head	 head;
+	struct peer_addr	 client;	/* the peer, or the client a trusted proxy
+						   forwards; AF_UNSPEC when unknown */
 	struct http_error	 error;		/* set before refuse is called */
 	/* body */
 	struct buf		 in;
@@ -142,9 +145,10 @@ void	 http_req_release(struct http_req *);
 
 /* 1 when a header's value says no: "false", "0" or "no" (any case); NULL is not. */
 int	 http_value_false(const char *v);
-/* The client's address as text, for logs. Static per-thread storage. */
+/* The client's address as text, for logs: the peer's, or behind a trusted proxy the
+   one it forwards. Static per-thread storage. */
 const char *http_client_address(struct http_req *);
-/* 1 when the client connects from a loopback address (127/8, ::1, v4-mapped). */
+/* 1 when that address is a loopback one (127/8, ::1, v4-mapped). */
 int	 http_client_loopback(struct http_req *);
 
 /* Responses. Each returns NULL when out of memory; every function taking a response

@@ -122,6 +122,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c.listens[0].port, 8080);
 	ck_assert_uint_eq(c.max_connections, 10000);
 	ck_assert_uint_eq(c.max_body_bytes, 16777216);
+	ck_assert_uint_eq(c.nproxies, 0);
 	ck_assert_uint_eq(c.connection_timeout, 60);
 	ck_assert_uint_eq(c.grace_seconds, 10);
 	ck_assert_str_eq(c.cors_origin, "*");
@@ -358,6 +359,8 @@ static const struct {
 	{ "allow = 10.0.0.0/8, 10.1.2.3/33\n",
 	  "3: allow: '10.1.2.3/33': not an address or network (ADDR or ADDR/BITS)" },
 	{ "tls_cert = missing.pem\n", "3: tls_cert: NOSUCH: No such file or directory" },
+	{ "trusted_proxies = 127.0.0.1 proxy.lan\n",
+	  "3: trusted_proxies: 'proxy.lan': not an address or network (ADDR or ADDR/BITS)" },
 };
 
 /* s with every "KA"/"KB" replaced by a key hash (malloc'd). */
@@ -607,7 +610,7 @@ START_TEST(test_shipped_config_uncommented)
 	    "buffer_bytes", "[default-models]",
 	    "[endpoint my-llama]", "models", "task", "[usage]", "[admin]",
 	    "tls_listen", "tls_cert", "tls_key", "allow", "max_connections_per_ip",
-	    "header_timeout", "max_header_bytes", "max_url_bytes",
+	    "header_timeout", "max_header_bytes", "max_url_bytes", "trusted_proxies",
 	    "key_sha256", "[client team-a]", "tasks", "rate", "burst", "max_concurrent",
 	    "daily_quota" };
 	struct config	 c;
@@ -723,6 +726,7 @@ START_TEST(test_clients)
 	    "[client team-b]\nkey_file = team-b.key\n"
 	    "[admin]\nkey_sha256 = 00000000000000000000000000000000000000000000000000000000000000fF\n"
 	    "[server]\nallow = 10.0.0.0/8 192.168.1.77 ::1 fd00::/8\nallow = 127.0.0.1/8\n"
+	    "trusted_proxies = 127.0.0.1, ::1\n"
 	    "listen = 127.0.0.1:8080, [::1]:8081\ntls_listen = 0.0.0.0:8443\n"
 	    "tls_cert = team-b.key\ntls_key = team-b.key\n"
 	    "max_connections_per_ip = 50\nheader_timeout = 5\nmax_header_bytes = 16k\n"
@@ -758,6 +762,10 @@ START_TEST(test_clients)
 	ck_assert_uint_eq(c.allow[2].prefix, 128);
 	ck_assert_uint_eq(c.allow[4].addr[0], 127);
 	ck_assert_uint_eq(c.allow[4].addr[1], 0);	/* host bits cleared */
+	ck_assert_uint_eq(c.nproxies, 2);
+	ck_assert_int_eq(c.proxies[0].family, AF_INET);
+	ck_assert_uint_eq(c.proxies[0].prefix, 32);
+	ck_assert_int_eq(c.proxies[1].family, AF_INET6);
 	ck_assert_uint_eq(c.nlistens, 3);
 	ck_assert_str_eq(c.listens[0].host, "127.0.0.1");
 	ck_assert_str_eq(c.listens[1].host, "::1");

@@ -19,7 +19,7 @@ import time
 import unittest
 
 from harness import (HFGATE_BIN, FreshGatewayTestCase, Gateway, GatewayTestCase,
-                     free_port, mkdtemp, render_config, wait_until)
+                     free_port, key_sha256, mkdtemp, render_config, wait_until)
 from test_stream import RawStream, StreamMixin, data_events, is_final, parse_events, \
     stamp_of
 
@@ -521,6 +521,93 @@ class SecondInstance(NetworkGatewayMixin, FreshGatewayTestCase):
         self.assertEqual(listening_inodes(port), mine)
         for _ in range(40):
             self.assertTrue(served(fetch(port)))
+
+
+class TrustedProxies(NetworkGatewayMixin, FreshGatewayTestCase):
+    """A reverse proxy on the gateway's host: 127.0.0.1 is the proxy, trusted; the
+    addresses it forwards are the clients' (for allow, the per-address cap, the admin
+    routes' loopback rule and the log). 127.0.0.2 is an untrusted client."""
+
+    PROXY = {"trusted_proxies": "127.0.0.1/32", "workers": "2"}
+
+    def ask_via(self, gw, headers, path="/healthz", source="127.0.0.1", method="GET",
+                body=None):
+        conn = connection(gw.port, source)
+        try:
+            return ask(conn, method, path, body, headers)
+        finally:
+            conn.close()
+
+    def test_allow_list_reads_the_forwarded_address(self):
+        gw = self.start_net_gateway(dict(self.PROXY,
+                                         allow="10.0.0.0/8 127.0.0.2 2001:db8::/32"))
+        cases = (
+            ({"X-Forwarded-For": "10.1.2.3"}, 200),
+            ({"X-Forwarded-For": "192.0.2.7"}, 403),
+            # The proxy appends the address it saw: the rightmost one counts, what the
+            # client wrote before it does not.
+            ({"X-Forwarded-For": "192.0.2.7, 10.1.2.3"}, 200),
+            ({"X-Forwarded-For": "10.1.2.3, 192.0.2.7"}, 403),
+            # A trusted hop on the right is skipped.
+            ({"X-Forwarded-For": "10.1.2.3, 127.0.0.1"}, 200),
+            ({"Forwarded": 'for="[2001:db8::1]:4711";proto=http'}, 200),
+            ({"Forwarded": "for=192.0.2.7"}, 403),
+            # The proxy itself, without a forwarded address: not in allow.
+            ({}, 403),
+        )
+        for headers, status in cases:
+            with self.subTest(headers=headers):
+                st, h, b = self.ask_via(gw, headers)
+                self.assertEqual(st, status, b)
+                if status == 403:
+                    self.assertEqual(json.loads(b)["error_type"], "forbidden")
+                    self.assertIn("x-request-id", h)
+        # From an untrusted address the headers are ignored.
+        st, _, b = self.ask_via(gw, {"X-Forwarded-For": "192.0.2.7"}, source="127.0.0.2")
+        self.assertEqual(st, 200, b)
+        self.assertIsNone(fetch(gw.port, source="127.0.0.3"))
+        self.assertIsNone(self.ask_via(gw, {"X-Forwarded-For": "10.1.2.3"},
+                                       source="127.0.0.3"))
+
+    def test_log_names_the_forwarded_address(self):
+        key = "k-" + os.urandom(6).hex()
+        gw = self.start_net_gateway(self.PROXY, extra={
+            "client a": {"key_sha256": key_sha256(key)}})
+        st, _, _ = self.ask_via(gw, {"X-Forwarded-For": "198.51.100.4"},
+                                path="/models/fake/echo", method="POST", body=b"{}")
+        self.assertEqual(st, 401)
+        st, _, _ = self.ask_via(gw, {"X-Forwarded-For": "198.51.100.5"},
+                                path="/models/fake/echo", source="127.0.0.2",
+                                method="POST", body=b"{}")
+        self.assertEqual(st, 401)
+        wait_until(lambda: "key) from 198.51.100.4" in gw.log_text() and
+                   "key) from 127.0.0.2" in gw.log_text(), 5, interval=0.02,
+                   what="the 401 lines")
+        self.assertNotIn("198.51.100.5", gw.log_text())
+
+    def test_proxy_is_not_held_to_the_per_address_cap(self):
+        gw = self.start_net_gateway(dict(self.PROXY, max_connections_per_ip="2"))
+        held = []
+        for source in ("127.0.0.1",) * 4 + ("127.0.0.2",) * 2:
+            conn = connection(gw.port, source)
+            self.addCleanup(conn.close)
+            self.assertTrue(served(ask(conn, headers={"X-Forwarded-For": "10.0.0.1"})),
+                            source)
+            held.append(conn)
+        self.assertIsNone(fetch(gw.port, source="127.0.0.2"))
+        self.assertTrue(served(fetch(gw.port, source="127.0.0.1")))
+
+    def test_admin_loopback_rule_reads_the_forwarded_address(self):
+        """No keys at all: the admin routes answer loopback clients, and a client
+        behind the proxy is not one, whatever it writes in the header itself."""
+        gw = self.start_net_gateway(self.PROXY)
+        for headers, status in (({"X-Forwarded-For": "10.1.2.3"}, 403),
+                                ({"X-Forwarded-For": "127.0.0.1, 10.1.2.3"}, 403),
+                                ({"Forwarded": "for=10.1.2.3"}, 403),
+                                ({}, 200)):
+            with self.subTest(headers=headers):
+                st, _, b = self.ask_via(gw, headers, path="/admin/usage")
+                self.assertEqual(st, status, b)
 
 
 if __name__ == "__main__":
