@@ -8,8 +8,8 @@
  * Each loop thread runs one daemon per listening address ([server] listen and
  * tls_listen). The network limits of [server] are applied here: the allow list when a
  * connection is accepted (and per request behind a trusted proxy), the per-address
- * connection count and the request-head deadline (slowloris) per connection, the head
- * size caps on a request's first call.
+ * connection count and the request-head deadline (slowloris) per connection, the checks
+ * of the request target and the head size caps on a request's first call.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +37,8 @@
 
 #define HTTP_POOL_BYTES		(16 * 1024)
 #define HTTP_POOL_SLACK		(8 * 1024)	/* pool beyond the capped head */
+#define HTTP_MAX_ARGS		64		/* query arguments; more: 414 */
+#define HTTP_RECORD_BYTES	64		/* pool bytes MHD takes per argument */
 #define HTTP_HUP_DELAY_MS	200
 #define HTTP_BACKLOG		1024
 #define HTTP_FWD_LINES		16		/* X-Forwarded-For lines read, the last */
@@ -61,7 +63,12 @@ struct http_conn {
 	int			 counted;	/* in peer.c's count */
 	struct loop_timer	 head_timer;	/* request head deadline */
 	unsigned		 head_secs;	/* of the armed deadline, for the log */
+	int			 bad_target;	/* of the request line just read */
 };
+
+/* What http_on_uri found in a request target. */
+#define HTTP_TARGET_NUL		1	/* "%00" */
+#define HTTP_TARGET_ARGS	2	/* more than HTTP_MAX_ARGS query arguments */
 
 static _Thread_local struct http_daemon	 http_ds[CFG_MAX_LISTEN];
 static _Thread_local const struct http_handlers *http_h;
@@ -520,6 +527,40 @@ http_check_caps(struct http_req *req, const char *url, const struct config *cfg)
 		    "over the limit of %zu bytes", cfg->max_header_bytes);
 }
 
+/*
+ * The request target as the client sent it: MHD calls this before it splits the query
+ * off and decodes the rest (MHD_OPTION_URI_LOG_CALLBACK). A "%00" would decode to a
+ * NUL that cuts the path or an argument short: 400. And MHD keeps each query argument
+ * as a record in the connection's pool, which a target within max_url_bytes with an
+ * argument every byte or two would exhaust, and MHD then answers nothing until
+ * header_timeout: a query of more than HTTP_MAX_ARGS arguments is cut off here, before
+ * MHD parses it, in MHD's own buffer (the line it is about to split in place), and the
+ * request gets a 414. The pool holds HTTP_MAX_ARGS records (http_start_one).
+ */
+static void *
+http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_conn	*hc = http_conn_of(conn);
+	char			*query;
+	const char		*p;
+	size_t			 n = 1;
+
+	(void)cls;
+	if (hc == NULL || uri == NULL)
+		return (NULL);
+	hc->bad_target = strstr(uri, "%00") != NULL ? HTTP_TARGET_NUL : 0;
+	if ((query = strchr(uri, '?')) == NULL)
+		return (NULL);
+	for (p = query + 1; *p != '\0'; p++)
+		n += *p == '&';
+	if (n > HTTP_MAX_ARGS) {
+		query[1] = '\0';
+		if (hc->bad_target == 0)
+			hc->bad_target = HTTP_TARGET_ARGS;
+	}
+	return (NULL);
+}
+
 static void
 http_on_head_timeout(struct loop_timer *t)
 {
@@ -756,10 +797,14 @@ http_req_begin(struct MHD_Connection *conn, const char *url, const char *method,
 	struct http_conn	*hc;
 	struct http_req		*req;
 	char			*path;
+	int			 bad = 0;
 
 	/* The head is complete: its deadline is met. */
-	if ((hc = http_conn_of(conn)) != NULL)
+	if ((hc = http_conn_of(conn)) != NULL) {
 		loop_timer_cancel(&hc->head_timer);
+		bad = hc->bad_target;
+		hc->bad_target = 0;
+	}
 	if ((path = strdup(url)) == NULL || (req = http_h->create()) == NULL) {
 		free(path);
 		log_warnx("request: out of memory");
@@ -776,6 +821,12 @@ http_req_begin(struct MHD_Connection *conn, const char *url, const char *method,
 	req->client.family = AF_UNSPEC;
 	if (hc != NULL)
 		http_check_client(req, hc, cfg);
+	if (bad == HTTP_TARGET_NUL)
+		http_set_error(req, 400, "bad_request", 0, "the request target contains "
+		    "%%00, a NUL byte");
+	else if (bad == HTTP_TARGET_ARGS)
+		http_set_error(req, 414, "uri_too_long", 0, "the request target has more "
+		    "than %d query arguments", HTTP_MAX_ARGS);
 	http_check_caps(req, url, cfg);
 	return (req);
 }
@@ -1074,10 +1125,12 @@ http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned po
 	/*
 	 * MHD clears a connection's whole pool after every request: a smaller pool is
 	 * less memset per request and less RSS per stream (docs/performance.md). It
-	 * must still hold a head up to the caps, checked in http_on_request, with room
-	 * for our response head; MHD refuses larger heads itself.
+	 * must still hold a head up to the caps, checked in http_on_request, with its
+	 * HTTP_MAX_ARGS query arguments (http_on_uri) and room for our response head;
+	 * MHD refuses larger heads itself.
 	 */
-	pool = cfg->max_header_bytes + cfg->max_url_bytes + HTTP_POOL_SLACK;
+	pool = cfg->max_header_bytes + cfg->max_url_bytes + HTTP_POOL_SLACK +
+	    HTTP_MAX_ARGS * HTTP_RECORD_BYTES;
 	if (pool < HTTP_POOL_BYTES)
 		pool = HTTP_POOL_BYTES;
 	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
@@ -1096,6 +1149,7 @@ http_start_one(const struct config *cfg, const struct cfg_listen *l, unsigned po
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, hd,
+	    MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, NULL,
 	    /* MHD reads the PEM text while it starts (GnuTLS keeps its own copy). */
 	    MHD_OPTION_ARRAY, l->tls ? tls : &tls[2],
 	    MHD_OPTION_END);
