@@ -85,12 +85,14 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "max_connections_per_ip", CFG_UINT, F(max_connections_per_ip),
 	    0, 1000000 },
 	{ SECT_SERVER, "header_timeout", CFG_UINT, F(header_timeout), 1, 3600 },
+	{ SECT_SERVER, "body_timeout", CFG_UINT, F(body_timeout), 1, 86400 },
 	{ SECT_SERVER, "max_header_bytes", CFG_SIZE, F(max_header_bytes), 1024,
 	    1024 * 1024 },
 	{ SECT_SERVER, "max_url_bytes", CFG_SIZE, F(max_url_bytes), 256, 1024 * 1024 },
 	{ SECT_SERVER, "workers", CFG_UINT, F(workers), 0, 64 },
 	{ SECT_SERVER, "max_connections", CFG_UINT, F(max_connections), 1, 1000000 },
 	{ SECT_SERVER, "max_body_bytes", CFG_SIZE, F(max_body_bytes), 1, SIZE_MAX },
+	{ SECT_SERVER, "max_body_memory", CFG_SIZE, F(max_body_memory), 65536, SIZE_MAX },
 	{ SECT_SERVER, "connection_timeout", CFG_UINT, F(connection_timeout), 0, 86400 },
 	{ SECT_SERVER, "grace_seconds", CFG_UINT, F(grace_seconds), 0, 3600 },
 	{ SECT_SERVER, "cors_origin", CFG_HEADER, F(cors_origin), 0, 0 },
@@ -207,13 +209,15 @@ cfg_init(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->listens[0].port = 8080;
 	c->nlistens = 1;
-	c->max_connections_per_ip = 1000;
+	c->max_connections_per_ip = 256;
 	c->header_timeout = 10;
+	c->body_timeout = 60;
 	c->max_header_bytes = 8 * 1024;
 	c->max_url_bytes = 4 * 1024;
 	c->usage_enabled = 1;
 	c->max_connections = 10000;
 	c->max_body_bytes = 16 * 1024 * 1024;
+	c->max_body_memory = (size_t)256 * 1024 * 1024;
 	c->connection_timeout = 60;
 	c->grace_seconds = 10;
 	c->connect_timeout_ms = 10000;
@@ -1464,6 +1468,10 @@ cfg_check(struct cfg_parse *p)
 		cfg_error(p, p->lineno, "no listen address (listen or tls_listen)");
 	if (p->tls_line != 0 && (c->tls_cert == NULL || c->tls_key == NULL))
 		cfg_error(p, p->tls_line, "tls_listen needs tls_cert and tls_key");
+	/* Such a body could never be held: every request with one would get a 503. */
+	if (c->max_body_bytes > c->max_body_memory)
+		cfg_error(p, p->lineno, "max_body_bytes (%zu) exceeds max_body_memory "
+		    "(%zu)", c->max_body_bytes, c->max_body_memory);
 	for (i = 0; i < c->nclients && c->admin_has_key; i++)
 		if (memcmp(c->clients[i].key_hash, c->admin_key_hash,
 		    CFG_KEY_HASH_LEN) == 0)

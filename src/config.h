@@ -69,13 +69,16 @@ struct config {
 	struct cfg_cidr *proxies;	/* trusted_proxies: their X-Forwarded-For or
 					   Forwarded names the client; none: no proxy */
 	size_t	 nproxies;
-	unsigned max_connections_per_ip; /* default 1000, 0: no limit */
+	unsigned max_connections_per_ip; /* default 256, 0: no limit */
 	unsigned header_timeout;	/* seconds to receive a request head, default 10 */
+	unsigned body_timeout;		/* seconds to receive a request body, default 60 */
 	size_t	 max_header_bytes;	/* all header names and values, default 8K */
 	size_t	 max_url_bytes;		/* request target, default 4K */
 	unsigned workers;		/* event-loop threads, 0 = one per CPU (default) */
 	unsigned max_connections;	/* default 10000 */
 	size_t	 max_body_bytes;	/* default 16 MiB (413 above) */
+	size_t	 max_body_memory;	/* request bodies held at once, all connections,
+					   default 256 MiB (503 above) */
 	unsigned connection_timeout;	/* idle seconds, default 60 */
 	unsigned grace_seconds;		/* shutdown grace, default 10 */
 	char	*cors_origin;		/* default "*" */

@@ -9,7 +9,8 @@
  * tls_listen). The network limits of [server] are applied here: the allow list when a
  * connection is accepted (and per request behind a trusted proxy), the per-address
  * connection count and the request-head deadline (slowloris) per connection, the checks
- * of the request target and the head size caps on a request's first call.
+ * of the request target and the head size caps on a request's first call, and while a
+ * body arrives its deadline, the memory all bodies hold, and the client's hang-up.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +23,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -40,6 +43,8 @@
 #define HTTP_MAX_ARGS		64		/* query arguments; more: 414 */
 #define HTTP_RECORD_BYTES	64		/* pool bytes MHD takes per argument */
 #define HTTP_HUP_DELAY_MS	200
+#define HTTP_BODY_TICK_MS	250		/* checks of a body still arriving */
+#define HTTP_LINGER_MS		2000		/* reading what follows our own answer */
 #define HTTP_BACKLOG		1024
 #define HTTP_FWD_LINES		16		/* X-Forwarded-For lines read, the last */
 
@@ -77,6 +82,13 @@ static _Thread_local size_t		 http_nd;
 static _Thread_local int			 http_quiesced;
 static _Thread_local char		 http_mhd_err[256];	/* MHD's last message */
 
+/* Bytes of request bodies held by every connection of the process (max_body_memory). */
+static size_t				 http_body_bytes;
+
+static void	http_body_refuse(struct http_req *);
+static void	http_body_hup(struct http_req *);
+static void	http_unhold(struct http_req *);
+
 static void
 http_mhd_log(void *arg, const char *fmt, va_list ap)
 {
@@ -95,10 +107,31 @@ http_mhd_log(void *arg, const char *fmt, va_list ap)
 		snprintf(http_mhd_err, sizeof(http_mhd_err), "%s", msg);
 }
 
-static struct MHD_Response *
-http_mr(struct http_resp *r)
+/*
+ * A response: MHD's, and for a buffered one its body, which MHD gives no access to
+ * once it holds it: the transport writes it itself when MHD cannot (http_answer).
+ */
+struct http_resp {
+	struct MHD_Response	*mr;
+	const char		*body;		/* owned by mr; NULL for a stream */
+	size_t			 len;
+};
+
+static struct http_resp *
+http_resp_wrap(struct MHD_Response *mr, const char *body, size_t len)
 {
-	return ((struct MHD_Response *)(void *)r);
+	struct http_resp	*r;
+
+	if (mr == NULL)
+		return (NULL);
+	if ((r = malloc(sizeof(*r))) == NULL) {
+		MHD_destroy_response(mr);
+		return (NULL);
+	}
+	r->mr = mr;
+	r->body = body;
+	r->len = len;
+	return (r);
 }
 
 int
@@ -157,11 +190,25 @@ http_client_address(struct http_req *req)
 	return (text);
 }
 
+/* The connection's socket, -1 when MHD does not say. */
+static int
+http_fd(struct http_req *req)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return (ci != NULL ? ci->connect_fd : -1);
+}
+
 static void
 http_on_hup(struct loop_watch *w, uint32_t events)
 {
 	struct http_req	*req = w->arg;
 
+	if (req->reading) {
+		http_body_hup(req);
+		return;
+	}
 	/* Writable, with no hang-up: a stream writing straight to its client. */
 	if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0 &&
 	    (events & EPOLLOUT) != 0) {
@@ -180,14 +227,8 @@ http_on_hup(struct loop_watch *w, uint32_t events)
 static void
 http_watch_hup(struct http_req *req)
 {
-	const union MHD_ConnectionInfo	*ci;
-
-	if (req->hup.added)
+	if (req->hup.added || (req->hup.fd = http_fd(req)) == -1)
 		return;
-	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL)
-		return;
-	req->hup.fd = ci->connect_fd;
 	req->hup.cb = http_on_hup;
 	req->hup.arg = req;
 	(void)loop_watch_add(&req->hup, EPOLLRDHUP);
@@ -314,16 +355,16 @@ http_queue(struct http_req *req, unsigned status, struct http_resp *resp)
 		return;
 	}
 	if (http_quiesced)
-		MHD_add_response_header(http_mr(resp), MHD_HTTP_HEADER_CONNECTION, "close");
+		MHD_add_response_header(resp->mr, MHD_HTTP_HEADER_CONNECTION, "close");
 	req->status = status;
 	req->replied = 1;
 	if (req->in_handler) {
-		MHD_queue_response(req->conn, status, http_mr(resp));
-		MHD_destroy_response(http_mr(resp));
+		MHD_queue_response(req->conn, status, resp->mr);
+		http_resp_free(resp);
 		return;
 	}
 	if (req->gone) {
-		MHD_destroy_response(http_mr(resp));
+		http_resp_free(resp);
 		return;
 	}
 	http_resp_free(req->resp);
@@ -352,7 +393,7 @@ http_resp_take(char *data, size_t len)
 	r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL)
 		free(data);
-	return ((struct http_resp *)(void *)r);
+	return (http_resp_wrap(r, data, len));
 }
 
 struct http_resp *
@@ -401,14 +442,14 @@ http_resp_stream(ssize_t (*read)(void *, char *, size_t), void *arg)
 	    http_read_content, rd, free);
 	if (r == NULL)
 		free(rd);
-	return ((struct http_resp *)(void *)r);
+	return (http_resp_wrap(r, NULL, 0));
 }
 
 void
 http_resp_header(struct http_resp *resp, const char *name, const char *value)
 {
 	if (resp != NULL)
-		MHD_add_response_header(http_mr(resp), name, value);
+		MHD_add_response_header(resp->mr, name, value);
 }
 
 void
@@ -422,7 +463,7 @@ http_resp_relayed(struct http_resp *resp, const struct buf *relay, const char *s
 		name = relay->data + off;
 		value = name + strlen(name) + 1;
 		if (skip == NULL || strcasecmp(name, skip) != 0)
-			MHD_add_response_header(http_mr(resp), name, value);
+			MHD_add_response_header(resp->mr, name, value);
 		off = (size_t)(value - relay->data) + strlen(value) + 1;
 	}
 }
@@ -430,8 +471,10 @@ http_resp_relayed(struct http_resp *resp, const struct buf *relay, const char *s
 void
 http_resp_free(struct http_resp *resp)
 {
-	if (resp != NULL)
-		MHD_destroy_response(http_mr(resp));
+	if (resp == NULL)
+		return;
+	MHD_destroy_response(resp->mr);
+	free(resp);
 }
 
 void
@@ -441,9 +484,11 @@ http_req_release(struct http_req *req)
 		return;
 	loop_watch_del(&req->hup);
 	loop_timer_cancel(&req->hup_timer);
+	loop_timer_cancel(&req->body_timer);
 	http_resp_free(req->resp);
 	req->resp = NULL;
 	buf_free(&req->in);
+	http_unhold(req);
 	free(req->head.path);
 	req->head.path = NULL;
 }
@@ -466,6 +511,335 @@ http_set_error(struct http_req *req, unsigned status, const char *type,
 	va_start(ap, fmt);
 	vsnprintf(req->error.msg, sizeof(req->error.msg), fmt, ap);
 	va_end(ap);
+}
+
+/* Takes n more bytes of max_body_memory for req. 0, or -1 when they do not fit. */
+static int
+http_hold(struct http_req *req, size_t n)
+{
+	size_t	max = http_cfg->max_body_memory, cur;
+
+	cur = __atomic_load_n(&http_body_bytes, __ATOMIC_RELAXED);
+	do {
+		if (n > max || cur > max - n)
+			return (-1);
+	} while (!__atomic_compare_exchange_n(&http_body_bytes, &cur, cur + n, 1,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	req->in_held += n;
+	return (0);
+}
+
+static void
+http_unhold(struct http_req *req)
+{
+	if (req->in_held > 0)
+		__atomic_sub_fetch(&http_body_bytes, req->in_held, __ATOMIC_RELAXED);
+	req->in_held = 0;
+}
+
+static void
+http_body_full(struct http_req *req)
+{
+	log_debug("%s %s from %s: no room for its body in max_body_memory",
+	    req->head.method, req->head.path, http_client_address(req));
+	http_set_error(req, 503, "unavailable", 1, "request bodies fill the gateway's "
+	    "memory for them (max_body_memory, %zu bytes) at the moment: try again "
+	    "shortly", http_cfg->max_body_memory);
+}
+
+/*
+ * Room in req->in for n more bytes, within what req holds of max_body_memory: a body
+ * of known length holds all of it from its head on (http_body_begin), one sent in
+ * chunks grows by doubling, each step held first. 0, -1 when max_body_memory is full,
+ * -2 when out of memory.
+ */
+static int
+http_body_room(struct http_req *req, size_t n)
+{
+	size_t	need = req->in.len + n + 1, want;
+	size_t	most = req->in_max < SIZE_MAX ? req->in_max + 1 : SIZE_MAX;
+
+	if (need > req->in_held) {
+		want = req->in_held < SIZE_MAX / 2 ? req->in_held * 2 : SIZE_MAX;
+		if (want < 4096)
+			want = 4096;
+		if (want < need)
+			want = need;
+		if (want > most)
+			want = most;	/* need fits: in_total + n <= in_max */
+		if (http_hold(req, want - req->in_held) == -1)
+			return (-1);
+	}
+	return (buf_grow(&req->in, req->in_held) == -1 ? -2 : 0);
+}
+
+/* Closes the connection without an answer: MHD sees its socket shut and closes it. */
+static void
+http_close(struct http_req *req)
+{
+	int	fd = http_fd(req);
+
+	req->closing = 1;
+	req->reading = 0;
+	loop_timer_cancel(&req->body_timer);
+	loop_watch_del(&req->hup);
+	if (fd != -1)
+		(void)shutdown(fd, SHUT_RDWR);
+	http_mark_pending(req->conn);
+}
+
+/* Bytes the client sent that nobody has read from its socket yet, -1 if unknown. */
+static int
+http_unread(struct http_req *req)
+{
+	int	fd = http_fd(req), n;
+
+	if (fd == -1 || ioctl(fd, FIONREAD, &n) == -1)
+		return (-1);
+	return (n);
+}
+
+static void
+http_on_body_tick(struct loop_timer *t)
+{
+	struct http_req	*req = t->arg;
+	uint64_t	 now = loop_now_ms();
+	unsigned	 secs = (unsigned)((req->body_due - req->head.start_ms) / 1000);
+	int		 unread;
+
+	if (!req->reading)
+		return;
+	if (req->error.status != 0) {		/* from http_body_keep */
+		http_body_refuse(req);
+		return;
+	}
+	if (now >= req->body_due) {
+		log_info("%s %s from %s: request body not received within %u s (%zu "
+		    "bytes of it came)", req->head.method, req->head.path,
+		    http_client_address(req), secs, req->in_total);
+		http_set_error(req, 408, "timeout", 0, "the request body was not received "
+		    "within %u s (body_timeout)", secs);
+		http_body_refuse(req);
+		return;
+	}
+	unread = http_unread(req);
+	if (req->hup_seen && unread == 0) {
+		log_info("%s %s from %s: the client hung up while sending its body (%zu "
+		    "bytes of it came)", req->head.method, req->head.path,
+		    http_client_address(req), req->in_total);
+		http_close(req);
+		return;
+	}
+	/*
+	 * Bytes that MHD leaves unread at two checks in a row, with no body bytes from
+	 * it in between: its buffer is full of one line of a chunked body (a chunk
+	 * size with its extensions, or a trailer) that has not ended, and MHD would
+	 * wait for connection_timeout without a word.
+	 */
+	if (unread > 0 && req->tick_waiting > 0 && req->in_total == req->tick_total) {
+		http_set_error(req, 400, "bad_request", 0, "a line of the chunked request "
+		    "body (a chunk size with its extensions, or a trailer) is too long");
+		http_body_refuse(req);
+		return;
+	}
+	req->tick_waiting = unread;
+	req->tick_total = req->in_total;
+	req->hup_seen = 0;
+	http_watch_hup(req);
+	loop_timer_set(t, req->body_due - now < HTTP_BODY_TICK_MS ?
+	    req->body_due - now : HTTP_BODY_TICK_MS);
+}
+
+/*
+ * The client shut its side while its body is read. MHD may still have to read what it
+ * sent before (and GnuTLS may hold some of it): the next check, once MHD has run
+ * (http_on_body_tick), tells a body that was all sent from a hang-up. MHD itself may
+ * never notice: a read that returns less than asked for makes it wait for the next
+ * edge of its edge-triggered epoll, and a FIN that came with the last bytes makes none.
+ */
+static void
+http_body_hup(struct http_req *req)
+{
+	loop_watch_del(&req->hup);
+	req->hup_seen = 1;
+	http_mark_pending(req->conn);
+	loop_timer_set(&req->body_timer, 1);
+}
+
+/*
+ * The layer above wants the body (from the head handler): a body of known length takes
+ * its room in max_body_memory now (503 when it does not fit: none of it is kept), a
+ * chunked one as its bytes come; body_timeout starts, and the checks of a body still
+ * arriving begin once MHD has read what came with the head.
+ */
+static void
+http_body_begin(struct http_req *req)
+{
+	unsigned long long	 n = 0;
+	char			*end;
+
+	if (req->head.content_length != NULL) {
+		n = strtoull(req->head.content_length, &end, 10);
+		if (*end != '\0')
+			n = 0;
+	}
+	if (n > 0 && n <= req->in_max && n < SIZE_MAX &&
+	    http_hold(req, (size_t)n + 1) == -1) {
+		req->reading = 0;
+		http_body_full(req);
+		http_h->refuse(req);
+		return;
+	}
+	req->body_due = req->head.start_ms + (uint64_t)http_cfg->body_timeout * 1000;
+	req->body_timer.cb = http_on_body_tick;
+	req->body_timer.arg = req;
+	req->tick_waiting = -1;
+	loop_timer_set(&req->body_timer, 0);
+}
+
+/* n bytes of the body, kept (within in_max). Out of room, the request is refused. */
+static void
+http_body_keep(struct http_req *req, const char *data, size_t n)
+{
+	int	rc = http_body_room(req, n);
+
+	if (rc == 0 && buf_append(&req->in, data, n) == 0)
+		return;
+	if (rc == -1)
+		http_body_full(req);
+	else
+		http_set_error(req, 503, "unavailable", 1,
+		    "out of memory receiving the request body");
+	/* Answered from the loop, outside MHD's callbacks, or when the body ends. */
+	loop_timer_set(&req->body_timer, 0);
+}
+
+static void
+http_body_end(struct http_req *req)
+{
+	req->reading = 0;
+	req->hup_seen = 0;
+	loop_timer_cancel(&req->body_timer);
+	loop_watch_del(&req->hup);
+}
+
+static enum MHD_Result
+http_answer_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONNECTION) != 0 &&
+	    strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		(void)buf_printf(cls, "%s: %s\r\n", key, value != NULL ? value : "");
+	return (MHD_YES);
+}
+
+/*
+ * Writes req->resp (taken) to fd as a whole answer that closes the connection, where
+ * MHD cannot send it (http_body_refuse). Nothing of this request went out before, so
+ * the answer, a short JSON error, fits the socket's buffer. 0, or -1.
+ */
+static int
+http_answer(struct http_req *req, int fd)
+{
+	struct http_resp	*r = req->resp;
+	struct buf		 out = { 0 };
+	const char		*reason = MHD_get_reason_phrase_for(req->status);
+	char			 date[64];
+	struct tm		 tm;
+	time_t			 now = time(NULL);
+	size_t			 off = 0;
+	ssize_t			 n;
+	int			 rv = -1;
+
+	req->resp = NULL;
+	if (strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT",
+	    gmtime_r(&now, &tm)) == 0 ||
+	    buf_printf(&out, "HTTP/1.1 %u %s\r\nDate: %s\r\n", req->status,
+	    reason[0] != '\0' ? reason : "Error", date) == -1)
+		goto fail;
+	MHD_get_response_headers(r->mr, http_answer_header, &out);
+	if (buf_printf(&out, "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	    r->len) == -1 || buf_append(&out, r->body, r->len) == -1)
+		goto fail;
+	while (off < out.len && (n = send(fd, out.data + off, out.len - off,
+	    MSG_NOSIGNAL | MSG_DONTWAIT)) > 0)
+		off += (size_t)n;
+	if (off == out.len)
+		rv = 0;
+fail:
+	buf_free(&out);
+	http_resp_free(r);
+	return (rv);
+}
+
+/* The lingering close is over: MHD sees the socket shut and closes the connection. */
+static void
+http_linger_end(struct http_req *req)
+{
+	int	fd = http_fd(req);
+
+	loop_watch_del(&req->hup);
+	loop_timer_cancel(&req->body_timer);
+	if (fd != -1)
+		(void)shutdown(fd, SHUT_RDWR);
+	http_mark_pending(req->conn);
+}
+
+static void
+http_on_linger(struct loop_watch *w, uint32_t events)
+{
+	struct http_req	*req = w->arg;
+	char		 sink[4096];
+	ssize_t		 n;
+
+	(void)events;
+	while ((n = recv(w->fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		http_linger_end(req);
+}
+
+static void
+http_on_linger_timeout(struct loop_timer *t)
+{
+	http_linger_end(t->arg);
+}
+
+/*
+ * Answers a request whose body is still arriving, from the loop: MHD only queues an
+ * answer before the body or after all of it. The layer above builds the answer
+ * (refuse) and the transport writes it itself, with "Connection: close", then shuts
+ * its sending side and reads what the client still sends for HTTP_LINGER_MS, so that
+ * the close does not reset the connection under the answer before the client read it
+ * (a lingering close, as nginx does). Over TLS, where GnuTLS owns the socket's bytes,
+ * the connection is only closed.
+ */
+static void
+http_body_refuse(struct http_req *req)
+{
+	const struct http_conn	*hc = http_conn_of(req->conn);
+	int			 fd = http_fd(req);
+
+	http_body_end(req);
+	if (hc == NULL || hc->hd->tls || fd == -1) {
+		http_close(req);
+		return;
+	}
+	http_h->refuse(req);
+	if (req->resp == NULL || http_answer(req, fd) == -1) {
+		http_close(req);
+		return;
+	}
+	req->answered = 1;
+	(void)shutdown(fd, SHUT_WR);
+	req->hup.fd = fd;
+	req->hup.cb = http_on_linger;
+	req->hup.arg = req;
+	req->body_timer.cb = http_on_linger_timeout;
+	if (loop_watch_add(&req->hup, EPOLLIN | EPOLLRDHUP) == -1 ||
+	    loop_timer_set(&req->body_timer, HTTP_LINGER_MS) == -1)
+		http_linger_end(req);
 }
 
 static const char *
@@ -848,26 +1222,31 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		req->in_handler = 1;
 		if (req->error.status != 0)
 			http_h->refuse(req);
-		else
+		else {
 			http_h->head(req);
+			if (req->reading)
+				http_body_begin(req);
+		}
 		req->in_handler = 0;
 		return (MHD_YES);
 	}
 	if (*upload_data_size > 0) {
 		n = *upload_data_size;
 		*upload_data_size = 0;
-		/* Past the cap the bytes are counted, not kept: 413 once the body ends. */
+		/* Past the cap the bytes are counted, not kept: 413 once the body ends.
+		   Refused, they are drained until the answer goes out. */
 		if (req->reading && req->error.status == 0 &&
-		    req->in_total + n <= req->in_max &&
-		    buf_append(&req->in, upload_data, n) == -1)
-			http_set_error(req, 503, "unavailable", 0,
-			    "out of memory receiving the request body");
+		    req->in_total + n <= req->in_max)
+			http_body_keep(req, upload_data, n);
 		if (req->in_total + n >= req->in_total)
 			req->in_total += n;
 		return (MHD_YES);
 	}
+	/* Answered or closed by the transport while its body came: MHD closes it. */
+	if (req->answered || req->closing)
+		return (MHD_NO);
 	if (req->reading) {
-		req->reading = 0;
+		http_body_end(req);
 		req->in_handler = 1;
 		if (req->error.status != 0)
 			http_h->refuse(req);
@@ -880,8 +1259,8 @@ http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (req->gone && !req->streaming)
 		return (MHD_NO);
 	if (req->resp != NULL) {
-		r = MHD_queue_response(conn, req->status, http_mr(req->resp));
-		MHD_destroy_response(http_mr(req->resp));
+		r = MHD_queue_response(conn, req->status, req->resp->mr);
+		http_resp_free(req->resp);
 		req->resp = NULL;
 		return (r);
 	}
@@ -913,7 +1292,9 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	loop_watch_del(&req->hup);
 	loop_timer_cancel(&req->hup_timer);
-	http_h->completed(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	loop_timer_cancel(&req->body_timer);
+	http_h->completed(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ||
+	    req->answered);
 }
 
 static void

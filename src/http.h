@@ -63,14 +63,23 @@ struct http_req {
 	struct buf		 in;
 	size_t			 in_total;	/* bytes received, even past the cap */
 	size_t			 in_max;	/* the cap (max_body_bytes) */
+	size_t			 in_held;	/* bytes of max_body_memory it holds */
 	int			 reading;	/* the layer above wants the body */
+	struct loop_timer	 body_timer;	/* body_timeout and the checks of a body
+						   still arriving */
+	uint64_t		 body_due;	/* loop ms */
+	size_t			 tick_total;	/* in_total at the last check */
+	int			 tick_waiting;	/* unread bytes at the socket then */
+	int			 hup_seen;	/* the client shut its side down meanwhile */
 	/* connection state */
 	int			 in_handler;	/* inside MHD's access handler */
 	int			 suspended;
 	int			 gone;		/* hung up, dropped or abandoned */
 	int			 streaming;	/* a stream response was queued */
 	int			 replied;	/* a response was queued or is kept */
-	struct loop_watch	 hup;		/* client fd while suspended */
+	int			 closing;	/* shut down by the transport: MHD closes */
+	int			 answered;	/* replied to by the transport itself */
+	struct loop_watch	 hup;		/* client fd while suspended or reading */
 	struct loop_timer	 hup_timer;	/* arms `hup` for a longer wait */
 	int			 want_out;	/* `hup` also watches for EPOLLOUT */
 	int			 nodelay;	/* TCP_NODELAY set for direct writes */

@@ -358,6 +358,23 @@ class PerAddressCap(NetworkGatewayMixin, FreshGatewayTestCase):
             self.assertTrue(served(ask(conn)))
 
 
+class DefaultPerAddressCap(NetworkGatewayMixin, FreshGatewayTestCase):
+
+    def test_default_cap_is_256(self):
+        """Without max_connections_per_ip, one address holds 256 connections: the
+        257th is closed at once, another address is served."""
+        gw = self.start_net_gateway({"workers": "2"})
+        held = []
+        for _ in range(256):
+            conn = connection(gw.port)
+            self.addCleanup(conn.close)
+            self.assertTrue(served(ask(conn)), "connection %d" % (len(held) + 1))
+            held.append(conn)
+        self.assertIsNone(fetch(gw.port), "a 257th connection from 127.0.0.1 was served")
+        self.assertTrue(served(fetch(gw.port, source="127.0.0.2")))
+        self.assertTrue(served(ask(held[-1])))
+
+
 class Slowloris(NetworkGatewayMixin, FreshGatewayTestCase):
 
     def test_trickled_head_is_closed(self):

@@ -1,16 +1,23 @@
 """The transport against odd or hostile clients: a NUL escape in the target, heads
-within the caps that libmicrohttpd could not hold (many query arguments).
+within the caps that libmicrohttpd could not hold (many query arguments, a huge chunk
+extension), slow and oversized bodies (body_timeout, max_body_memory), and a client
+that hangs up while sending its body.
 
 Each exchange is written on a raw socket, so that the test sees exactly what the
 gateway sends back and when."""
 
 import json
+import re
+import signal
 import socket
+import subprocess
 import time
 import unittest
 
-from harness import GatewayTestCase
+from harness import HFGATE_BIN, FreshGatewayTestCase, Gateway, GatewayTestCase, wait_until
 
+# An access-log line of a request that ended without an answer.
+ABORTED_ECHO = re.compile(r"(?m)^hfgate: POST /models/fake/echo .*status=0 .*aborted$")
 ECHO_HEAD = (b"POST /models/fake/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
              b"Content-Type: application/json\r\n")
 
@@ -166,6 +173,144 @@ class TargetChecks(JsonErrors, GatewayTestCase):
                 % "&".join("a%d=%d" % (i, i) for i in range(64))).encode())
         elapsed, _, st, _, body, _ = c.read_response(5)
         self.assertEqual(st, 200, body)
+
+    def test_huge_chunk_extension(self):
+        """A 100 KB chunk extension cannot fit libmicrohttpd's buffer: a JSON 400 at
+        once, not a connection held for connection_timeout. A short one is fine."""
+        c = raw_client(self, self.gw.port)
+        c.send(ECHO_HEAD + b"Transfer-Encoding: chunked\r\n\r\n5;" + b"e" * 100000 +
+               b"\r\n{\"a\":\r\n1\r\n}\r\n0\r\n\r\n")
+        self.assert_raw_json_error(c.read_response(15), 400, "bad_request", 2)
+        self.assertTrue(c.closed_by_peer(5), "the connection stayed open")
+        c = raw_client(self, self.gw.port)
+        c.send(ECHO_HEAD + b"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\n{\"a\":\r\n"
+               b"1\r\n}\r\n0\r\n\r\n")
+        _, _, st, _, body, _ = c.read_response(5)
+        self.assertEqual(st, 200, body)
+        self.assert_healthy()
+
+
+class BodyTimeout(JsonErrors, FreshGatewayTestCase):
+
+    def test_trickled_body_gets_408(self):
+        """body_timeout = 1: a body trickled a byte every 200 ms gets a JSON 408 after
+        about a second and the connection closes; other clients are served meanwhile,
+        and nothing goes upstream."""
+        gw = self.start_gateway({"server": {"body_timeout": "1"}})
+        c = raw_client(self, gw.port)
+        t0 = time.monotonic()
+        c.send(ECHO_HEAD + b"Content-Length: 100\r\n\r\n{")
+        others = 0
+        while time.monotonic() - t0 < 5 and not c.closed_by_peer(0.2):
+            try:
+                c.send(b" ")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            self.assertTrue(gw.healthy(), "another client was not served")
+            others += 1
+        elapsed = time.monotonic() - t0
+        _, _, st, h, body, complete = c.read_response(1)
+        self.assertEqual(st, 408, body[:300])
+        self.assertEqual(json.loads(body)["error_type"], "timeout")
+        self.assertEqual(h.get("connection", "").lower(), "close")
+        self.assertGreaterEqual(elapsed, 0.9)
+        self.assertLess(elapsed, 3)
+        self.assertGreaterEqual(others, 3)
+        self.assertEqual(self.fake.requests(), [])
+        wait_until(lambda: "status=408" in gw.log_text(), 5, what="the access line")
+
+
+class BodyMemory(JsonErrors, FreshGatewayTestCase):
+
+    def hold(self, gw, length, sent=10):
+        """A client that sent the head of a body of length bytes and sent bytes of it."""
+        c = raw_client(self, gw.port)
+        c.send(ECHO_HEAD + b"Content-Length: %d\r\n\r\n" % length + b" " * sent)
+        return c
+
+    def test_503_when_the_bodies_fill_max_body_memory(self):
+        """max_body_memory = 64k: while one client holds a 40 KB body, a 30 KB body gets
+        a JSON 503 with Retry-After at once, with or without Content-Length; once the
+        first is done, the same request is served."""
+        gw = self.start_gateway({"server": {"max_body_memory": "64k",
+                                            "max_body_bytes": "48k"}})
+        body = b'{"inputs": "' + b"x" * 30000 + b'"}'
+        # Nothing is held yet: served.
+        st, _, b = gw.request("POST", "/models/fake/echo", body,
+                              {"Content-Type": "application/json"})
+        self.assertEqual(st, 200, b[:200])
+        holder = self.hold(gw, 40000)
+
+        def refused():
+            c = raw_client(self, gw.port)
+            c.send(ECHO_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            result = c.read_response(5)
+            return result if result[2] != 200 else None
+        # Until the gateway has read the holder's head, the body may still be served.
+        result = wait_until(refused, 5, interval=0.05, what="a 503")
+        self.assert_raw_json_error(result, 503, "unavailable", 2)
+        self.assertGreaterEqual(int(result[3].get("retry-after", "0")), 1, result[3])
+        # Chunked: the bytes beyond the room left are refused as they come.
+        c = raw_client(self, gw.port)
+        c.send(ECHO_HEAD + b"Transfer-Encoding: chunked\r\n\r\n")
+        for i in range(0, len(body), 4096):
+            part = body[i:i + 4096]
+            try:
+                c.send(b"%x\r\n" % len(part) + part + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        result = c.read_response(5)
+        self.assert_raw_json_error(result, 503, "unavailable", 5)
+        self.assertGreaterEqual(int(result[3].get("retry-after", "0")), 1, result[3])
+        holder.close()
+        wait_until(lambda: gw.request("POST", "/models/fake/echo", body,
+                                      {"Content-Type": "application/json"})[0] == 200,
+                   5, interval=0.05, what="the body served once the other one left")
+
+    def test_max_body_bytes_above_max_body_memory_is_refused(self):
+        """No body over max_body_memory could ever be read: the configuration is an
+        error."""
+        bad = Gateway(self.fake, {"server": {"max_body_memory": "1M",
+                                             "max_body_bytes": "2M"}})
+        p = subprocess.run([HFGATE_BIN, "--check-config", "-c", bad.conf_path],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=bad.env(), timeout=30)
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertNotEqual(p.returncode, 0, err)
+        self.assertIn("max_body_bytes (2097152) exceeds max_body_memory (1048576)", err)
+
+
+class HangUpMidBody(FreshGatewayTestCase):
+
+    def test_hang_up_while_sending_the_body(self):
+        """Clients that send a head, then part of the body and close, the part and the
+        close arriving together (hfgate is stopped meanwhile, so it reads them in one
+        go): each is noticed at once, its request logged as aborted and its connection
+        freed, so the per-address cap lets a new client in."""
+        n = 20
+        gw = self.start_gateway({"server": {"max_connections_per_ip": str(n),
+                                            "workers": "1"}})
+        clients = []
+        for _ in range(n):
+            c = raw_client(self, gw.port)
+            # The interim 100 says that hfgate has read the head.
+            c.send(ECHO_HEAD + b"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n")
+            wait_until(lambda: c.sock.recv(100).startswith(b"HTTP/1.1 100"), 5,
+                       what="100 Continue")
+            clients.append(c)
+        gw.signal(signal.SIGSTOP)
+        try:
+            for c in clients:
+                c.send(b'{"inputs":')
+                c.close()
+        finally:
+            gw.signal(signal.SIGCONT)
+        t0 = time.monotonic()
+        wait_until(lambda: len(ABORTED_ECHO.findall(gw.log_text())) >= n, 3,
+                   interval=0.02, what="%d aborted requests in the access log" % n)
+        self.assertLess(time.monotonic() - t0, 2)
+        self.assertTrue(gw.healthy())
+        self.assertEqual(self.fake.requests(), [])
 
 
 if __name__ == "__main__":
