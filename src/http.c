@@ -2,7 +2,8 @@
  * The transport: libmicrohttpd in external epoll mode, driven by the loop
  * (docs/design.md, "libmicrohttpd"). A connection waiting on the upstream is suspended;
  * while suspended, MHD neither reads its socket nor notices a hang-up, so its fd is
- * watched here for EPOLLRDHUP and the layer above hears of a client that left.
+ * watched here for EPOLLRDHUP and the layer above hears of a client that left (after a
+ * probe that tells a client that only half-closed from one that went away).
  * This is the only module that speaks libmicrohttpd.
  *
  * Each loop thread runs one daemon per listening address ([server] listen and
@@ -46,6 +47,7 @@
 #define HTTP_BODY_TICK_MS	250		/* checks of a body still arriving */
 #define HTTP_LINGER_MS		2000		/* reading what follows our own answer */
 #define HTTP_BACKLOG		1024
+#define HTTP_PROBE		"HTTP/1.1 100 Continue\r\n\r\n"
 #define HTTP_FWD_LINES		16		/* X-Forwarded-For lines read, the last */
 
 /* One listening address served by this thread. */
@@ -200,6 +202,41 @@ http_fd(struct http_req *req)
 	return (ci != NULL ? ci->connect_fd : -1);
 }
 
+/* What `hup` watches besides errors and a full hang-up, which epoll always reports: a
+   half-close until the probe went out (http_probe), room for a stream's direct writes. */
+static uint32_t
+http_hup_events(const struct http_req *req, int out)
+{
+	return ((req->probed ? 0 : EPOLLRDHUP) | (out ? EPOLLOUT : 0));
+}
+
+/*
+ * The client shut its sending side while it waits for its answer: did it go away, or
+ * only half-close (shutdown(SHUT_WR) after a complete request, which HTTP allows and
+ * nginx answers)? Both leave this socket in CLOSE_WAIT with nothing more to read, and
+ * TCP_INFO shows no difference either: it only shows once bytes reach the client,
+ * whose kernel answers them with a reset when its socket is closed. So the probe is
+ * an interim "100 Continue", which an HTTP/1.1 client skips before the final answer
+ * (RFC 9110, 15.2): a reset then (EPOLLERR, EPOLLHUP) means the client is gone, and
+ * without one the request goes on and is answered. There is no probe over TLS (GnuTLS
+ * owns the socket's bytes), to HTTP/1.0 (no 1xx) or once a stream's head is out: the
+ * hang-up counts as the client leaving there. 0 when the probe went out.
+ */
+static int
+http_probe(struct http_req *req)
+{
+	const struct http_conn	*hc = http_conn_of(req->conn);
+	int			 fd;
+
+	if (req->probed || req->streaming || req->head.http10 || hc == NULL ||
+	    hc->hd->tls || (fd = http_fd(req)) == -1 ||
+	    send(fd, HTTP_PROBE, sizeof(HTTP_PROBE) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    (ssize_t)(sizeof(HTTP_PROBE) - 1))
+		return (-1);
+	req->probed = 1;
+	return (loop_watch_mod(&req->hup, http_hup_events(req, req->want_out)));
+}
+
 static void
 http_on_hup(struct loop_watch *w, uint32_t events)
 {
@@ -215,6 +252,9 @@ http_on_hup(struct loop_watch *w, uint32_t events)
 		http_h->writable(req);
 		return;
 	}
+	/* Only its sending side shut: perhaps a half-close (http_probe). */
+	if ((events & (EPOLLHUP | EPOLLERR)) == 0 && http_probe(req) == 0)
+		return;
 	loop_watch_del(&req->hup);
 	req->want_out = 0;
 	if (req->gone)
@@ -231,7 +271,7 @@ http_watch_hup(struct http_req *req)
 		return;
 	req->hup.cb = http_on_hup;
 	req->hup.arg = req;
-	(void)loop_watch_add(&req->hup, EPOLLRDHUP);
+	(void)loop_watch_add(&req->hup, http_hup_events(req, 0));
 }
 
 static void
@@ -326,8 +366,7 @@ http_want_writable(struct http_req *req, int on)
 {
 	if (req->want_out == on)
 		return (0);
-	if (!req->hup.added ||
-	    loop_watch_mod(&req->hup, EPOLLRDHUP | (on ? EPOLLOUT : 0)) == -1)
+	if (!req->hup.added || loop_watch_mod(&req->hup, http_hup_events(req, on)) == -1)
 		return (-1);
 	req->want_out = on;
 	return (0);

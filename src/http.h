@@ -77,6 +77,7 @@ struct http_req {
 	int			 gone;		/* hung up, dropped or abandoned */
 	int			 streaming;	/* a stream response was queued */
 	int			 replied;	/* a response was queued or is kept */
+	int			 probed;	/* the client half-closed: sent a 100 */
 	int			 closing;	/* shut down by the transport: MHD closes */
 	int			 answered;	/* replied to by the transport itself */
 	struct loop_watch	 hup;		/* client fd while suspended or reading */

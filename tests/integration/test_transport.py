@@ -1,7 +1,7 @@
 """The transport against odd or hostile clients: a NUL escape in the target, heads
 within the caps that libmicrohttpd could not hold (many query arguments, a huge chunk
-extension), slow and oversized bodies (body_timeout, max_body_memory), and a client
-that hangs up while sending its body.
+extension), slow and oversized bodies (body_timeout, max_body_memory), a client that
+hangs up while sending its body, and one that half-closes after a complete request.
 
 Each exchange is written on a raw socket, so that the test sees exactly what the
 gateway sends back and when."""
@@ -311,6 +311,50 @@ class HangUpMidBody(FreshGatewayTestCase):
         self.assertLess(time.monotonic() - t0, 2)
         self.assertTrue(gw.healthy())
         self.assertEqual(self.fake.requests(), [])
+
+
+class HalfClose(FreshGatewayTestCase):
+
+    def test_half_closed_client_gets_its_answer(self):
+        """A client that sends a whole request and shuts down its sending side gets
+        the answer of an upstream that takes 500 ms (HTTP allows the half-close)."""
+        gw = self.start_gateway()
+        for _ in range(3):
+            c = raw_client(self, gw.port)
+            c.send(ECHO_HEAD.replace(b"fake/echo", b"fake/slow-500") +
+                   b"Content-Length: 2\r\n\r\n{}")
+            c.sock.shutdown(socket.SHUT_WR)
+            elapsed, interim, st, h, body, complete = c.read_response(10)
+            self.assertEqual(st, 200, (interim, c.data[:300]))
+            self.assertTrue(complete)
+            self.assertGreaterEqual(elapsed, 0.4)
+            self.assertTrue(set(interim) <= {100}, interim)
+        self.assertEqual(len(self.wait_completed(gw, "/models/fake/slow-500", 3)), 3)
+
+    def wait_completed(self, gw, path, n):
+        def get():
+            done = [r for r in self.fake.requests()
+                    if r["path"] == path and r.get("completed")]
+            return done if len(done) >= n else None
+        return wait_until(get, 5, interval=0.02, what="%d completed upstream calls" % n)
+
+    def test_client_that_left_is_still_cancelled(self):
+        """A client that closes its socket while the upstream works is noticed soon
+        after the 200 ms the gateway waits before watching: the request ends aborted
+        long before the 3 s upstream answer."""
+        gw = self.start_gateway()
+        c = raw_client(self, gw.port)
+        c.send(ECHO_HEAD.replace(b"fake/echo", b"fake/slow-3000") +
+               b"Content-Length: 2\r\n\r\n{}")
+        wait_until(lambda: self.fake.count("/models/fake/slow-3000") >= 1, 3,
+                   what="the request at the upstream")
+        c.close()
+        t0 = time.monotonic()
+        aborted = re.compile(r"(?m)^hfgate: POST /models/fake/slow-3000 .*status=0 "
+                             r".*aborted$")
+        wait_until(lambda: aborted.search(gw.log_text()), 3, interval=0.02,
+                   what="the request logged as aborted")
+        self.assertLess(time.monotonic() - t0, 1.0)
 
 
 if __name__ == "__main__":
