@@ -50,10 +50,20 @@ admit_identify(struct gw_req *req)
 			admit_unauthorized(req, "admin", key == NULL);
 			return (-1);
 		}
+		/*
+		 * Once there are keys, a loopback address is no credential: behind a
+		 * reverse proxy on this host every client has one. Without any key,
+		 * the client's address decides (a trusted proxy's forwarded one).
+		 */
+		if (cfg->nclients > 0) {
+			reply_error(req, 403, "forbidden", "the admin routes need the "
+			    "[admin] key once [client] keys are configured, and none is");
+			return (-1);
+		}
 		if (http_client_loopback(&req->tr))
 			return (0);
-		reply_error(req, 403, "forbidden", "the admin routes answer on the "
-		    "loopback interface only, unless an [admin] key is configured");
+		reply_error(req, 403, "forbidden", "the admin routes answer loopback "
+		    "clients only, unless an [admin] key is configured");
 		return (-1);
 	}
 	if (cfg->nclients == 0 || (flags & ROUTE_F_OPEN))

@@ -8,9 +8,9 @@
 
 #include "request.h"
 
-/* The key of the route's kind: the [admin] key (or loopback) for ROUTE_F_ADMIN, a
-   client key once a [client] exists for every route but ROUTE_F_OPEN. 0, or -1
-   (replied 401 or 403). */
+/* The key of the route's kind: the [admin] key for ROUTE_F_ADMIN (without any key, a
+   loopback client), a client key once a [client] exists for every route but
+   ROUTE_F_OPEN. 0, or -1 (replied 401 or 403). */
 int	 admit_identify(struct gw_req *);
 /* What admit_request decided. */
 #define ADMIT_OK	0

@@ -58,6 +58,22 @@ buf_append(struct buf *b, const void *p, size_t len)
 }
 
 int
+buf_grow(struct buf *b, size_t cap)
+{
+	char	*p;
+
+	if (cap <= b->cap || cap <= b->len)
+		return (0);
+	if ((p = realloc(b->data, cap)) == NULL)
+		return (-1);
+	if (b->data == NULL)
+		p[0] = '\0';
+	b->data = p;
+	b->cap = cap;
+	return (0);
+}
+
+int
 buf_append_str(struct buf *b, const char *s)
 {
 	return (buf_append(b, s, strlen(s)));

@@ -13,6 +13,9 @@ struct buf {
 /* Appends len bytes; returns 0, or -1 on allocation failure (buf unchanged). */
 int	 buf_append(struct buf *, const void *, size_t);
 int	 buf_append_str(struct buf *, const char *);
+/* Makes the capacity exactly cap bytes (the terminating NUL included) when it is less:
+   for a size known ahead, which doubling would overshoot. 0, or -1 (unchanged). */
+int	 buf_grow(struct buf *, size_t cap);
 int	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Gives the caller the data (malloc'd, NUL-terminated) and empties the buffer. */

@@ -63,7 +63,7 @@ enum cfg_type {
 	CFG_URL,
 	CFG_LISTEN,		/* list of HOST:PORT; min = 1 for tls_listen */
 	CFG_PEM,		/* a PEM file, read into the field */
-	CFG_CIDRS,		/* list of networks */
+	CFG_CIDRS,		/* list of networks; min = 1 for trusted_proxies */
 	CFG_KEY_SHA256,		/* admin key as 64 hex digits */
 	CFG_KEY_FILE,		/* admin key in a file, hashed */
 	CFG_UINT,
@@ -87,15 +87,18 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "tls_cert", CFG_PEM, F(tls_cert), 0, 0 },
 	{ SECT_SERVER, "tls_key", CFG_PEM, F(tls_key), 0, 0 },
 	{ SECT_SERVER, "allow", CFG_CIDRS, 0, 0, 0 },
+	{ SECT_SERVER, "trusted_proxies", CFG_CIDRS, 0, 1, 0 },
 	{ SECT_SERVER, "max_connections_per_ip", CFG_UINT, F(max_connections_per_ip),
 	    0, 1000000 },
 	{ SECT_SERVER, "header_timeout", CFG_UINT, F(header_timeout), 1, 3600 },
+	{ SECT_SERVER, "body_timeout", CFG_UINT, F(body_timeout), 1, 86400 },
 	{ SECT_SERVER, "max_header_bytes", CFG_SIZE, F(max_header_bytes), 1024,
 	    1024 * 1024 },
 	{ SECT_SERVER, "max_url_bytes", CFG_SIZE, F(max_url_bytes), 256, 1024 * 1024 },
 	{ SECT_SERVER, "workers", CFG_UINT, F(workers), 0, 64 },
 	{ SECT_SERVER, "max_connections", CFG_UINT, F(max_connections), 1, 1000000 },
 	{ SECT_SERVER, "max_body_bytes", CFG_SIZE, F(max_body_bytes), 1, SIZE_MAX },
+	{ SECT_SERVER, "max_body_memory", CFG_SIZE, F(max_body_memory), 65536, SIZE_MAX },
 	{ SECT_SERVER, "connection_timeout", CFG_UINT, F(connection_timeout), 0, 86400 },
 	{ SECT_SERVER, "grace_seconds", CFG_UINT, F(grace_seconds), 0, 3600 },
 	{ SECT_SERVER, "cors_origin", CFG_ORIGINS, 0, 0, 0 },
@@ -214,14 +217,16 @@ cfg_init(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->listens[0].port = 8080;
 	c->nlistens = 1;
-	c->max_connections_per_ip = 1000;
+	c->max_connections_per_ip = 256;
 	c->header_timeout = 10;
+	c->body_timeout = 60;
 	c->max_header_bytes = 8 * 1024;
 	c->max_url_bytes = 4 * 1024;
 	c->usage_enabled = 1;
 	c->usage_flush_ms = 1000;
 	c->max_connections = 10000;
 	c->max_body_bytes = 16 * 1024 * 1024;
+	c->max_body_memory = (size_t)256 * 1024 * 1024;
 	c->connection_timeout = 60;
 	c->grace_seconds = 10;
 	c->connect_timeout_ms = 10000;
@@ -304,6 +309,7 @@ cfg_free(struct config *c)
 	free(c->tls_cert);
 	cfg_free_secret(c->tls_key);
 	free(c->allow);
+	free(c->proxies);
 	free(c->usage_db);
 	for (i = 0; i < c->nclients; i++)
 		cfg_client_clear(&c->clients[i]);
@@ -779,10 +785,12 @@ cfg_parse_cidr(const char *word, struct cfg_cidr *n)
 	return (0);
 }
 
+/* A list of networks being read: allow or trusted_proxies. */
 struct cfg_allow_parse {
-	struct config	*c;
-	const char	*bad;
-	char		 badword[64];
+	struct cfg_cidr	**list;
+	size_t		 *n;
+	const char	 *bad;
+	char		  badword[64];
 };
 
 static int
@@ -791,22 +799,22 @@ cfg_allow_word(const char *word, void *arg)
 	struct cfg_allow_parse	*ap = arg;
 	struct cfg_cidr		*a;
 
-	if (ap->c->nallow == CFG_MAX_ALLOW) {
+	if (*ap->n == CFG_MAX_ALLOW) {
 		ap->bad = "too many networks";
 		return (-1);
 	}
-	a = reallocarray(ap->c->allow, ap->c->nallow + 1, sizeof(*a));
+	a = reallocarray(*ap->list, *ap->n + 1, sizeof(*a));
 	if (a == NULL) {
 		ap->bad = "out of memory";
 		return (-1);
 	}
-	ap->c->allow = a;
-	if (cfg_parse_cidr(word, &a[ap->c->nallow]) == -1) {
+	*ap->list = a;
+	if (cfg_parse_cidr(word, &a[*ap->n]) == -1) {
 		snprintf(ap->badword, sizeof(ap->badword), "%s", word);
 		ap->bad = "not an address or network (ADDR or ADDR/BITS)";
 		return (-1);
 	}
-	ap->c->nallow++;
+	(*ap->n)++;
 	return (0);
 }
 
@@ -946,11 +954,15 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 		*(char **)(base + k->off) = data;
 		break;
 	case CFG_CIDRS: {
-		struct cfg_allow_parse ap = { .c = p->c };
+		struct cfg_allow_parse ap = {
+			.list = k->min ? &p->c->proxies : &p->c->allow,
+			.n = k->min ? &p->c->nproxies : &p->c->nallow
+		};
 
 		/* Repeating the key adds networks. */
 		if (cfg_each_word(value, cfg_allow_word, &ap) == -1) {
-			cfg_error(p, p->lineno, "allow: '%s': %s", ap.badword, ap.bad);
+			cfg_error(p, p->lineno, "%s: '%s': %s", k->name, ap.badword,
+			    ap.bad);
 			return (0);
 		}
 		break;
@@ -1557,6 +1569,10 @@ cfg_check(struct cfg_parse *p)
 		cfg_error(p, p->lineno, "no listen address (listen or tls_listen)");
 	if (p->tls_line != 0 && (c->tls_cert == NULL || c->tls_key == NULL))
 		cfg_error(p, p->tls_line, "tls_listen needs tls_cert and tls_key");
+	/* Such a body could never be held: every request with one would get a 503. */
+	if (c->max_body_bytes > c->max_body_memory)
+		cfg_error(p, p->lineno, "max_body_bytes (%zu) exceeds max_body_memory "
+		    "(%zu)", c->max_body_bytes, c->max_body_memory);
 	for (i = 0; i < c->nclients && c->admin_has_key; i++)
 		if (memcmp(c->clients[i].key_hash, c->admin_key_hash,
 		    CFG_KEY_HASH_LEN) == 0)

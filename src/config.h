@@ -33,7 +33,7 @@ struct cfg_listen {
 	int	 tls;			/* from tls_listen */
 };
 
-/* One network of [server] allow. */
+/* One network of [server] allow or trusted_proxies. */
 struct cfg_cidr {
 	int	 family;		/* AF_INET or AF_INET6 */
 	uint8_t	 addr[16];		/* network address, network byte order */
@@ -68,13 +68,19 @@ struct config {
 	char	*tls_key;		/* PEM private key, read from tls_key (a secret) */
 	struct cfg_cidr *allow;		/* clients allowed; none: any address */
 	size_t	 nallow;
-	unsigned max_connections_per_ip; /* default 1000, 0: no limit */
+	struct cfg_cidr *proxies;	/* trusted_proxies: their X-Forwarded-For or
+					   Forwarded names the client; none: no proxy */
+	size_t	 nproxies;
+	unsigned max_connections_per_ip; /* default 256, 0: no limit */
 	unsigned header_timeout;	/* seconds to receive a request head, default 10 */
+	unsigned body_timeout;		/* seconds to receive a request body, default 60 */
 	size_t	 max_header_bytes;	/* all header names and values, default 8K */
 	size_t	 max_url_bytes;		/* request target, default 4K */
 	unsigned workers;		/* event-loop threads, 0 = one per CPU (default) */
 	unsigned max_connections;	/* default 10000 */
 	size_t	 max_body_bytes;	/* default 16 MiB (413 above) */
+	size_t	 max_body_memory;	/* request bodies held at once, all connections,
+					   default 256 MiB (503 above) */
 	unsigned connection_timeout;	/* idle seconds, default 60 */
 	unsigned grace_seconds;		/* shutdown grace, default 10 */
 	char	**cors_origins;		/* origins answered cross-origin ("*": any one);

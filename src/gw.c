@@ -132,13 +132,6 @@ gw_begin(struct gw_req *req)
 
 	req->state = GW_REPLIED;
 	gw_new_request_id(req);
-	if (h->error != 0) {
-		reply_error(req, h->error, h->error == 414 ? "uri_too_long" :
-		    "header_too_large", "the request %s over the limit of %zu bytes",
-		    h->error == 414 ? "target is" : "headers are", h->error == 414 ?
-		    req->cfg->max_url_bytes : req->cfg->max_header_bytes);
-		return;
-	}
 	if (strcmp(h->method, "OPTIONS") == 0) {
 		local_preflight(req);
 		return;
@@ -218,11 +211,6 @@ gw_handle(struct gw_req *req)
 		reply_error(req, 413, "payload_too_large",
 		    "request body exceeds the limit of %zu bytes",
 		    req->cfg->max_body_bytes);
-		return;
-	}
-	if (req->tr.in_failed) {
-		reply_error(req, 503, "unavailable",
-		    "out of memory receiving the request body");
 		return;
 	}
 	if ((size_t)h >= sizeof(gw_handlers_by_route) / sizeof(gw_handlers_by_route[0]) ||
@@ -834,6 +822,25 @@ gw_on_body(struct http_req *tr)
 	gw_handle(gw_of(tr));
 }
 
+/* The transport refuses the request (its head, or its body as it comes). */
+static void
+gw_on_refuse(struct http_req *tr)
+{
+	struct gw_req		*req = gw_of(tr);
+	struct http_resp	*resp;
+	char			 n[16];
+
+	if (req->request_id[0] == '\0')
+		gw_new_request_id(req);
+	req->state = GW_REPLIED;
+	resp = reply_error_resp(req, tr->error.type, "%s", tr->error.msg);
+	if (tr->error.retry_after > 0) {
+		snprintf(n, sizeof(n), "%u", tr->error.retry_after);
+		http_resp_header(resp, "Retry-After", n);
+	}
+	reply_send(req, tr->error.status, resp);
+}
+
 static void
 gw_on_gone(struct http_req *tr)
 {
@@ -886,6 +893,7 @@ static const struct http_handlers gw_handlers = {
 	.create = gw_on_create,
 	.head = gw_on_head,
 	.body = gw_on_body,
+	.refuse = gw_on_refuse,
 	.gone = gw_on_gone,
 	.writable = gw_on_writable,
 	.completed = gw_on_completed,

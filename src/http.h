@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "loop.h"
+#include "peer.h"
 
 struct MHD_Connection;
 /* A response being built (libmicrohttpd's, opaque above the transport). */
@@ -29,7 +30,6 @@ struct http_head {
 					   or OTHER */
 	char		*path;		/* decoded, without the query (a copy) */
 	int		 http10;	/* HTTP/1.0: no chunked replies */
-	unsigned	 error;		/* 414 or 431: over a [server] cap, else 0 */
 	uint64_t	 start_ms;	/* loop ms when the head was complete */
 	/* the request headers hfgate uses */
 	const char	*authorization, *api_key, *content_type, *content_length,
@@ -43,6 +43,14 @@ struct http_head {
 	const char	*q_model, *q_from, *q_to, *q_client;
 };
 
+/* Why the transport refuses a request: the layer above answers with this JSON error. */
+struct http_error {
+	unsigned	 status;	/* a 4xx or 503; 0: none */
+	const char	*type;		/* its error_type (static) */
+	char		 msg[200];
+	unsigned	 retry_after;	/* seconds for Retry-After, 0: none */
+};
+
 /*
  * The transport's part of a request: written by http.c only, read above. Embedded in
  * the request of the layer above, which creates it through the handler table and
@@ -51,19 +59,31 @@ struct http_head {
 struct http_req {
 	struct MHD_Connection	*conn;
 	struct http_head	 head;
+	struct peer_addr	 client;	/* the peer, or the client a trusted proxy
+						   forwards; AF_UNSPEC when unknown */
+	struct http_error	 error;		/* set before refuse is called */
 	/* body */
 	struct buf		 in;
 	size_t			 in_total;	/* bytes received, even past the cap */
 	size_t			 in_max;	/* the cap (max_body_bytes) */
-	int			 in_failed;	/* out of memory keeping the body */
+	size_t			 in_held;	/* bytes of max_body_memory it holds */
 	int			 reading;	/* the layer above wants the body */
+	struct loop_timer	 body_timer;	/* body_timeout and the checks of a body
+						   still arriving */
+	uint64_t		 body_due;	/* loop ms */
+	size_t			 tick_total;	/* in_total at the last check */
+	int			 tick_waiting;	/* unread bytes at the socket then */
+	int			 hup_seen;	/* the client shut its side down meanwhile */
 	/* connection state */
 	int			 in_handler;	/* inside MHD's access handler */
 	int			 suspended;
 	int			 gone;		/* hung up, dropped or abandoned */
 	int			 streaming;	/* a stream response was queued */
 	int			 replied;	/* a response was queued or is kept */
-	struct loop_watch	 hup;		/* client fd while suspended */
+	int			 probed;	/* the client half-closed: sent a 100 */
+	int			 closing;	/* shut down by the transport: MHD closes */
+	int			 answered;	/* replied to by the transport itself */
+	struct loop_watch	 hup;		/* client fd while suspended or reading */
 	struct loop_timer	 hup_timer;	/* arms `hup` for a longer wait */
 	int			 want_out;	/* `hup` also watches for EPOLLOUT */
 	int			 nodelay;	/* TCP_NODELAY set for direct writes */
@@ -81,6 +101,9 @@ struct http_handlers {
 	   get the body, then body(). */
 	void	 (*head)(struct http_req *);
 	void	 (*body)(struct http_req *);
+	/* The transport refuses the request, instead of head or body: reply with the JSON
+	   error of hr->error (its head is read, its body perhaps not all). */
+	void	 (*refuse)(struct http_req *);
 	/* The client hung up while suspended. */
 	void	 (*gone)(struct http_req *);
 	/* The socket of a stream written to directly has room (http_want_writable). */
@@ -135,9 +158,10 @@ void	 http_req_release(struct http_req *);
 
 /* 1 when a header's value says no: "false", "0" or "no" (any case); NULL is not. */
 int	 http_value_false(const char *v);
-/* The client's address as text, for logs. Static per-thread storage. */
+/* The client's address as text, for logs: the peer's, or behind a trusted proxy the
+   one it forwards. Static per-thread storage. */
 const char *http_client_address(struct http_req *);
-/* 1 when the client connects from a loopback address (127/8, ::1, v4-mapped). */
+/* 1 when that address is a loopback one (127/8, ::1, v4-mapped). */
 int	 http_client_loopback(struct http_req *);
 
 /* Responses. Each returns NULL when out of memory; every function taking a response

@@ -177,6 +177,9 @@ warn_open(const struct config *c)
 {
 	size_t	i;
 
+	if (c->nclients > 0 && !c->admin_has_key)
+		log_warnx("[client] keys and no [admin] key: the admin routes are closed "
+		    "(403) until one is configured");
 	if (c->nclients > 0)
 		return;
 	for (i = 0; i < c->nlistens; i++)

@@ -1,8 +1,8 @@
 /*
- * Client addresses: the allow list and the count of open connections per address.
- * The count is one table for all loop threads (a mutex): libmicrohttpd's own per-IP
- * limit is per daemon, that is per thread and per listening address, so it could not
- * enforce the configured total.
+ * Client addresses: the allow list, the trusted proxies and the client address they
+ * forward, and the count of open connections per address. The count is one table for
+ * all loop threads (a mutex): libmicrohttpd's own per-IP limit is per daemon, that is
+ * per thread and per listening address, so it could not enforce the configured total.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -117,6 +118,161 @@ peer_allowed(const struct config *cfg, const struct peer_addr *a)
 		if (peer_in_cidr(a, &cfg->allow[i]))
 			return (1);
 	return (0);
+}
+
+int
+peer_trusted(const struct config *cfg, const struct peer_addr *a)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nproxies; i++)
+		if (peer_in_cidr(a, &cfg->proxies[i]))
+			return (1);
+	return (0);
+}
+
+/*
+ * One forwarded address, len bytes of s: "192.0.2.1", "2001:db8::1", and with a port
+ * "192.0.2.1:80" or "[2001:db8::1]:80" (as some proxies write them, and as Forwarded
+ * does). 0, or -1 when it is not an address.
+ */
+static int
+peer_parse(const char *s, size_t len, struct peer_addr *a)
+{
+	char		 text[64];
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const char	*end, *colon;
+
+	while (len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len > 0 && *s == '[') {
+		if ((end = memchr(s, ']', len)) == NULL)
+			return (-1);
+		s++;
+		len = (size_t)(end - s);
+	} else if ((colon = memchr(s, ':', len)) != NULL &&
+	    memchr(colon + 1, ':', len - (size_t)(colon + 1 - s)) == NULL)
+		len = (size_t)(colon - s);	/* IPv4 with a port */
+	if (len == 0 || len >= sizeof(text))
+		return (-1);
+	memcpy(text, s, len);
+	text[len] = '\0';
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, text, a->addr) == 1) {
+		a->family = AF_INET;
+		return (0);
+	}
+	if (inet_pton(AF_INET6, text, a->addr) != 1)
+		return (-1);
+	a->family = AF_INET6;
+	/* As peer_from_sockaddr: an IPv4-mapped address is the IPv4 one. */
+	if (memcmp(a->addr, mapped, sizeof(mapped)) == 0) {
+		a->family = AF_INET;
+		memmove(a->addr, a->addr + 12, 4);
+		memset(a->addr + 4, 0, 12);
+	}
+	return (0);
+}
+
+/* The entries of the forwarded headers, oldest dropped past PEER_FWD_MAX. */
+struct peer_hops {
+	struct peer_addr	 a[PEER_FWD_MAX];
+	int			 ok[PEER_FWD_MAX];
+	size_t			 n;
+};
+
+static void
+peer_hop(struct peer_hops *h, const char *s, size_t len)
+{
+	if (h->n == PEER_FWD_MAX) {
+		memmove(h->a, h->a + 1, sizeof(h->a[0]) * (PEER_FWD_MAX - 1));
+		memmove(h->ok, h->ok + 1, sizeof(h->ok[0]) * (PEER_FWD_MAX - 1));
+		h->n--;
+	}
+	h->ok[h->n] = s != NULL && peer_parse(s, len, &h->a[h->n]) == 0;
+	h->n++;
+}
+
+/* The end of the Forwarded element or parameter at s (',' or ';' outside quotes). */
+static const char *
+peer_fwd_end(const char *s, const char *stops)
+{
+	int	quoted = 0;
+
+	for (; *s != '\0'; s++) {
+		if (quoted && *s == '\\' && s[1] != '\0')
+			s++;
+		else if (*s == '"')
+			quoted = !quoted;
+		else if (!quoted && strchr(stops, *s) != NULL)
+			break;
+	}
+	return (s);
+}
+
+/* One element of Forwarded (RFC 7239), [s, end): its for= value, or none. */
+static void
+peer_fwd_element(struct peer_hops *h, const char *s, const char *end)
+{
+	const char	*p, *v, *pend;
+	size_t		 vlen;
+
+	for (p = s; p < end; p = pend + 1) {
+		pend = peer_fwd_end(p, ";,");
+		if (pend > end)
+			pend = end;
+		while (p < pend && (*p == ' ' || *p == '\t'))
+			p++;
+		if (pend - p < 4 || strncasecmp(p, "for", 3) != 0)
+			continue;
+		for (v = p + 3; v < pend && (*v == ' ' || *v == '\t'); v++)
+			;
+		if (v == pend || *v != '=')
+			continue;
+		for (v++; v < pend && (*v == ' ' || *v == '\t'); v++)
+			;
+		vlen = (size_t)(pend - v);
+		while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+			vlen--;
+		if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+			v++;
+			vlen -= 2;
+		}
+		peer_hop(h, v, vlen);
+		return;
+	}
+	peer_hop(h, NULL, 0);		/* a hop that does not say */
+}
+
+void
+peer_forwarded(const struct config *cfg, const char *const *lines, size_t n,
+    int forwarded, struct peer_addr *client)
+{
+	struct peer_hops	 h;
+	const char		*s, *end;
+	size_t			 i;
+
+	h.n = 0;
+	for (i = 0; i < n; i++) {
+		for (s = lines[i]; *s != '\0'; s = *end != '\0' ? end + 1 : end) {
+			end = forwarded ? peer_fwd_end(s, ",") : s + strcspn(s, ",");
+			if (forwarded)
+				peer_fwd_element(&h, s, end);
+			else
+				peer_hop(&h, s, (size_t)(end - s));
+		}
+	}
+	for (i = h.n; i > 0; i--) {
+		if (!h.ok[i - 1])
+			break;
+		*client = h.a[i - 1];
+		if (!peer_trusted(cfg, client))
+			break;
+	}
 }
 
 /*

@@ -1,6 +1,7 @@
 /*
- * peer.c: client addresses, for the network limits of [server]: the allow list and the
- * count of open connections per address, shared by all loop threads.
+ * peer.c: client addresses, for the network limits of [server]: the allow list, the
+ * trusted proxies and the address they forward, and the count of open connections per
+ * address, shared by all loop threads.
  */
 #ifndef HFGATE_PEER_H
 #define HFGATE_PEER_H
@@ -31,6 +32,19 @@ int	 peer_loopback(const struct peer_addr *a);
 int	 peer_in_cidr(const struct peer_addr *a, const struct cfg_cidr *net);
 /* 1 when cfg's allow list admits a (an empty list admits every address). */
 int	 peer_allowed(const struct config *cfg, const struct peer_addr *a);
+/* 1 when a is one of cfg's trusted_proxies. */
+int	 peer_trusted(const struct config *cfg, const struct peer_addr *a);
+/*
+ * The client behind a trusted proxy, from the values of the request's X-Forwarded-For
+ * header lines in their order (forwarded 0), or of its Forwarded lines (forwarded 1,
+ * their for= parameters). *client holds the proxy's address and receives the client's:
+ * walking the entries from the right, the first address that is not a trusted proxy;
+ * an entry that is not an address (unknown, an obfuscated name, garbage) ends the walk
+ * and the last address walked is the client. Only the last PEER_FWD_MAX entries count.
+ */
+#define PEER_FWD_MAX	32
+void	 peer_forwarded(const struct config *cfg, const char *const *lines, size_t n,
+	    int forwarded, struct peer_addr *client);
 /*
  * Counts one more open connection from a. Returns how many are now open from it, the
  * new one included, or 0 when out of memory (then nothing was counted: do not

@@ -122,6 +122,10 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c.listens[0].port, 8080);
 	ck_assert_uint_eq(c.max_connections, 10000);
 	ck_assert_uint_eq(c.max_body_bytes, 16777216);
+	ck_assert_uint_eq(c.max_body_memory, 268435456);
+	ck_assert_uint_eq(c.body_timeout, 60);
+	ck_assert_uint_eq(c.max_connections_per_ip, 256);
+	ck_assert_uint_eq(c.nproxies, 0);
 	ck_assert_uint_eq(c.connection_timeout, 60);
 	ck_assert_uint_eq(c.grace_seconds, 10);
 	/* No cross-origin access unless configured. */
@@ -263,6 +267,7 @@ START_TEST(test_suffixes)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ck_assert_int_ne(asprintf(&conf, "max_body_bytes = %s\n"
+		    "max_body_memory = 4G\n"
 		    "[upstream]\nmax_response_bytes = %s\n", cases[i].v,
 		    cases[i].v), -1);
 		ck_assert_msg(load(&c, conf, err, sizeof(err), NULL) == 0, "%s", err);
@@ -420,6 +425,13 @@ static const struct {
 	{ "cors_origin = https://\n",
 	  "3: cors_origin: 'https://': not an origin (http:// or https://, a host and an "
 	  "optional port)" },
+	{ "trusted_proxies = 127.0.0.1 proxy.lan\n",
+	  "3: trusted_proxies: 'proxy.lan': not an address or network (ADDR or ADDR/BITS)" },
+	{ "body_timeout = 0\n", "3: body_timeout: '0' is out of range (1 to 86400)" },
+	{ "max_body_memory = 1k\n",
+	  "3: max_body_memory: '1k' is out of range (65536 to 18446744073709551615)" },
+	{ "max_body_bytes = 2M\nmax_body_memory = 1M\n",
+	  "4: max_body_bytes (2097152) exceeds max_body_memory (1048576)" },
 };
 
 /* s with every "KA"/"KB" replaced by a key hash (malloc'd). */
@@ -707,7 +719,8 @@ START_TEST(test_shipped_config_uncommented)
 	    "[endpoint my-llama]", "models", "task", "[usage]", "flush_interval_ms",
 	    "[admin]",
 	    "tls_listen", "tls_cert", "tls_key", "allow", "max_connections_per_ip",
-	    "header_timeout", "max_header_bytes", "max_url_bytes",
+	    "header_timeout", "max_header_bytes", "max_url_bytes", "trusted_proxies",
+	    "body_timeout", "max_body_memory",
 	    "key_sha256", "[client team-a]", "tasks", "rate", "burst", "max_concurrent",
 	    "daily_quota" };
 	struct config	 c;
@@ -836,6 +849,7 @@ START_TEST(test_clients)
 	    "[client team-b]\nkey_file = team-b.key\n"
 	    "[admin]\nkey_sha256 = 00000000000000000000000000000000000000000000000000000000000000fF\n"
 	    "[server]\nallow = 10.0.0.0/8 192.168.1.77 ::1 fd00::/8\nallow = 127.0.0.1/8\n"
+	    "trusted_proxies = 127.0.0.1, ::1\nbody_timeout = 30\nmax_body_memory = 1G\n"
 	    "listen = 127.0.0.1:8080, [::1]:8081\ntls_listen = 0.0.0.0:8443\n"
 	    "tls_cert = team-b.key\ntls_key = team-b.key\n"
 	    "max_connections_per_ip = 50\nheader_timeout = 5\nmax_header_bytes = 16k\n"
@@ -872,6 +886,12 @@ START_TEST(test_clients)
 	ck_assert_uint_eq(c.allow[2].prefix, 128);
 	ck_assert_uint_eq(c.allow[4].addr[0], 127);
 	ck_assert_uint_eq(c.allow[4].addr[1], 0);	/* host bits cleared */
+	ck_assert_uint_eq(c.nproxies, 2);
+	ck_assert_int_eq(c.proxies[0].family, AF_INET);
+	ck_assert_uint_eq(c.proxies[0].prefix, 32);
+	ck_assert_int_eq(c.proxies[1].family, AF_INET6);
+	ck_assert_uint_eq(c.body_timeout, 30);
+	ck_assert_uint_eq(c.max_body_memory, 1073741824);
 	ck_assert_uint_eq(c.nlistens, 3);
 	ck_assert_str_eq(c.listens[0].host, "127.0.0.1");
 	ck_assert_str_eq(c.listens[1].host, "::1");

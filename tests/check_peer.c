@@ -258,6 +258,77 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* The client peer_forwarded finds behind proxy 127.0.0.1 (trusted, with 10.0.0.0/8). */
+static const char *
+forwarded(int fwd, const char *l1, const char *l2)
+{
+	static char		 buf[PEER_NAME_MAX];
+	struct cfg_cidr		 nets[2];
+	struct config		 c;
+	struct peer_addr	 a = v4("127.0.0.1");
+	const char		*lines[2] = { l1, l2 };
+
+	memset(&c, 0, sizeof(c));
+	nets[0] = net("127.0.0.1", 32);
+	nets[1] = net("10.0.0.0", 8);
+	c.proxies = nets;
+	c.nproxies = 2;
+	peer_forwarded(&c, lines, l2 != NULL ? 2 : 1, fwd, &a);
+	peer_format(&a, buf, sizeof(buf));
+	return (buf);
+}
+
+START_TEST(test_forwarded)
+{
+	struct config	c;
+	struct cfg_cidr	n = net("192.168.0.0", 16);
+	char		many[2048];
+	size_t		i;
+
+	memset(&c, 0, sizeof(c));
+	c.proxies = &n;
+	c.nproxies = 1;
+	ck_assert_int_eq(peer_trusted(&c, &(struct peer_addr){ 0 }), 0);
+	{
+		struct peer_addr a = v4("192.168.3.4"), b = v4("192.169.0.1");
+
+		ck_assert_int_eq(peer_trusted(&c, &a), 1);
+		ck_assert_int_eq(peer_trusted(&c, &b), 0);
+	}
+	/* X-Forwarded-For: the rightmost address that is not a trusted proxy. */
+	ck_assert_str_eq(forwarded(0, "192.0.2.1", NULL), "192.0.2.1");
+	ck_assert_str_eq(forwarded(0, "192.0.2.1, 198.51.100.2", NULL), "198.51.100.2");
+	ck_assert_str_eq(forwarded(0, "192.0.2.1,10.1.1.1 , 127.0.0.1", NULL), "192.0.2.1");
+	ck_assert_str_eq(forwarded(0, "192.0.2.1", "198.51.100.2"), "198.51.100.2");
+	ck_assert_str_eq(forwarded(0, "2001:db8::7", NULL), "2001:db8::7");
+	ck_assert_str_eq(forwarded(0, "[2001:db8::7]:443", NULL), "2001:db8::7");
+	ck_assert_str_eq(forwarded(0, "192.0.2.1:5555", NULL), "192.0.2.1");
+	ck_assert_str_eq(forwarded(0, "::ffff:192.0.2.9", NULL), "192.0.2.9");
+	/* Every hop trusted: the leftmost one. Not an address: the walk stops there. */
+	ck_assert_str_eq(forwarded(0, "10.0.0.5, 10.0.0.6", NULL), "10.0.0.5");
+	ck_assert_str_eq(forwarded(0, "192.0.2.1, unknown, 10.0.0.6", NULL), "10.0.0.6");
+	ck_assert_str_eq(forwarded(0, "192.0.2.1, 10.0.0.6, ", NULL), "127.0.0.1");
+	ck_assert_str_eq(forwarded(0, "unknown", NULL), "127.0.0.1");
+	ck_assert_str_eq(forwarded(0, "", NULL), "127.0.0.1");
+	ck_assert_str_eq(forwarded(0, "1.2.3.4.5", NULL), "127.0.0.1");
+	/* Forwarded: the for= parameters of its elements. */
+	ck_assert_str_eq(forwarded(1, "for=192.0.2.60;proto=http;by=203.0.113.43", NULL),
+	    "192.0.2.60");
+	ck_assert_str_eq(forwarded(1, "for=192.0.2.43, for=\"[2001:db8:cafe::17]:4711\"",
+	    NULL), "2001:db8:cafe::17");
+	ck_assert_str_eq(forwarded(1, "proto=https;For = \"192.0.2.8\"", "for=10.2.2.2"),
+	    "192.0.2.8");
+	ck_assert_str_eq(forwarded(1, "for=192.0.2.8, for=_hidden", NULL), "127.0.0.1");
+	ck_assert_str_eq(forwarded(1, "for=192.0.2.8, proto=https", NULL), "127.0.0.1");
+	ck_assert_str_eq(forwarded(1, "for=\"a,b\";by=x, for=192.0.2.3", NULL), "192.0.2.3");
+	/* Only the last PEER_FWD_MAX entries are read. */
+	many[0] = '\0';
+	for (i = 0; i < 100; i++)
+		strcat(many, i == 0 ? "192.0.2.1" : ", 10.0.0.1");
+	ck_assert_str_eq(forwarded(0, many, NULL), "10.0.0.1");
+}
+END_TEST
+
 Suite *
 check_suite(void)
 {
@@ -269,6 +340,7 @@ check_suite(void)
 	tcase_add_test(tc, test_cidr_v4);
 	tcase_add_test(tc, test_cidr_v6_and_mapped);
 	tcase_add_test(tc, test_allowed);
+	tcase_add_test(tc, test_forwarded);
 	tcase_add_test(tc, test_counts);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);

@@ -92,7 +92,7 @@ split_query(struct MHD_Connection *c, char *q)
 	}
 }
 
-/* The sizes http_head_error measures. */
+/* The sizes http_check_caps measures. */
 static size_t
 target_size(const struct MHD_Connection *c, const char *path)
 {
@@ -118,36 +118,40 @@ static void
 check_head(struct MHD_Connection *c, const char *method, const char *path,
     const struct config *cfg)
 {
-	struct http_head	 h;
+	static struct http_req	 req;
+	struct http_head	*hp = &req.head;
 	struct route		 r;
 	size_t			 i;
 	char			 err[256];
 	int			 status;
+	unsigned		 e;
 	const char		*v;
 
-	memset(&h, 0, sizeof(h));
-	h.method = http_method_name(method);
-	h.error = http_head_error(c, path, cfg);
-	http_read_head(c, &h);
-	FUZZ_CHECK(h.method != NULL);
-	FUZZ_CHECK(h.error == 0 || h.error == 414 || h.error == 431);
-	FUZZ_CHECK((h.error == 414) == (target_size(c, path) > cfg->max_url_bytes));
-	if (h.error != 414)
-		FUZZ_CHECK((h.error == 431) == (headers_size(c) > cfg->max_header_bytes));
+	memset(&req, 0, sizeof(req));
+	req.conn = c;
+	hp->method = http_method_name(method);
+	http_check_caps(&req, path, cfg);
+	e = req.error.status;
+	http_read_head(c, hp);
+	FUZZ_CHECK(hp->method != NULL);
+	FUZZ_CHECK(e == 0 || e == 414 || e == 431);
+	FUZZ_CHECK((e == 414) == (target_size(c, path) > cfg->max_url_bytes));
+	if (e != 414)
+		FUZZ_CHECK((e == 431) == (headers_size(c) > cfg->max_header_bytes));
 	for (i = 0; i < sizeof(http_known) / sizeof(http_known[0]); i++) {
-		v = *(const char **)(void *)((char *)&h + http_known[i].off);
+		v = *(const char **)(void *)((char *)hp + http_known[i].off);
 		FUZZ_CHECK(v == first_value(c->headers, c->nheaders, http_known[i].name,
 		    1));
 		(void)http_value_false(v);
 	}
-	FUZZ_CHECK(h.q_model == first_value(c->args, c->nargs, "model", 0));
-	FUZZ_CHECK(h.q_client == first_value(c->args, c->nargs, "client", 0));
+	FUZZ_CHECK(hp->q_model == first_value(c->args, c->nargs, "model", 0));
+	FUZZ_CHECK(hp->q_client == first_value(c->args, c->nargs, "client", 0));
 	/* The query is re-encoded: nothing that needs escaping is left raw. */
-	FUZZ_CHECK(c->nargs > 0 || h.query == NULL);
-	for (v = h.query; v != NULL && *v != '\0'; v++)
+	FUZZ_CHECK(c->nargs > 0 || hp->query == NULL);
+	for (v = hp->query; v != NULL && *v != '\0'; v++)
 		FUZZ_CHECK(*v > ' ' && *v < 0x7f && *v != '#' && *v != '"');
-	free(h.query);
-	if (route_resolve(h.method, path, &r, &status, err, sizeof(err)) == 0)
+	free(hp->query);
+	if (route_resolve(hp->method, path, &r, &status, err, sizeof(err)) == 0)
 		FUZZ_CHECK(r.kind != ROUTE_NOT_FOUND);
 	else
 		FUZZ_CHECK(status == 400 || status == 404);

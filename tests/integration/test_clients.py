@@ -299,13 +299,21 @@ class CachePerClient(GatewayTestCase):
 
 
 class AdminWithoutKey(GatewayTestCase):
-    """Clients but no [admin] key: the admin routes answer loopback clients only."""
+    """Clients but no [admin] key: the admin routes are closed, even to loopback
+    clients (a reverse proxy on the same host makes every client one)."""
     CACHE = True
     CONFIG = {"client e": {"key_sha256": key_sha256(KEYS["e"])}}
 
-    def test_loopback_admin_without_key(self):
-        st, _, b = self.gw.request("GET", "/admin/cache")
-        self.assertEqual(st, 200, b)
+    def test_loopback_is_not_an_admin_credential(self):
+        for path in ("/admin/cache", "/admin/usage"):
+            for headers in ({}, bearer(KEYS["e"])):
+                with self.subTest(path=path, key=bool(headers)):
+                    st, h, b = self.gw.request("GET", path, None, headers)
+                    self.assertEqual(st, 403, b)
+                    obj = json.loads(b)
+                    self.assertEqual(obj["error_type"], "forbidden")
+                    self.assertIn("[admin] key", obj["error"])
+        self.assertIn("no [admin] key", self.gw.log_text())
 
 
 class Reload(FreshGatewayTestCase):

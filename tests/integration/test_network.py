@@ -19,7 +19,7 @@ import time
 import unittest
 
 from harness import (HFGATE_BIN, FreshGatewayTestCase, Gateway, GatewayTestCase,
-                     mkdtemp, render_config, wait_until)
+                     free_port, key_sha256, mkdtemp, render_config, wait_until)
 from test_stream import RawStream, StreamMixin, data_events, is_final, parse_events, \
     stamp_of
 
@@ -358,6 +358,23 @@ class PerAddressCap(NetworkGatewayMixin, FreshGatewayTestCase):
             self.assertTrue(served(ask(conn)))
 
 
+class DefaultPerAddressCap(NetworkGatewayMixin, FreshGatewayTestCase):
+
+    def test_default_cap_is_256(self):
+        """Without max_connections_per_ip, one address holds 256 connections: the
+        257th is closed at once, another address is served."""
+        gw = self.start_net_gateway({"workers": "2"})
+        held = []
+        for _ in range(256):
+            conn = connection(gw.port)
+            self.addCleanup(conn.close)
+            self.assertTrue(served(ask(conn)), "connection %d" % (len(held) + 1))
+            held.append(conn)
+        self.assertIsNone(fetch(gw.port), "a 257th connection from 127.0.0.1 was served")
+        self.assertTrue(served(fetch(gw.port, source="127.0.0.2")))
+        self.assertTrue(served(ask(held[-1])))
+
+
 class Slowloris(NetworkGatewayMixin, FreshGatewayTestCase):
 
     def test_trickled_head_is_closed(self):
@@ -452,6 +469,162 @@ class LargeHeadCap(NetworkGatewayMixin, FreshGatewayTestCase):
         self.assertEqual(st, 431, b[:300])
         self.assertEqual(h.get("content-type"), "application/json")
         self.assertIn("32768", json.loads(b)["error"])
+
+
+def listening_inodes(port):
+    """Inodes of the TCP sockets listening on port (any address), from /proc/net/tcp."""
+    out = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                out.add(int(cols[9]))
+    return out
+
+
+def socket_inodes(pid):
+    """Inodes of the sockets process pid holds open."""
+    out = set()
+    d = "/proc/%d/fd" % pid
+    for fd in os.listdir(d):
+        try:
+            target = os.readlink(os.path.join(d, fd))
+        except OSError:
+            continue
+        m = re.fullmatch(r"socket:\[(\d+)\]", target)
+        if m:
+            out.add(int(m.group(1)))
+    return out
+
+
+class SecondInstance(NetworkGatewayMixin, FreshGatewayTestCase):
+
+    def test_second_gateway_on_the_same_port_exits(self):
+        """A gateway with two loop threads has one listening socket per thread on its
+        port; a second hfgate on that port, with two loop threads or one, exits with
+        status 1 at start-up saying why, and the first one keeps every client."""
+        port = free_port()
+        listen = "127.0.0.1:%d" % port
+        gw = self.start_net_gateway({"listen": listen, "workers": "2"})
+        self.assertEqual(gw.port, port)
+        mine = listening_inodes(port)
+        self.assertEqual(len(mine), 2, "one listening socket per loop thread")
+        self.assertTrue(mine <= socket_inodes(gw.proc.pid))
+        for workers in ("2", "1"):
+            with self.subTest(workers=workers):
+                other = Gateway(self.fake, {"server": {"listen": listen,
+                                                       "workers": workers}})
+                proc = subprocess.Popen([HFGATE_BIN, "-c", other.conf_path],
+                                        stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, env=other.env())
+                try:
+                    _, err = proc.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    _, err = proc.communicate()
+                    self.fail("a second hfgate started on port %d: %s"
+                              % (port, err.decode("utf-8", "replace")))
+                err = err.decode("utf-8", "replace")
+                self.assertEqual(proc.returncode, 1, err)
+                self.assertIn("cannot listen on 127.0.0.1:%d" % port, err)
+                self.assertIn("another process", err)
+                self.assertNotIn("listening on", err)
+        self.assertEqual(listening_inodes(port), mine)
+        for _ in range(40):
+            self.assertTrue(served(fetch(port)))
+
+
+class TrustedProxies(NetworkGatewayMixin, FreshGatewayTestCase):
+    """A reverse proxy on the gateway's host: 127.0.0.1 is the proxy, trusted; the
+    addresses it forwards are the clients' (for allow, the per-address cap, the admin
+    routes' loopback rule and the log). 127.0.0.2 is an untrusted client."""
+
+    PROXY = {"trusted_proxies": "127.0.0.1/32", "workers": "2"}
+
+    def ask_via(self, gw, headers, path="/healthz", source="127.0.0.1", method="GET",
+                body=None):
+        conn = connection(gw.port, source)
+        try:
+            return ask(conn, method, path, body, headers)
+        finally:
+            conn.close()
+
+    def test_allow_list_reads_the_forwarded_address(self):
+        gw = self.start_net_gateway(dict(self.PROXY,
+                                         allow="10.0.0.0/8 127.0.0.2 2001:db8::/32"))
+        cases = (
+            ({"X-Forwarded-For": "10.1.2.3"}, 200),
+            ({"X-Forwarded-For": "192.0.2.7"}, 403),
+            # The proxy appends the address it saw: the rightmost one counts, what the
+            # client wrote before it does not.
+            ({"X-Forwarded-For": "192.0.2.7, 10.1.2.3"}, 200),
+            ({"X-Forwarded-For": "10.1.2.3, 192.0.2.7"}, 403),
+            # A trusted hop on the right is skipped.
+            ({"X-Forwarded-For": "10.1.2.3, 127.0.0.1"}, 200),
+            ({"Forwarded": 'for="[2001:db8::1]:4711";proto=http'}, 200),
+            ({"Forwarded": "for=192.0.2.7"}, 403),
+            # The proxy itself, without a forwarded address: not in allow.
+            ({}, 403),
+        )
+        for headers, status in cases:
+            with self.subTest(headers=headers):
+                st, h, b = self.ask_via(gw, headers)
+                self.assertEqual(st, status, b)
+                if status == 403:
+                    self.assertEqual(json.loads(b)["error_type"], "forbidden")
+                    self.assertIn("x-request-id", h)
+        # From an untrusted address the headers are ignored.
+        st, _, b = self.ask_via(gw, {"X-Forwarded-For": "192.0.2.7"}, source="127.0.0.2")
+        self.assertEqual(st, 200, b)
+        self.assertIsNone(fetch(gw.port, source="127.0.0.3"))
+        self.assertIsNone(self.ask_via(gw, {"X-Forwarded-For": "10.1.2.3"},
+                                       source="127.0.0.3"))
+
+    def test_log_names_the_forwarded_address(self):
+        key = "k-" + os.urandom(6).hex()
+        gw = self.start_net_gateway(self.PROXY, extra={
+            "client a": {"key_sha256": key_sha256(key)}})
+        st, _, _ = self.ask_via(gw, {"X-Forwarded-For": "198.51.100.4"},
+                                path="/models/fake/echo", method="POST", body=b"{}")
+        self.assertEqual(st, 401)
+        st, _, _ = self.ask_via(gw, {"X-Forwarded-For": "198.51.100.5"},
+                                path="/models/fake/echo", source="127.0.0.2",
+                                method="POST", body=b"{}")
+        self.assertEqual(st, 401)
+        wait_until(lambda: "key) from 198.51.100.4" in gw.log_text() and
+                   "key) from 127.0.0.2" in gw.log_text(), 5, interval=0.02,
+                   what="the 401 lines")
+        self.assertNotIn("198.51.100.5", gw.log_text())
+
+    def test_proxy_is_not_held_to_the_per_address_cap(self):
+        gw = self.start_net_gateway(dict(self.PROXY, max_connections_per_ip="2"))
+        held = []
+        for source in ("127.0.0.1",) * 4 + ("127.0.0.2",) * 2:
+            conn = connection(gw.port, source)
+            self.addCleanup(conn.close)
+            self.assertTrue(served(ask(conn, headers={"X-Forwarded-For": "10.0.0.1"})),
+                            source)
+            held.append(conn)
+        self.assertIsNone(fetch(gw.port, source="127.0.0.2"))
+        self.assertTrue(served(fetch(gw.port, source="127.0.0.1")))
+
+    def test_admin_loopback_rule_reads_the_forwarded_address(self):
+        """No keys at all: the admin routes answer loopback clients, and a client
+        behind the proxy is not one, whatever it writes in the header itself."""
+        gw = self.start_net_gateway(self.PROXY)
+        for headers, status in (({"X-Forwarded-For": "10.1.2.3"}, 403),
+                                ({"X-Forwarded-For": "127.0.0.1, 10.1.2.3"}, 403),
+                                ({"Forwarded": "for=10.1.2.3"}, 403),
+                                ({}, 200)):
+            with self.subTest(headers=headers):
+                st, _, b = self.ask_via(gw, headers, path="/admin/usage")
+                self.assertEqual(st, status, b)
 
 
 if __name__ == "__main__":
