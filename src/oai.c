@@ -147,12 +147,7 @@ oai_blank(const char *s, size_t len, size_t i)
 	return (i);
 }
 
-/*
- * The top-level member key of the object body: 1 with [*vstart, *vend) its value, 0
- * when absent (*vstart: the byte after the opening brace), -1 when body is not an
- * object.
- */
-static int
+int
 oai_member(const char *body, size_t len, const char *key, size_t *vstart, size_t *vend)
 {
 	size_t	 i, kend, klen = strlen(key), vs, ve;
