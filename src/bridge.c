@@ -140,7 +140,6 @@ bridge_generate_request(const struct bridge_how *how, cJSON *o, const cJSON *roo
 		snprintf(err, errlen, "inputs: text-generation takes a string");
 		return (-1);
 	}
-	snprintf(err, errlen, "out of memory");
 	if (cJSON_AddStringToObject(o, "prompt", in->valuestring) == NULL ||
 	    bridge_copy_number(o, "max_tokens", params, "max_new_tokens") == -1 ||
 	    bridge_temperature(o, params) == -1 ||
@@ -217,7 +216,6 @@ bridge_chat_request(cJSON *o, const cJSON *root, char *err, size_t errlen)
 	if (bridge_turns(in, "past_user_inputs", &past, err, errlen) == -1 ||
 	    bridge_turns(in, "generated_responses", &gen, err, errlen) == -1)
 		return (-1);
-	snprintf(err, errlen, "out of memory");
 	if ((msgs = cJSON_AddArrayToObject(o, "messages")) == NULL)
 		return (-1);
 	/* Turn by turn: what the user said, what the model answered. */
@@ -261,22 +259,20 @@ bridge_request(const struct bridge_how *how, const char *model, const char *body
 	int	 rc = -1;
 
 	buf_reset(out);
+	if (errlen > 0)
+		err[0] = '\0';
 	if (body == NULL || (root = cJSON_ParseWithLength(body, len)) == NULL ||
 	    !cJSON_IsObject(root)) {
 		snprintf(err, errlen, "the body is not a JSON object");
 		goto done;
 	}
-	snprintf(err, errlen, "out of memory");
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddStringToObject(o, "model", model) == NULL)
 		goto done;
 	if ((how->kind == BRIDGE_CHAT ? bridge_chat_request(o, root, err, errlen) :
-	    bridge_generate_request(how, o, root, body, len, err, errlen)) == -1)
+	    bridge_generate_request(how, o, root, body, len, err, errlen)) == -1 ||
+	    bridge_print(o, out) == -1)
 		goto done;
-	if (bridge_print(o, out) == -1) {
-		snprintf(err, errlen, "out of memory");
-		goto done;
-	}
 	rc = 0;
 done:
 	cJSON_Delete(o);
@@ -511,7 +507,7 @@ bridge_sse_init(struct bridge_sse *s, const struct bridge_how *how, const char *
 
 	memset(s, 0, sizeof(*s));
 	if (body == NULL || (root = cJSON_ParseWithLength(body, len)) == NULL)
-		return (0);
+		return (0);	/* not JSON: it was not translated either */
 	s->details = cJSON_IsTrue(bridge_get(bridge_get(root, "parameters"), "details"));
 	in = bridge_get(root, "inputs");
 	/* TGI puts the prompt in front of the final event's text only. */
@@ -519,6 +515,7 @@ bridge_sse_init(struct bridge_sse *s, const struct bridge_how *how, const char *
 		rc = buf_append_str(&s->text, in->valuestring);
 	(void)bridge_seed(body, len, s->seed, sizeof(s->seed));
 	cJSON_Delete(root);
+	s->broken = rc == -1;
 	return (rc);
 }
 
@@ -649,6 +646,8 @@ bridge_sse_feed(struct bridge_sse *s, const char *data, size_t len, struct buf *
 	const char	*p = data, *end = data + len, *nl, *line;
 	size_t		 n;
 
+	if (s->broken)
+		return (-1);
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);

@@ -37,8 +37,8 @@ enum bridge_kind bridge_kind_of(const char *body, size_t len);
  * (0 unless the body samples: TGI is greedy without do_sample), top_p, top_k, seed,
  * repetition_penalty, stop, and "stream" with the usage chunk asked for; for a
  * conversation the messages of its history and max_tokens, temperature, top_p.
- * 0, or -1 with err: a body that cannot be translated (the caller answers 400), or
- * out of memory.
+ * 0, or -1 with err saying what is wrong with the body (the caller answers 400),
+ * or with err "" when out of memory.
  */
 int	 bridge_request(const struct bridge_how *, const char *model, const char *body,
 	    size_t len, struct buf *out, char *err, size_t errlen);
@@ -66,12 +66,14 @@ struct bridge_sse {
 	char		 finish[16];	/* TGI's finish_reason */
 	int		 details;	/* the final event carries details */
 	int		 ended;		/* the final or an error event is out */
+	int		 broken;	/* bridge_sse_init failed */
 	int		 usage_seen;
 	unsigned long long tokens;	/* the usage chunk's completion_tokens */
 	unsigned long long events;	/* token events sent */
 };
 
-/* Starts the conversion of the answer to the 2023 body. 0 or -1 (out of memory). */
+/* Starts the conversion of the answer to the 2023 body. 0, or -1 (out of memory:
+   then bridge_sse_feed fails). */
 int	 bridge_sse_init(struct bridge_sse *, const struct bridge_how *,
 	    const char *body, size_t len);
 /*

@@ -14,6 +14,7 @@
 
 #include <cJSON.h>
 
+#include "bridge.h"
 #include "buf.h"
 #include "cache.h"
 #include "cachedb.h"
@@ -258,11 +259,26 @@ cache_wants_details(const char *body, size_t len)
 	return (yes);
 }
 
+/* The body the cache decides on and keys on: a bridged request's own 2023 body,
+   not the OpenAI body it was sent as (resolve.c). */
+static const char *
+cache_body(const struct gw_req *req, size_t *len)
+{
+	if (req->res.bridge.kind != BRIDGE_NONE) {
+		*len = req->res.client_body.len;
+		return (req->res.client_body.data);
+	}
+	*len = req->call.up.body_len;
+	return (req->call.up.body);
+}
+
 int
 cache_fit(struct gw_req *req, struct cache_entry *e, int state, char **list)
 {
-	int	sse = req->res.sse;
-	int	how;
+	const char	*body;
+	size_t		 blen;
+	int		 sse = req->res.sse;
+	int		 how;
 
 	*list = NULL;
 	if (e->kind == 1 && sse)
@@ -271,7 +287,8 @@ cache_fit(struct gw_req *req, struct cache_entry *e, int state, char **list)
 		/* A stored OpenAI stream answers streams only. */
 		if (req->res.openai)
 			return (CACHE_SERVE_NONE);
-		if (cache_wants_details(req->call.up.body, req->call.up.body_len) ||
+		body = cache_body(req, &blen);
+		if (cache_wants_details(body, blen) ||
 		    (*list = cache_stream_as_list(e->body, e->len)) == NULL)
 			return (CACHE_SERVE_NONE);
 		how = CACHE_SERVE_LIST;
@@ -343,6 +360,8 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	const struct config	*cfg = req->cfg;
 	const struct http_head	*h = &req->tr.head;
 	const struct up_call	*up = &req->call.up;
+	const char		*body, *target;
+	size_t			 blen;
 	struct cache_entry	 e;
 	enum cfg_cache_mode	 mode;
 	unsigned		 ttl;
@@ -352,24 +371,25 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 
 	if (up->body == NULL)
 		return (0);			/* GET /status, /framework, /info */
+	body = cache_body(req, &blen);
+	target = req->res.key_target != NULL ? req->res.key_target : req->res.url;
 	req->cache.state = CACHE_STATE_BYPASS;
 	if (!cache_on)
 		return (0);
 	cache_control(h->cache_control, &no_store, &no_cache, &max_age);
 	mode = cache_mode(cfg, task_of(req), &ttl);
 	if (no_store || !(req->res.openai ? cache_oai_deterministic(mode,
-	    req->res.deterministic) : cache_deterministic(mode, up->body, up->body_len)))
+	    req->res.deterministic) : cache_deterministic(mode, body, blen)))
 		return (0);
-	if (canon_key(req->tr.head.method, req->res.url, h->accept,
+	if (canon_key(req->tr.head.method, target, h->accept,
 	    cfg->cache_per_client && req->who.client != NULL ? req->who.client->name : NULL,
-	    up->body, up->body_len, req->cache.key) == -1)
+	    body, blen, req->cache.key) == -1)
 		return (0);
 	canon_hex(req->cache.key, req->cache.key_hex);
 	req->cache.state = CACHE_STATE_MISS;
 	req->cache.store = 1;
 	req->cache.expires = now + (max_age > 0 ? max_age : (long)ttl);
-	if (http_value_false(h->use_cache) ||
-	    json_option_false(up->body, up->body_len, "use_cache"))
+	if (http_value_false(h->use_cache) || json_option_false(body, blen, "use_cache"))
 		no_cache = 1;
 	if (!no_cache && cache_rd != NULL) {
 		memset(&e, 0, sizeof(e));
