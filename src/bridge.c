@@ -328,7 +328,8 @@ bridge_usage_tokens(const cJSON *ans)
 {
 	const cJSON	*n = bridge_get(bridge_get(ans, "usage"), "completion_tokens");
 
-	return (cJSON_IsNumber(n) && n->valuedouble > 0 ?
+	/* A count past 2^53 is no count (and would not convert). */
+	return (cJSON_IsNumber(n) && n->valuedouble > 0 && n->valuedouble < 0x1p53 ?
 	    (unsigned long long)n->valuedouble : 0);
 }
 

@@ -266,7 +266,8 @@ oai_completion_tokens(const char *body, size_t len)
 		return (0);
 	n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root,
 	    "usage"), "completion_tokens");
-	if (cJSON_IsNumber(n) && n->valuedouble > 0)
+	/* A count past 2^53 is no count (and would not convert). */
+	if (cJSON_IsNumber(n) && n->valuedouble > 0 && n->valuedouble < 0x1p53)
 		tokens = (unsigned long long)n->valuedouble;
 	cJSON_Delete(root);
 	return (tokens);
