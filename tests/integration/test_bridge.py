@@ -559,6 +559,28 @@ class BridgedCache(GatewayTestCase):
         self.assertEqual(json.loads(b), [{"generated_text": "echo: stream then plain"}])
         self.assertEqual(self.fake.count("/router/v1/completions"), 1)
 
+    def test_identical_streams_share_one_call(self):
+        # Followers get the leader's converted events, not the OpenAI chunks.
+        body = tgi_body("shared by five", stream=True, return_full_text=False)
+        path = "/models/fake/oai-slow-40"
+        streams = [RawStream(self.gw.port, path, body) for _ in range(5)]
+        try:
+            for rs in streams:
+                rs.read_to_end(15)
+        finally:
+            for rs in streams:
+                rs.close()
+        self.assertEqual(self.fake.count("/router/v1/completions"), 1)
+        first = streams[0].body
+        events = sse_data(self, first)
+        self.assertEqual(events[-1]["generated_text"], "echo: shared by five")
+        for i, rs in enumerate(streams):
+            with self.subTest(client=i):
+                self.assertTrue(rs.complete)
+                self.assertEqual(rs.body, first)
+        self.assertEqual(sorted(rs.headers.get("x-cache") for rs in streams),
+                         ["HIT"] * 4 + ["MISS"])
+
     def test_tokens_counted(self):
         model = "mock/tgi-nochunk"
         st, _, b = self.gw.request("POST", "/models/" + model, tgi_body("a b c"), JSON)
