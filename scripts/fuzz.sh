@@ -15,7 +15,7 @@
 # harness's log, new corpus entries and any crashing input in fuzz-build/run/NAME/.
 set -eu
 
-TARGETS="canon sse route v1 config head"
+TARGETS="canon sse route v1 config head bridge"
 
 die() {
 	echo "fuzz: $*" >&2

@@ -7,7 +7,6 @@
 
 #include "admit.h"
 #include "auth.h"
-#include "hub.h"
 #include "limit.h"
 #include "log.h"
 #include "loop.h"
@@ -15,8 +14,6 @@
 #include "request.h"
 #include "resolve.h"
 #include "route.h"
-
-#define ADMIT_HUB_WAIT_MS	3000	/* for a model's task, to check a client's */
 
 /* 401 with the challenge HF clients and curl understand. what: "client" or "admin". */
 static void
@@ -87,10 +84,10 @@ admit_request(struct gw_req *req)
 
 	if (cl == NULL)
 		return (ADMIT_OK);
-	t = resolve_task(req);
 	/* A task restriction needs the model's task: wait (bounded) for the Hub. */
-	if (t == NULL && cl->ntasks > 0 && req->route.kind == ROUTE_MODELS &&
-	    hub_pending(model) && loop_now_ms() < req->tr.head.start_ms + ADMIT_HUB_WAIT_MS)
+	if (cl->ntasks == 0)
+		t = resolve_task(req);
+	else if (!resolve_task_settled(req, &t))
 		return (ADMIT_WAIT);
 	if (req->route.kind != ROUTE_FRAMEWORK && !auth_allowed(cl, t != NULL ?
 	    t->name : NULL, model[0] != '\0' ? model : NULL, &what)) {

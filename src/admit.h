@@ -16,8 +16,7 @@ int	 admit_identify(struct gw_req *);
 #define ADMIT_OK	0
 #define ADMIT_REFUSED	(-1)	/* replied 403 or 429 */
 #define ADMIT_WAIT	1	/* a task rule needs the model's task, which the Hub
-				   is still looking up: ask again in ADMIT_POLL_MS */
-#define ADMIT_POLL_MS	20
+				   is still looking up: ask again in RESOLVE_POLL_MS */
 /* The client's rights and limits once the model is resolved. An admitted request
    holds a concurrency slot until admit_release. */
 int	 admit_request(struct gw_req *);

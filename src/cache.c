@@ -14,6 +14,7 @@
 
 #include <cJSON.h>
 
+#include "bridge.h"
 #include "buf.h"
 #include "cache.h"
 #include "cachedb.h"
@@ -264,11 +265,26 @@ cache_wants_details(const char *body, size_t len)
 	return (yes);
 }
 
+/* The body the cache decides on and keys on: a bridged request's own 2023 body,
+   not the OpenAI body it was sent as (resolve.c). */
+static const char *
+cache_body(const struct gw_req *req, size_t *len)
+{
+	if (req->res.bridge.kind != BRIDGE_NONE) {
+		*len = req->res.client_body.len;
+		return (req->res.client_body.data);
+	}
+	*len = req->call.up.body_len;
+	return (req->call.up.body);
+}
+
 int
 cache_fit(struct gw_req *req, struct cache_entry *e, int state, char **list)
 {
-	int	sse = req->res.sse;
-	int	how;
+	const char	*body;
+	size_t		 blen;
+	int		 sse = req->res.sse;
+	int		 how;
 
 	*list = NULL;
 	if (e->kind == 1 && sse)
@@ -277,7 +293,8 @@ cache_fit(struct gw_req *req, struct cache_entry *e, int state, char **list)
 		/* A stored OpenAI stream answers streams only. */
 		if (req->res.openai)
 			return (CACHE_SERVE_NONE);
-		if (cache_wants_details(req->call.up.body, req->call.up.body_len) ||
+		body = cache_body(req, &blen);
+		if (cache_wants_details(body, blen) ||
 		    (*list = cache_stream_as_list(e->body, e->len)) == NULL)
 			return (CACHE_SERVE_NONE);
 		how = CACHE_SERVE_LIST;
@@ -403,6 +420,8 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	const struct http_head	*h = &req->tr.head;
 	const struct up_call	*up = &req->call.up;
 	struct buf		 cj = { NULL, 0, 0 };
+	const char		*body, *target;
+	size_t			 blen;
 	enum cfg_cache_mode	 mode;
 	unsigned		 ttl;
 	long			 max_age;
@@ -411,6 +430,8 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 
 	if (up->body == NULL)
 		return (0);			/* GET /status, /framework, /info */
+	body = cache_body(req, &blen);
+	target = req->res.key_target != NULL ? req->res.key_target : req->res.url;
 	req->cache.state = CACHE_STATE_BYPASS;
 	if (!cache_on)
 		return (0);
@@ -418,15 +439,16 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	mode = cache_mode(cfg, task_of(req), &ttl);
 	if (no_store || mode == CACHE_NEVER)
 		return (0);
-	/* One reading of the body for the policy and the key. */
-	if ((form = canon_body(up->body, up->body_len, &cj)) == -1 ||
+	/* One reading of the body for the policy and the key: the client's own for a
+	   bridged call (cache_body), so its key differs from a native OpenAI call's. */
+	if ((form = canon_body(body, blen, &cj)) == -1 ||
 	    !(req->res.openai ? form != CANON_FORM_DUPS &&
 	    cache_oai_deterministic(mode, req->res.deterministic) :
-	    cache_deterministic(mode, form, &cj, up->body, up->body_len)) ||
-	    canon_key_form(req->tr.head.method, req->res.url, h->accept,
+	    cache_deterministic(mode, form, &cj, body, blen)) ||
+	    canon_key_form(req->tr.head.method, target, h->accept,
 	    cfg->cache_per_client && req->who.client != NULL ? req->who.client->name : NULL,
-	    form, form == CANON_FORM_RAW ? up->body : cj.data,
-	    form == CANON_FORM_RAW ? up->body_len : cj.len, req->cache.key) == -1) {
+	    form, form == CANON_FORM_RAW ? body : cj.data,
+	    form == CANON_FORM_RAW ? blen : cj.len, req->cache.key) == -1) {
 		buf_free(&cj);
 		return (0);
 	}
@@ -436,8 +458,7 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	req->cache.store = 1;
 	req->cache.expires = now + (max_age > 0 ? max_age : (long)ttl);
 	req->cache.max_age = max_age;
-	if (http_value_false(h->use_cache) ||
-	    json_option_false(up->body, up->body_len, "use_cache"))
+	if (http_value_false(h->use_cache) || json_option_false(body, blen, "use_cache"))
 		no_cache = 1;
 	if (!no_cache) {
 		req->cache.lookup = 1;

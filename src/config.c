@@ -1155,6 +1155,19 @@ cfg_endpoint_key(struct cfg_parse *p, const char *name, const char *value)
 			return (cfg_oom(p));
 		return (1);
 	}
+	if (strcmp(name, "protocol") == 0) {
+		if (strcmp(value, "tgi") == 0)
+			ep->protocol = CFG_PROTO_TGI;
+		else if (strcmp(value, "openai") == 0)
+			ep->protocol = CFG_PROTO_OPENAI;
+		else {
+			/* No probing: the operator knows what the endpoint runs. */
+			cfg_error(p, p->lineno, "protocol must be tgi or openai, not '%s'",
+			    value);
+			return (0);
+		}
+		return (1);
+	}
 	cfg_error(p, p->lineno, "unknown key '%s' in [%s]", name, p->sectname);
 	return (0);
 }

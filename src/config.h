@@ -18,12 +18,21 @@ enum cfg_cache_mode {
 	CACHE_NEVER
 };
 
+/* What an [endpoint] speaks on its TGI routes' place (protocol = ...). */
+enum cfg_protocol {
+	CFG_PROTO_TGI,		/* TGI's routes (default): bodies go as they are */
+	CFG_PROTO_OPENAI	/* the OpenAI API only (vLLM, SGLang, TGI's Messages
+				   API): text-generation and conversational calls are
+				   translated (bridge.c) */
+};
+
 struct cfg_endpoint {
 	char	 *name;		/* [endpoint NAME] */
 	char	 *url;		/* base URL of the dedicated Inference Endpoint */
 	char	**models;	/* models routed to it (the "models" key, space-separated) */
 	size_t	  nmodels;
 	char	 *task;		/* task of the endpoint's model, NULL if unknown */
+	enum cfg_protocol protocol;
 };
 
 /* One listening address ([server] listen or tls_listen). */

@@ -18,6 +18,7 @@
 
 #include "admin.h"
 #include "admit.h"
+#include "bridge.h"
 #include "buf.h"
 #include "cache.h"
 #include "cachedb.h"
@@ -234,26 +235,52 @@ gw_on_hub_wait(struct loop_timer *t)
 	gw_proceed(t->arg);
 }
 
-/* After the model is resolved: the client's rights, the cache, the upstream call. */
+/* A step needs the Hub's answer about the model, still on its way: gw_proceed
+   again in a moment (the steps bound the wait). */
+static void
+gw_wait_hub(struct gw_req *req)
+{
+	struct call_part	*call = &req->call;
+
+	req->state = GW_HUB_WAIT;
+	call->retry_timer.cb = gw_on_hub_wait;
+	call->retry_timer.arg = req;
+	loop_timer_set(&call->retry_timer, RESOLVE_POLL_MS);
+	if (req->tr.in_handler)
+		http_suspend(&req->tr, 0);
+}
+
+/* After the model is resolved: the bridge to today's API, the client's rights, the
+   cache, the upstream call. */
 static void
 gw_proceed(struct gw_req *req)
 {
 	struct call_part	*call = &req->call;
 
+	switch (resolve_bridge(req)) {
+	case RESOLVE_WAIT:
+		gw_wait_hub(req);
+		return;
+	case -1:
+		req->state = GW_REPLIED;
+		return;
+	default:
+		break;
+	}
 	switch (admit_request(req)) {
 	case ADMIT_WAIT:
-		req->state = GW_HUB_WAIT;
-		call->retry_timer.cb = gw_on_hub_wait;
-		call->retry_timer.arg = req;
-		loop_timer_set(&call->retry_timer, ADMIT_POLL_MS);
-		if (req->tr.in_handler)
-			http_suspend(&req->tr, 0);
+		gw_wait_hub(req);
 		return;
 	case ADMIT_REFUSED:
 		req->state = GW_REPLIED;
 		return;
 	default:
 		break;
+	}
+	if (req->res.local) {
+		req->state = GW_REPLIED;
+		local_hub_answer(req);
+		return;
 	}
 	if (resolve_call(req) == -1) {
 		req->state = GW_REPLIED;
@@ -433,21 +460,59 @@ gw_attempt(struct gw_req *req)
 	req->state = GW_UPSTREAM;
 }
 
+/*
+ * A bridged request's upstream answer in the 2023 shape (bridge.c), in place of body:
+ * a 2xx, or an error in the OpenAI API's shape. 0, or -1 when replied (a 2xx that
+ * is no answer of its kind).
+ */
+static int
+gw_bridge_back(struct gw_req *req, long status, struct buf *body, const char **ctype)
+{
+	struct resolve_part	*res = &req->res;
+	struct buf		 out = { NULL, 0, 0 };
+	int			 r;
+
+	if (status >= 200 && status < 300)
+		r = bridge_answer(&res->bridge, res->client_body.data, res->client_body.len,
+		    body->data, body->len, &out) == 0 ? 1 : -1;
+	else
+		r = bridge_error(status, body->data, body->len, &out);
+	if (r == 1) {
+		buf_free(body);
+		*body = out;
+		*ctype = "application/json";
+		return (0);
+	}
+	buf_free(&out);
+	if (r == 0)
+		return (0);
+	log_warnx("%s: upstream %ld answer to a bridged call is not an OpenAI answer",
+	    req->request_id, status);
+	gw_fail(req, 502, "upstream_invalid", "the upstream's answer is not an OpenAI %s "
+	    "answer", res->bridge.kind == BRIDGE_CHAT ? "chat" : "completion");
+	return (-1);
+}
+
 /* Sends an upstream answer to the client, taking body. */
 static void
 gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
     const struct buf *relay, const char *retry_after)
 {
 	struct http_resp	*resp;
-	size_t			 len = body->len;
+	size_t			 len;
 
 	if (gw_leaks(req, ctype, body->data, body->len, relay, retry_after)) {
 		gw_fail(req, 502, GW_LEAK_TYPE, GW_LEAK_MSG);
 		return;
 	}
+	req->call.tokens = usage_tokens(req, ctype, body->data, body->len);
+	/* The request's own answer: a waiter's is its leader's, translated already. */
+	if (req->res.bridge.kind != BRIDGE_NONE && req->call.attempts > 0 &&
+	    gw_bridge_back(req, status, body, &ctype) == -1)
+		return;
+	len = body->len;
 	cache_answer(req, status, ctype, body);
 	flight_land(req, status, ctype, retry_after, body, relay);
-	req->call.tokens = usage_tokens(req, ctype, body->data, body->len);
 	resp = reply_body(req, buf_steal(body), len, ctype);
 	http_resp_relayed(resp, relay, NULL);
 	if (retry_after != NULL && *retry_after != '\0')
@@ -590,7 +655,14 @@ gw_on_data(struct up_call *c, const char *data, size_t len)
 			call->leaked = 1;
 			return (UP_DATA_ABORT);
 		}
-		if ((r = stream_data(req, data, len)) == UP_DATA_OK) {
+		if ((r = stream_data(req, data, len)) != UP_DATA_OK)
+			return (r);
+		/* What the client got: a bridged stream's are converted (stream.c). */
+		if (req->res.bridge.kind != BRIDGE_NONE) {
+			data = req->st.conv.data;
+			len = req->st.conv.len;
+		}
+		if (len > 0) {
 			flight_stream_bytes(req, data, len);
 			cache_stream_bytes(req, data, len);
 		}

@@ -1,8 +1,11 @@
 /*
- * A model's task from its pipeline tag on the Hub, for the cache policy of
- * POST /models/{id} (docs/cache.md). Look-ups run on the loop thread that first needs them,
- * through the same libcurl multi handle as the inference calls, and never delay a
- * request: until the answer is in, the model counts as one whose task is unknown.
+ * What the Hub says of a model: its task from its pipeline tag, for the cache policy
+ * of POST /models/{id} (docs/cache.md) and the bridge to today's API (resolve.c), its
+ * library and its inference providers, for GET /status and /framework on today's
+ * router (local.c). Look-ups run on the loop thread that first needs them, through
+ * the same libcurl multi handle as the inference calls; a request that needs the
+ * answer waits for it, bounded (resolve.c), the others go on as if the model's task
+ * were unknown.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,8 +32,9 @@ struct hub_entry {
 	struct hub_entry	*next;
 	char			*model;
 	enum hub_state		 state;
-	const struct task_info	*task;		/* HUB_KNOWN; NULL: no usable tag */
-	time_t			 retry_at;	/* HUB_FAILED */
+	struct hub_model	 info;		/* HUB_KNOWN */
+	time_t			 retry_at;	/* HUB_FAILED, or a model not found: asked
+						   again from then on */
 };
 
 struct hub_lookup {
@@ -67,15 +71,17 @@ hub_find(const char *model)
 	return (NULL);
 }
 
+/* info NULL: the look-up failed. */
 static void
-hub_settle(const char *model, const struct task_info *task, int failed)
+hub_settle(const char *model, const struct hub_model *info)
 {
 	struct hub_entry	*e;
 
 	pthread_mutex_lock(&hub_mu);
 	if ((e = hub_find(model)) != NULL) {
-		e->state = failed ? HUB_FAILED : HUB_KNOWN;
-		e->task = task;
+		e->state = info == NULL ? HUB_FAILED : HUB_KNOWN;
+		if (info != NULL)
+			e->info = *info;
 		e->retry_at = time(NULL) + HUB_RETRY_SECS;
 	}
 	pthread_mutex_unlock(&hub_mu);
@@ -108,26 +114,76 @@ hub_on_data(struct up_call *c, const char *data, size_t len)
 	return (UP_DATA_OK);
 }
 
+static int
+hub_status_of(const cJSON *s)
+{
+	if (!cJSON_IsString(s))
+		return (HUB_NONE);
+	if (strcmp(s->valuestring, "live") == 0)
+		return (HUB_LIVE);
+	return (strcmp(s->valuestring, "staging") == 0 ? HUB_STAGING : HUB_NONE);
+}
+
+/*
+ * inferenceProviderMapping: {provider: {"status", "task", ...}} or, as the Hub
+ * also answers it, [{"provider", "status", "task", ...}]. A model without a
+ * pipeline tag takes the task hf-inference serves it for.
+ */
+static void
+hub_providers(const cJSON *map, struct hub_model *m)
+{
+	const cJSON	*p, *name, *task;
+	const char	*provider;
+	int		 st;
+
+	cJSON_ArrayForEach(p, map) {
+		name = cJSON_GetObjectItemCaseSensitive(p, "provider");
+		provider = cJSON_IsArray(map) ? (cJSON_IsString(name) ?
+		    name->valuestring : NULL) : p->string;
+		st = hub_status_of(cJSON_GetObjectItemCaseSensitive(p, "status"));
+		if (st > m->any_provider)
+			m->any_provider = st;
+		if (provider == NULL || strcmp(provider, "hf-inference") != 0)
+			continue;
+		if (st > m->hf_inference)
+			m->hf_inference = st;
+		task = cJSON_GetObjectItemCaseSensitive(p, "task");
+		if (m->task == NULL && cJSON_IsString(task))
+			m->task = task_find(task->valuestring);
+	}
+}
+
 static void
 hub_on_done(struct up_call *c, enum up_result code)
 {
 	struct hub_lookup	*l = c->arg;
-	const struct task_info	*task = NULL;
+	struct hub_model	 m;
 	cJSON			*root = NULL;
-	const cJSON		*tag;
+	const cJSON		*v;
 
-	if (code == UP_OK && c->status == 200 &&
+	memset(&m, 0, sizeof(m));
+	if (code == UP_OK && c->status == 404) {
+		log_debug("hub: %s is not on the Hub", l->model);
+		hub_settle(l->model, &m);
+	} else if (code == UP_OK && c->status == 200 &&
 	    (root = cJSON_ParseWithLength(l->body.data, l->body.len)) != NULL) {
-		tag = cJSON_GetObjectItemCaseSensitive(root, "pipeline_tag");
-		if (cJSON_IsString(tag))
-			task = task_find(tag->valuestring);
-		log_debug("hub: %s is %s", l->model, task != NULL ? task->name : "untagged");
-		hub_settle(l->model, task, 0);
+		m.found = 1;
+		v = cJSON_GetObjectItemCaseSensitive(root, "pipeline_tag");
+		if (cJSON_IsString(v))
+			m.task = task_find(v->valuestring);
+		v = cJSON_GetObjectItemCaseSensitive(root, "library_name");
+		if (cJSON_IsString(v))
+			snprintf(m.library, sizeof(m.library), "%s", v->valuestring);
+		hub_providers(cJSON_GetObjectItemCaseSensitive(root,
+		    "inferenceProviderMapping"), &m);
+		log_debug("hub: %s is %s", l->model, m.task != NULL ? m.task->name :
+		    "untagged");
+		hub_settle(l->model, &m);
 	} else {
 		log_warnx("hub: cannot look %s up (%s, status %ld): its task stays unknown",
 		    l->model, code != UP_OK ? c->errbuf : "answer",
 		    c->status);
-		hub_settle(l->model, NULL, 1);
+		hub_settle(l->model, NULL);
 	}
 	cJSON_Delete(root);
 	hub_lookup_free(l);
@@ -143,7 +199,8 @@ hub_start(const struct config *cfg, const char *model)
 
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (l->model = strdup(model)) == NULL ||
-	    asprintf(&l->url, "%s/api/models/%s", cfg->hub_url, model) < 0) {
+	    asprintf(&l->url, "%s/api/models/%s?expand=pipeline_tag&expand=library_name"
+	    "&expand=inferenceProviderMapping", cfg->hub_url, model) < 0) {
 		if (l != NULL) {
 			l->url = NULL;
 			free(l->model);
@@ -175,13 +232,13 @@ fail:
 	return (-1);
 }
 
-const struct task_info *
-hub_task(const struct config *cfg, const char *model)
+int
+hub_model(const struct config *cfg, const char *model, struct hub_model *m)
 {
 	struct hub_entry	*e;
-	const struct task_info	*task = NULL;
-	int			 start = 0;
+	int			 start = 0, rc = 0;
 
+	memset(m, 0, sizeof(*m));
 	pthread_mutex_lock(&hub_mu);
 	if ((e = hub_find(model)) == NULL) {
 		if ((e = calloc(1, sizeof(*e))) != NULL &&
@@ -190,18 +247,48 @@ hub_task(const struct config *cfg, const char *model)
 			e->next = hub_table[hub_bucket(model)];
 			hub_table[hub_bucket(model)] = e;
 			start = 1;
-		} else
+		} else {
 			free(e);
-	} else if (e->state == HUB_KNOWN)
-		task = e->task;
-	else if (e->state == HUB_FAILED && time(NULL) >= e->retry_at) {
+			rc = -1;
+		}
+	} else if ((e->state == HUB_FAILED || (e->state == HUB_KNOWN &&
+	    !e->info.found)) && time(NULL) >= e->retry_at) {
+		/* It may have been created since, or the Hub be back. */
 		e->state = HUB_PENDING;
 		start = 1;
-	}
+	} else if (e->state == HUB_KNOWN) {
+		*m = e->info;
+		rc = 1;
+	} else if (e->state == HUB_FAILED)
+		rc = -1;
 	pthread_mutex_unlock(&hub_mu);
-	if (start && hub_start(cfg, model) == -1)
-		hub_settle(model, NULL, 1);
-	return (task);
+	if (start && hub_start(cfg, model) == -1) {
+		hub_settle(model, NULL);
+		rc = -1;
+	}
+	return (rc);
+}
+
+const struct task_info *
+hub_task(const struct config *cfg, const char *model)
+{
+	struct hub_model	 m;
+
+	return (hub_model(cfg, model, &m) == 1 ? m.task : NULL);
+}
+
+void
+hub_each(void (*fn)(const char *, const struct hub_model *, void *), void *arg)
+{
+	const struct hub_entry	*e;
+	size_t			 i;
+
+	pthread_mutex_lock(&hub_mu);
+	for (i = 0; i < HUB_BUCKETS; i++)
+		for (e = hub_table[i]; e != NULL; e = e->next)
+			if (e->state == HUB_KNOWN && e->info.found)
+				fn(e->model, &e->info, arg);
+	pthread_mutex_unlock(&hub_mu);
 }
 
 int

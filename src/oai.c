@@ -147,12 +147,7 @@ oai_blank(const char *s, size_t len, size_t i)
 	return (i);
 }
 
-/*
- * The top-level member key of the object body: 1 with [*vstart, *vend) its value, 0
- * when absent (*vstart: the byte after the opening brace), -1 when body is not an
- * object.
- */
-static int
+int
 oai_member(const char *body, size_t len, const char *key, size_t *vstart, size_t *vend)
 {
 	size_t	 i, kend, klen = strlen(key), vs, ve;
@@ -271,7 +266,8 @@ oai_completion_tokens(const char *body, size_t len)
 		return (0);
 	n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root,
 	    "usage"), "completion_tokens");
-	if (cJSON_IsNumber(n) && n->valuedouble > 0)
+	/* A count past 2^53 is no count (and would not convert). */
+	if (cJSON_IsNumber(n) && n->valuedouble > 0 && n->valuedouble < 0x1p53)
 		tokens = (unsigned long long)n->valuedouble;
 	cJSON_Delete(root);
 	return (tokens);

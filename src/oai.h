@@ -42,6 +42,14 @@ int	 oai_set_model(const char *body, size_t len, const char *model, struct buf *
  * -1 on failure.
  */
 int	 oai_ask_usage(const char *body, size_t len, struct buf *out);
+/*
+ * The top-level member key of the JSON object body, as written: 1 with [*vstart,
+ * *vend) its value's bytes, 0 when absent (*vstart: the byte after the opening
+ * brace), -1 when body is not an object. For values that must stay byte for byte
+ * (a u64 seed, which a double would round).
+ */
+int	 oai_member(const char *body, size_t len, const char *key, size_t *vstart,
+	    size_t *vend);
 /* 1 when the event line (without its line end) is the usage chunk of a stream: a
    data line with "choices": [] and "usage". */
 int	 oai_usage_chunk(const char *line, size_t len);

@@ -82,6 +82,8 @@ req_free(struct gw_req *req)
 	buf_free(&req->call.last_body);
 	buf_free(&req->call.last_relay);
 	buf_free(&req->res.body);
+	buf_free(&req->res.client_body);
+	free(req->res.key_target);
 	free(req->res.url);
 	cfg_unref(req->cfg);
 	free(req);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bridge.h"
 #include "buf.h"
 #include "cachedb.h"
 #include "canon.h"
@@ -56,6 +57,17 @@ struct resolve_part {
 	int			 deterministic;	/* an OpenAI body whose answer repeats */
 	int			 strip_usage;	/* hfgate asked for the usage chunk of
 						   the stream: the client does not get it */
+	/* The bridge (resolve_bridge): a 2023 text-generation or conversational call
+	   sent to the OpenAI API, its answer translated back (gw.c, stream.c). */
+	int			 bridge_checked;	/* decided, either way */
+	struct bridge_how	 bridge;	/* kind BRIDGE_NONE: not bridged */
+	struct buf		 client_body;	/* the 2023 body it was translated
+						   from: the answer is translated with
+						   it, and the cache keys on it */
+	char			*key_target;	/* the cache key's target instead of
+						   url: a bridged request's own route */
+	int			 local;		/* GET /status, /framework on today's
+						   router: answered from the Hub (local.c) */
 	const char		*gone_key;	/* the config key to name on a 410 */
 	int			 wait_for_model;
 	uint64_t		 deadline;	/* loop ms */
@@ -96,6 +108,11 @@ struct call_part {
 /* stream.c: relaying an event stream. `buf` holds the bytes not yet sent. */
 struct stream_part {
 	struct buf		 buf;
+	/* a bridged stream (res.bridge): the upstream's OpenAI chunks are converted
+	   to TGI's events as they are taken in; conv holds the last write's, which is
+	   what the cache and the followers get (gw.c) */
+	struct bridge_sse	 bridge;
+	struct buf		 conv;
 	size_t			 off;		/* bytes of `buf` already sent */
 	size_t			 ready;		/* bytes of `buf` that end a line */
 	int			 up_done;	/* upstream over: send the rest, then end */

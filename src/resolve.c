@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "config.h"
 #include "http.h"
 #include "hub.h"
@@ -68,15 +69,22 @@ resolve_url(struct gw_req *req, const char *fmt, ...)
 	return (0);
 }
 
+/* Today's router: the tasks' base is its hf-inference provider's path. */
+static int
+resolve_router(const struct config *cfg)
+{
+	size_t	n = strlen(cfg->upstream_url);
+
+	return (n >= 13 && strcmp(cfg->upstream_url + n - 13, "/hf-inference") == 0);
+}
+
 /* The router takes a pipeline task after the model (hf-inference/models/{id}/pipeline/
    {task}); the API of 2023, and mirrors of it, before (pipeline/{task}/{id}). */
 static int
 resolve_pipeline(struct gw_req *req, const char *base, const char *task,
     const char *model)
 {
-	size_t	n = strlen(base);
-
-	if (n >= 13 && strcmp(base + n - 13, "/hf-inference") == 0)
+	if (resolve_router(req->cfg))
 		return (resolve_url(req, "%s/models/%s/pipeline/%s", base, model, task));
 	return (resolve_url(req, "%s/pipeline/%s/%s", base, task, model));
 }
@@ -274,9 +282,12 @@ resolve_target(struct gw_req *req)
 		break;
 	case ROUTE_STATUS:
 		snprintf(res->model, sizeof(res->model), "%s", r->model);
+		/* Today's router has neither: answered from the Hub (local.c). */
+		res->local = resolve_router(cfg);
 		rc = resolve_url(req, "%s/status/%s", base, res->model);
 		break;
 	case ROUTE_FRAMEWORK:
+		res->local = resolve_router(cfg);
 		rc = resolve_url(req, "%s/framework/%s", base, r->name);
 		break;
 	case ROUTE_ENDPOINT:
@@ -371,11 +382,19 @@ resolve_call(struct gw_req *req)
 {
 	struct resolve_part	*res = &req->res;
 	struct up_call		*up = &req->call.up;
-	const char		*body;
-	size_t			 len;
+	const char		*body, *opts;
+	size_t			 len, opts_len;
 
 	body = res->use_body ? res->body.data : req->tr.in.data;
 	len = res->use_body ? res->body.len : req->tr.in.len;
+	if (res->bridge.kind != BRIDGE_NONE) {
+		/* The client's options are in its own body. */
+		opts = res->client_body.data;
+		opts_len = res->client_body.len;
+	} else {
+		opts = body;
+		opts_len = len;
+	}
 	if (strcmp(req->tr.head.method, "POST") == 0) {
 		up->body = body != NULL ? body : "";
 		up->body_len = len;
@@ -390,7 +409,7 @@ resolve_call(struct gw_req *req)
 	if (resolve_deadline(req) == -1)
 		return (-1);
 	res->wait_for_model = !http_value_false(req->tr.head.wait_for_model) &&
-	    !json_option_false(up->body, len, "wait_for_model");
+	    !json_option_false(opts, opts_len, "wait_for_model");
 	up->url = res->url;
 	return (0);
 }
@@ -425,7 +444,9 @@ resolve_headers(struct gw_req *req)
 	if (up_header(up, "X-Request-Id", req->request_id) == -1)
 		return (-1);
 	/* curl would otherwise add a form Content-Type and wait for 100-continue. */
-	if (req->route.kind == ROUTE_V1_TASK)
+	if (req->res.bridge.kind != BRIDGE_NONE)
+		v = "application/json";
+	else if (req->route.kind == ROUTE_V1_TASK)
 		v = req->res.v1_binary ? "application/octet-stream" : "application/json";
 	else
 		v = h->content_type;
@@ -464,4 +485,140 @@ resolve_task(struct gw_req *req)
 	    cfg_endpoint_for_model(cfg, req->res.model) == NULL)
 		t = hub_task(cfg, req->res.model);
 	return (t);
+}
+
+int
+resolve_task_settled(struct gw_req *req, const struct task_info **t)
+{
+	*t = resolve_task(req);
+	return (*t != NULL || req->route.kind != ROUTE_MODELS ||
+	    !hub_pending(req->res.model) ||
+	    loop_now_ms() >= req->tr.head.start_ms + RESOLVE_HUB_WAIT_MS);
+}
+
+static int
+resolve_llm(const struct task_info *t)
+{
+	return (t != NULL && (strcmp(t->name, "text-generation") == 0 ||
+	    strcmp(t->name, "conversational") == 0));
+}
+
+/* The OpenAI body, URL and cache key of a bridged request (how set). 0, or -1
+   (replied). */
+static int
+resolve_bridged(struct gw_req *req, const struct cfg_endpoint *ep, const char *body,
+    size_t len)
+{
+	struct resolve_part	*res = &req->res;
+	struct buf		 out = { NULL, 0, 0 };
+	const char		*sub = res->bridge.kind == BRIDGE_CHAT ? "chat/completions" :
+				    "completions";
+	char			 err[256], base[1024];
+
+	if (bridge_request(&res->bridge, res->model, body, len, &out, err,
+	    sizeof(err)) == -1) {
+		buf_free(&out);
+		res->bridge.kind = BRIDGE_NONE;
+		if (err[0] != '\0')
+			reply_error(req, 400, "bad_request", "%s", err);
+		else
+			reply_error(req, 500, "internal", "out of memory");
+		return (-1);
+	}
+	buf_free(&res->body);
+	res->body = out;
+	res->use_body = 1;
+	/* What the client asked: its rights, the cache policy and usage go by it. */
+	res->task = task_find(res->bridge.kind == BRIDGE_CHAT ? "conversational" :
+	    "text-generation");
+	if (ep != NULL) {
+		res->gone_key = "[endpoint] url";
+		if (resolve_url(req, "%s/v1/%s", ep->url, sub) == -1)
+			goto oom;
+	} else {
+		res->gone_key = "[upstream] openai_url (--openai-upstream)";
+		if (cfg_openai_base(req->cfg, base, sizeof(base)) == -1 ||
+		    resolve_url(req, "%s/%s", base, sub) == -1)
+			goto oom;
+	}
+	/* Keyed on the client's route, model and 2023 body (cache.c): never the key
+	   of the OpenAI call it became, which a native OpenAI request may share. */
+	if (asprintf(&res->key_target, "%s %s %s", res->url, req->tr.head.path,
+	    res->model) < 0) {
+		res->key_target = NULL;
+		goto oom;
+	}
+	return (0);
+oom:
+	reply_error(req, 500, "internal", "out of memory");
+	return (-1);
+}
+
+int
+resolve_bridge(struct gw_req *req)
+{
+	const struct config		*cfg = req->cfg;
+	const struct route		*r = &req->route;
+	struct resolve_part		*res = &req->res;
+	const struct cfg_endpoint	*ep = NULL;
+	const struct task_info		*t;
+	struct hub_model		 m;
+	const char			*body;
+	size_t				 len;
+	enum bridge_kind		 kind;
+	int				 compat;
+
+	if (res->bridge_checked)
+		return (0);
+	if (res->local) {
+		if (r->kind == ROUTE_STATUS && hub_model(cfg, res->model, &m) == 0 &&
+		    loop_now_ms() < req->tr.head.start_ms + RESOLVE_HUB_WAIT_MS)
+			return (RESOLVE_WAIT);
+		res->bridge_checked = 1;
+		return (0);
+	}
+	if (r->kind == ROUTE_ENDPOINT)
+		ep = cfg_endpoint_by_name(cfg, r->name);
+	else if (r->kind == ROUTE_MODELS || r->kind == ROUTE_PIPELINE ||
+	    r->kind == ROUTE_V1_TASK)
+		ep = cfg_endpoint_for_model(cfg, res->model);
+	else {
+		res->bridge_checked = 1;
+		return (0);
+	}
+	/* Only today's router and the OpenAI endpoints lack TGI's routes. */
+	if (ep != NULL ? ep->protocol != CFG_PROTO_OPENAI :
+	    r->kind == ROUTE_ENDPOINT || !resolve_router(cfg)) {
+		res->bridge_checked = 1;
+		return (0);
+	}
+	if (!resolve_task_settled(req, &t))
+		return (RESOLVE_WAIT);
+	res->bridge_checked = 1;
+	body = res->use_body ? res->body.data : req->tr.in.data;
+	len = res->use_body ? res->body.len : req->tr.in.len;
+	kind = bridge_kind_of(body, len);
+	/* An OpenAI endpoint serves LLMs: a model of unknown task is one. */
+	if (t == NULL && ep != NULL)
+		t = task_find(kind == BRIDGE_CHAT ? "conversational" : "text-generation");
+	if (!resolve_llm(t))
+		return (0);
+	/* The body says which call it is; one that is neither is refused as the
+	   model's task's. */
+	if (kind == BRIDGE_NONE)
+		kind = strcmp(t->name, "conversational") == 0 ? BRIDGE_CHAT :
+		    BRIDGE_GENERATE;
+	compat = r->kind != ROUTE_ENDPOINT || r->sub[0] == '\0';
+	res->bridge.kind = kind;
+	res->bridge.plain = !compat && strcmp(r->sub, "generate") == 0;
+	res->bridge.stream = !compat && strcmp(r->sub, "generate_stream") == 0;
+	/* TGI's compat route puts the prompt in front for text-generation models. */
+	res->bridge.full_text = compat && strcmp(t->name, "text-generation") == 0;
+	buf_reset(&res->client_body);
+	if (buf_append(&res->client_body, body != NULL ? body : "", len) == -1) {
+		res->bridge.kind = BRIDGE_NONE;
+		reply_error(req, 500, "internal", "out of memory");
+		return (-1);
+	}
+	return (resolve_bridged(req, ep, res->client_body.data, len));
 }

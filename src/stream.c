@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "buf.h"
 #include "config.h"
 #include "http.h"
@@ -392,6 +393,11 @@ stream_start(struct gw_req *req)
 	uint64_t		 now = loop_now_ms();
 
 	req->st.sse.openai = req->res.openai;
+	/* On failure the first write cuts the stream (bridge_sse_feed fails). */
+	if (req->res.bridge.kind != BRIDGE_NONE &&
+	    bridge_sse_init(&req->st.bridge, &req->res.bridge, req->res.client_body.data,
+	    req->res.client_body.len) == -1)
+		log_warnx("%s: out of memory starting a bridged stream", req->request_id);
 	resp = stream_response(req, req->call.up.ctype, &req->call.up.relay);
 	req->st.last_up_ms = req->st.last_beat_ms = now;
 	req->st.end_ms = now + (uint64_t)cfg->stream_total * 1000;
@@ -433,6 +439,15 @@ stream_data(struct gw_req *req, const char *data, size_t len)
 		req->st.buf.len = held;
 		req->st.ready -= req->st.off;
 		req->st.off = 0;
+	}
+	/* A bridged stream's OpenAI chunks become TGI's events here, once: the write
+	   is kept from now on (the pause above came first). */
+	if (req->res.bridge.kind != BRIDGE_NONE) {
+		buf_reset(&req->st.conv);
+		if (bridge_sse_feed(&req->st.bridge, data, len, &req->st.conv) == -1)
+			return (UP_DATA_ABORT);
+		data = req->st.conv.data != NULL ? req->st.conv.data : "";
+		len = req->st.conv.len;
 	}
 	if (buf_append(&req->st.buf, data, len) == -1)
 		return (UP_DATA_ABORT);
@@ -504,7 +519,8 @@ stream_done(struct gw_req *req, int ok, const char *error)
 		stream_end_with_error(req, "Incomplete generation", "incomplete_generation");
 		return;
 	}
-	req->st.tokens = req->st.sse.generated_tokens;
+	req->st.tokens = req->res.bridge.kind != BRIDGE_NONE ?
+	    bridge_sse_tokens(&req->st.bridge) : req->st.sse.generated_tokens;
 	req->st.up_done = 1;
 	/* Only a stream that delivered its final event may be stored; an in-stream
 	   error is a failed generation even though the transfer ended cleanly. */
@@ -602,5 +618,7 @@ stream_release(struct gw_req *req)
 	stream_unqueue(req);
 	loop_timer_cancel(&req->st.timer);
 	sse_scan_free(&req->st.sse);
+	bridge_sse_free(&req->st.bridge);
+	buf_free(&req->st.conv);
 	buf_free(&req->st.buf);
 }

@@ -23,6 +23,7 @@
 
 #include <cJSON.h>
 
+#include "bridge.h"
 #include "cachedb.h"
 #include "config.h"
 #include "dbw.h"
@@ -336,7 +337,8 @@ usage_tokens(const struct gw_req *req, const char *ctype, const char *body,
 	const cJSON	*e;
 	uint64_t	 n = 0;
 
-	if (req->res.openai)
+	/* A bridged answer counts from the OpenAI answer, before it is translated. */
+	if (req->res.openai || req->res.bridge.kind != BRIDGE_NONE)
 		return (req->call.attempts > 0 && body != NULL ?
 		    (uint64_t)oai_completion_tokens(body, len) : 0);
 	/* Parsed only when it can hold tokens: /models/{id} does not know its task. */

@@ -57,9 +57,10 @@ void	 usage_record(const struct usage_event *);
    (ROUTE_F_INFERENCE), for client (borrowed; NULL: "-"); ok: its reply went out. */
 void	 usage_request_done(const struct gw_req *, const char *client, int ok);
 /* details.generated_tokens of req's text-generation answer (a list of results or one
-   result; summed over the list): 0 when there is none, when req is not (or may not
-   be) text-generation, or when req did not call the upstream itself (a copy of
-   another request's answer: its tokens count once). */
+   result; summed over the list), or usage.completion_tokens of an OpenAI answer (a
+   bridged request's too, before it is translated): 0 when there is none, when req
+   is not (or may not be) text-generation, or when req did not call the upstream
+   itself (a copy of another request's answer: its tokens count once). */
 uint64_t usage_tokens(const struct gw_req *, const char *ctype, const char *body,
 	    size_t len);
 

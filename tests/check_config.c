@@ -371,6 +371,8 @@ static const struct {
 	{ "[endpoint a]\nurl = https://a\nmodels = bad//id\n",
 	  "5: invalid model id 'bad//id'" },
 	{ "[endpoint a]\nurl = https://a\ntask = chat\n", "5: unknown task 'chat'" },
+	{ "[endpoint a]\nurl = https://a\nprotocol = auto\n",
+	  "5: protocol must be tgi or openai, not 'auto'" },
 	{ "[endpoint a]\nurl = https://a\nweight = 2\n",
 	  "5: unknown key 'weight' in [endpoint a]" },
 	{ "[endpoint a]\nurl = mailto:x\n",
@@ -598,9 +600,13 @@ START_TEST(test_endpoints)
 	    "task = text-generation\n"
 	    "[endpoint embed.v2_x]\n"
 	    "url = http://127.0.0.1:7000\n"
-	    "models = BAAI/bge-small-en\n",
+	    "models = BAAI/bge-small-en\n"
+	    "[endpoint vllm]\n"
+	    "url = http://127.0.0.1:8000\n"
+	    "protocol = openai\n",
 	    err, sizeof(err), NULL) == 0, "%s", err);
-	ck_assert_uint_eq(c.nendpoints, 2);
+	ck_assert_uint_eq(c.nendpoints, 3);
+	ck_assert_int_eq(cfg_endpoint_by_name(&c, "vllm")->protocol, CFG_PROTO_OPENAI);
 
 	ep = cfg_endpoint_by_name(&c, "my-llama");
 	ck_assert_ptr_nonnull(ep);
@@ -610,6 +616,8 @@ START_TEST(test_endpoints)
 	ck_assert_str_eq(ep->models[1], "acme/other");
 	ck_assert_str_eq(ep->models[2], "acme/third");
 	ck_assert_str_eq(ep->task, "text-generation");
+
+	ck_assert_int_eq(ep->protocol, CFG_PROTO_TGI);	/* the default */
 
 	ep = cfg_endpoint_by_name(&c, "embed.v2_x");
 	ck_assert_ptr_nonnull(ep);
@@ -716,7 +724,7 @@ START_TEST(test_shipped_config_uncommented)
 	    "stale_if_error", "[cache-policy]", "first_byte_timeout",
 	    "idle_timeout", "total_timeout", "heartbeat", "stall_timeout",
 	    "buffer_bytes", "[default-models]",
-	    "[endpoint my-llama]", "models", "task", "[usage]", "flush_interval_ms",
+	    "[endpoint my-llama]", "models", "task", "protocol", "[usage]", "flush_interval_ms",
 	    "[admin]",
 	    "tls_listen", "tls_cert", "tls_key", "allow", "max_connections_per_ip",
 	    "header_timeout", "max_header_bytes", "max_url_bytes", "trusted_proxies",

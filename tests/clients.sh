@@ -51,7 +51,7 @@ else
 	dir="$top_builddir/tests/clients-run"
 	mkdir -p "$dir" || fail "cannot create $dir"
 	for f in package.json package-lock.json harness.mjs hfjs.test.mjs docs.test.mjs \
-	    keys.test.mjs openai.test.mjs; do
+	    keys.test.mjs openai.test.mjs bridge.test.mjs; do
 		# rm first: distcheck's source files are read-only, and so are copies.
 		rm -f "$dir/$f" && cp "$src/$f" "$dir/$f" || fail "cannot copy $f to $dir"
 	done
@@ -75,4 +75,4 @@ else
 	rm -f "$stamp" && cp package-lock.json "$stamp" || fail "cannot write $stamp"
 fi
 
-node --test hfjs.test.mjs docs.test.mjs keys.test.mjs openai.test.mjs
+node --test hfjs.test.mjs docs.test.mjs keys.test.mjs openai.test.mjs bridge.test.mjs

@@ -148,6 +148,17 @@ static const char *const today_models[][2] = {
 	{ "text-generation", "openai-community/gpt2" }
 };
 
+/* The other models of huggingface_hub 0.18's recorded requests
+   (tests/data/client-requests-v018.jsonl); v018_route has their behaviours. */
+static const char *const v018_models[][2] = {
+	{ "text-generation", "mock/tgi" }, { "text-generation", "mock/tgi-keepalive" },
+	{ "text-generation", "mock/tgi-nochunk" }, { "text-generation", "mock/tgi-index" },
+	{ "text-generation", "mock/tgi-error" }, { "text-generation", "mock/tgi-422" },
+	{ "text-generation", "mock/non-tgi" }, { "text-classification", "mock/503x2" },
+	{ "text-classification", "mock/always503" },
+	{ "text-classification", "mock/some-model" }
+};
+
 /* GET /framework/<fw> lists these. */
 static const char *const framework_models[][3] = {
 	{ "transformers", "distilbert-base-uncased-finetuned-sst-2-english", "text-classification" },
@@ -1185,6 +1196,9 @@ data_load(const char *dir, char *err, size_t errlen)
 	for (j = 0; j < sizeof(today_models) / sizeof(today_models[0]); j++)
 		model_add(today_models[j][1], MODEL_DEFAULT,
 		    (size_t)task_lookup(today_models[j][0], strlen(today_models[j][0])));
+	for (j = 0; j < sizeof(v018_models) / sizeof(v018_models[0]); j++)
+		model_add(v018_models[j][1], MODEL_DEFAULT,
+		    (size_t)task_lookup(v018_models[j][0], strlen(v018_models[j][0])));
 	/* The repository's etc/ (data dir tests/data), or an etc/ beside the data dir. */
 	for (j = 0; j < 2; j++) {
 		snprintf(path, sizeof(path), "%s/%setc/default-models.tsv", dir,
@@ -2228,15 +2242,52 @@ behave_route(struct req *r, const char *id)
 	return (answer_queue(r, data.ok, NULL, NULL));
 }
 
+/*
+ * The behaviour models of the v0.18 recording on the task routes (/models/<id>, the
+ * router's /hf-inference/models/<id>): mock/503x2 loads for two requests,
+ * mock/always503 is always unavailable; on the 2023 routes, mock/tgi-error streams
+ * an error and mock/tgi-422 fails validation. -1: not one of them.
+ */
+static int
+v018_route(struct req *r, const char *id, enum MHD_Result *ret)
+{
+	static const uint64_t	 none[3] = { 0, 0, 0 };
+	struct sbuf		 b = { NULL, 0, 0 };
+	uint64_t		 t0;
+
+	if (strcmp(id, "mock/503x2") == 0) {
+		if (behave_count(id, &t0) >= 2)
+			return (-1);
+		sbuf_printf(&b, "{\"error\":\"Model %s is currently loading\","
+		    "\"estimated_time\":0.1}", id);
+		*ret = reply(r, 503, "application/json", b.p, b.len, NULL, NULL);
+	} else if (strcmp(id, "mock/always503") == 0)
+		*ret = reply_error(r, 503, "Service Unavailable");
+	else if (strcmp(id, "mock/tgi-error") == 0) {
+		/* As fake/stream-error-2, without the stamps. */
+		stream_init(&r->st, 3, FAULT_STREAM_MS);
+		r->st.fault = SF_ERROR;
+		r->st.at = 2;
+		*ret = stream_queue(r, NULL, NULL);
+	} else if (strcmp(id, "mock/tgi-422") == 0)
+		*ret = fake_stream(r, id, B_STREAM_422, none);
+	else
+		return (-1);
+	return (0);
+}
+
 static enum MHD_Result
 model_route(struct req *r, const char *id, const char *ptask, size_t ptasklen)
 {
 	const struct sent	*e;
 	const struct model	*m;
+	enum MHD_Result		 ret;
 	int			 t = -1;
 
 	if (strncmp(id, "fake/", 5) == 0)
 		return (behave_route(r, id));
+	if (v018_route(r, id, &ret) == 0)
+		return (ret);
 	if ((e = smap_find(&data.models, id, strlen(id), 0)) == NULL)
 		return (reply_no_model(r, id));
 	m = e->ptr;
@@ -2366,7 +2417,8 @@ endpoint_route(struct req *r, const char *name, size_t len, const char *method)
 
 enum oai_kind { OAI_CHAT, OAI_COMPLETION, OAI_EMBEDDING };
 enum oai_host { HOST_ROUTER, HOST_VLLM };
-enum oai_fault { OF_NONE, OF_429, OF_5XX, OF_CUT, OF_STALL, OF_ERROR, OF_SLOW };
+enum oai_fault { OF_NONE, OF_429, OF_5XX, OF_CUT, OF_STALL, OF_ERROR, OF_SLOW,
+    OF_INVALID };
 
 /* A parsed OpenAI request and the answer derived from it. */
 struct oaireq {
@@ -2465,6 +2517,12 @@ oai_fault_parse(const char *id, enum oai_fault *f, uint64_t *num)
 	const char	*p, *end;
 	size_t		 i, l;
 
+	/* The v0.18 recording's: an error in the stream, a validation error. */
+	if (strcmp(id, "mock/tgi-error") == 0 || strcmp(id, "mock/tgi-422") == 0) {
+		*f = strcmp(id, "mock/tgi-error") == 0 ? OF_ERROR : OF_INVALID;
+		*num = 0;
+		return (0);
+	}
 	if (strncmp(id, "fake/oai-", 9) != 0)
 		return (-1);
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
@@ -3149,6 +3207,10 @@ oai_answer(struct req *r, const struct oaireq *q)
 			    NULL));
 		}
 	}
+	if (q->fault == OF_INVALID)
+		return (oai_error(r, 400, "This model's maximum context length is 1512 "
+		    "tokens: reduce the prompt or max_tokens", "invalid_request_error", NULL,
+		    NULL, NULL));
 	if (q->stream && q->kind != OAI_EMBEDDING)
 		return (oai_stream(r, q));
 	return (oai_plain(r, q));
