@@ -246,8 +246,9 @@ class BodyMemory(JsonErrors, FreshGatewayTestCase):
             c.send(ECHO_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body)
             result = c.read_response(5)
             return result if result[2] != 200 else None
-        # Until the gateway has read the holder's head, the body may still be served.
-        result = wait_until(refused, 5, interval=0.05, what="a 503")
+        # Until the gateway has read the holder's head, the body may still be served
+        # (a loaded machine, a sanitizer build: the bound is generous, the wait is not).
+        result = wait_until(refused, 20, interval=0.05, what="a 503")
         self.assert_raw_json_error(result, 503, "unavailable", 2)
         self.assertGreaterEqual(int(result[3].get("retry-after", "0")), 1, result[3])
         # Chunked: the bytes beyond the room left are refused as they come.
