@@ -13,6 +13,7 @@
 
 #include "bridge.h"
 #include "buf.h"
+#include "json.h"
 #include "oai.h"
 
 /* A converted stream holds its unfinished line and the whole generated text (the
@@ -520,20 +521,6 @@ bridge_sse_init(struct bridge_sse *s, const struct bridge_how *how, const char *
 	return (rc);
 }
 
-/* The JSON string of s, quoted and escaped (cJSON), into out. 0 or -1. */
-static int
-bridge_quote(const char *s, struct buf *out)
-{
-	cJSON	*v;
-	int	 rc;
-
-	if ((v = cJSON_CreateString(s)) == NULL)
-		return (-1);
-	rc = bridge_print(v, out);
-	cJSON_Delete(v);
-	return (rc);
-}
-
 /* A token event: TGI's, without the token's id and logprob, which the OpenAI
    chunk does not give. */
 static int
@@ -544,7 +531,7 @@ bridge_token_event(struct bridge_sse *s, const char *text, struct buf *out)
 		return (-1);
 	s->events++;
 	return (buf_append_str(out, "data:{\"token\":{\"id\":0,\"text\":") == -1 ||
-	    bridge_quote(text, out) == -1 ||
+	    json_quote(out, text) == -1 ||
 	    buf_append_str(out, ",\"logprob\":0.0,\"special\":false},"
 	    "\"generated_text\":null,\"details\":null}\n\n") == -1 ? -1 : 0);
 }
@@ -560,7 +547,7 @@ bridge_final_event(struct bridge_sse *s, struct buf *out)
 	s->ended = 1;
 	if (buf_append_str(out, "data:{\"token\":{\"id\":0,\"text\":\"\",\"logprob\":0.0,"
 	    "\"special\":true},\"generated_text\":") == -1 ||
-	    bridge_quote(s->text.data != NULL ? s->text.data : "", out) == -1 ||
+	    json_quote(out, s->text.data != NULL ? s->text.data : "") == -1 ||
 	    buf_append_str(out, ",\"details\":") == -1)
 		return (-1);
 	if (!s->details)

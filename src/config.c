@@ -584,6 +584,16 @@ cfg_parse_bool(const char *s, int *out)
 	return (-1);
 }
 
+#define CFG_ROUTER_TASKS	"/hf-inference"
+
+int
+cfg_router(const struct config *c)
+{
+	size_t	n = strlen(c->upstream_url), m = sizeof(CFG_ROUTER_TASKS) - 1;
+
+	return (n >= m && strcmp(c->upstream_url + n - m, CFG_ROUTER_TASKS) == 0);
+}
+
 int
 cfg_openai_base(const struct config *c, char *out, size_t len)
 {
@@ -593,8 +603,9 @@ cfg_openai_base(const struct config *c, char *out, size_t len)
 
 	if (c->openai_url != NULL)
 		w = snprintf(out, len, "%s", c->openai_url);
-	else if (n >= 13 && strcmp(u + n - 13, "/hf-inference") == 0)
-		w = snprintf(out, len, "%.*s/v1", (int)(n - 13), u);
+	else if (cfg_router(c))
+		w = snprintf(out, len, "%.*s/v1", (int)(n - (sizeof(CFG_ROUTER_TASKS) - 1)),
+		    u);
 	else
 		w = snprintf(out, len, "%s/v1", u);
 	return (w < 0 || (size_t)w >= len ? -1 : 0);

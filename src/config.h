@@ -187,6 +187,9 @@ int	 cfg_set_listen(struct config *c, const char *list, int tls, char *err,
    in /hf-inference with /v1 in its place, any other with /v1 appended. 0, or -1 when
    it does not fit in len. */
 int	 cfg_openai_base(const struct config *c, char *out, size_t len);
+/* 1 when the task routes' base is the router's: a path ending in /hf-inference (the
+   router's pipeline order, its OpenAI API, the bridge). */
+int	 cfg_router(const struct config *c);
 /* Replaces a URL field (upstream_url, hub_url) with value, checked as the file's
    are (up_check_url) and without trailing '/'. 0, or -1 with err (which never quotes
    the URL). */

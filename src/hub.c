@@ -194,8 +194,6 @@ static int
 hub_start(const struct config *cfg, const char *model)
 {
 	struct hub_lookup	*l;
-	char			 bearer[1024];
-	int			 rc = 0;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (l->model = strdup(model)) == NULL ||
@@ -209,13 +207,8 @@ hub_start(const struct config *cfg, const char *model)
 		return (-1);
 	}
 	/* Gated and private models need the token to be seen. */
-	if (cfg->token != NULL) {
-		if ((size_t)snprintf(bearer, sizeof(bearer), "Bearer %s", cfg->token) <
-		    sizeof(bearer))
-			rc = up_header(&l->up, "Authorization", bearer);
-		explicit_bzero(bearer, sizeof(bearer));
-	}
-	if (rc == -1 || up_header(&l->up, "Accept", "application/json") == -1)
+	if ((cfg->token != NULL && up_bearer(&l->up, cfg->token) == -1) ||
+	    up_header(&l->up, "Accept", "application/json") == -1)
 		goto fail;
 	l->up.url = l->url;
 	l->up.connect_timeout_ms = cfg->connect_timeout_ms;

@@ -45,6 +45,24 @@ json_oai_error_body(const char *msg, const char *type)
 }
 
 int
+json_quote(struct buf *out, const char *s)
+{
+	cJSON	*v;
+	char	*text;
+	int	 rc;
+
+	if ((v = cJSON_CreateString(s)) == NULL)
+		return (-1);
+	text = cJSON_PrintUnformatted(v);
+	cJSON_Delete(v);
+	if (text == NULL)
+		return (-1);
+	rc = buf_append_str(out, text);
+	cJSON_free(text);
+	return (rc);
+}
+
+int
 json_looks_like(const char *body, size_t len)
 {
 	size_t	 i;

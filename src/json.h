@@ -4,11 +4,15 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 /* {"error": msg, "error_type": type}, properly escaped; malloc'd, NULL on failure. */
 char	*json_error_body(const char *msg, const char *type);
 /* The OpenAI API's {"error": {"message": msg, "type": type}}; malloc'd, NULL on
    failure. */
 char	*json_oai_error_body(const char *msg, const char *type);
+/* Appends s as a JSON string (quoted and escaped by cJSON) to out. 0 or -1. */
+int	 json_quote(struct buf *out, const char *s);
 /* 1 if the first non-whitespace byte of body is '{' or '['; cheap pre-check. */
 int	 json_looks_like(const char *body, size_t len);
 /* Value of a boolean-ish field "stream" at the top level of a JSON object body:

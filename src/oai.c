@@ -10,6 +10,7 @@
 #include <cJSON.h>
 
 #include "buf.h"
+#include "json.h"
 #include "modelid.h"
 #include "oai.h"
 
@@ -206,18 +207,12 @@ oai_set_member(const char *body, size_t len, const char *key, const char *value,
 int
 oai_set_model(const char *body, size_t len, const char *model, struct buf *out)
 {
-	cJSON	*v;
-	char	*quoted;
-	int	 rc;
+	struct buf	 quoted = { NULL, 0, 0 };
+	int		 rc;
 
-	if ((v = cJSON_CreateString(model)) == NULL)
-		return (-1);
-	quoted = cJSON_PrintUnformatted(v);
-	cJSON_Delete(v);
-	if (quoted == NULL)
-		return (-1);
-	rc = oai_set_member(body, len, "model", quoted, out);
-	cJSON_free(quoted);
+	rc = json_quote(&quoted, model) == -1 ? -1 :
+	    oai_set_member(body, len, "model", quoted.data, out);
+	buf_free(&quoted);
 	return (rc);
 }
 

@@ -69,24 +69,26 @@ resolve_url(struct gw_req *req, const char *fmt, ...)
 	return (0);
 }
 
-/* Today's router: the tasks' base is its hf-inference provider's path. */
-static int
-resolve_router(const struct config *cfg)
-{
-	size_t	n = strlen(cfg->upstream_url);
-
-	return (n >= 13 && strcmp(cfg->upstream_url + n - 13, "/hf-inference") == 0);
-}
-
 /* The router takes a pipeline task after the model (hf-inference/models/{id}/pipeline/
    {task}); the API of 2023, and mirrors of it, before (pipeline/{task}/{id}). */
 static int
 resolve_pipeline(struct gw_req *req, const char *base, const char *task,
     const char *model)
 {
-	if (resolve_router(req->cfg))
+	if (cfg_router(req->cfg))
 		return (resolve_url(req, "%s/models/%s/pipeline/%s", base, model, task));
 	return (resolve_url(req, "%s/pipeline/%s/%s", base, task, model));
+}
+
+/* The [endpoint] the path names (/endpoints/{name}/...). 0, or -1 (replied 404). */
+static int
+resolve_endpoint(struct gw_req *req, const struct cfg_endpoint **ep)
+{
+	if ((*ep = cfg_endpoint_by_name(req->cfg, req->route.name)) != NULL)
+		return (0);
+	reply_error(req, 404, "not_found", "no endpoint '%s' is configured",
+	    req->route.name);
+	return (-1);
 }
 
 /* The default model of an OpenAI route whose body names none. */
@@ -141,11 +143,8 @@ resolve_oai(struct gw_req *req)
 	}
 	/* An embedding does not sample: the same input, the same vector. */
 	res->deterministic = o.deterministic || strcmp(r->sub, "embeddings") == 0;
-	if (r->name[0] != '\0' && (ep = cfg_endpoint_by_name(cfg, r->name)) == NULL) {
-		reply_error(req, 404, "not_found", "no endpoint '%s' is configured",
-		    r->name);
+	if (r->name[0] != '\0' && resolve_endpoint(req, &ep) == -1)
 		return (-1);
-	}
 	if (r->model[0] != '\0')
 		snprintf(res->model, sizeof(res->model), "%s", r->model);
 	else if (o.named)
@@ -217,11 +216,8 @@ resolve_oai_models(struct gw_req *req)
 	char				 base[1024];
 
 	req->res.openai = 1;
-	if (r->name[0] != '\0' && (ep = cfg_endpoint_by_name(cfg, r->name)) == NULL) {
-		reply_error(req, 404, "not_found", "no endpoint '%s' is configured",
-		    r->name);
+	if (r->name[0] != '\0' && resolve_endpoint(req, &ep) == -1)
 		return (-1);
-	}
 	if (ep == NULL && strcmp(r->sub, "models") == 0 && r->model[0] != '\0')
 		ep = cfg_endpoint_for_model(cfg, r->model);
 	if (ep != NULL) {
@@ -283,20 +279,17 @@ resolve_target(struct gw_req *req)
 	case ROUTE_STATUS:
 		snprintf(res->model, sizeof(res->model), "%s", r->model);
 		/* Today's router has neither: answered from the Hub (local.c). */
-		res->local = resolve_router(cfg);
+		res->local = cfg_router(cfg);
 		rc = resolve_url(req, "%s/status/%s", base, res->model);
 		break;
 	case ROUTE_FRAMEWORK:
-		res->local = resolve_router(cfg);
+		res->local = cfg_router(cfg);
 		rc = resolve_url(req, "%s/framework/%s", base, r->name);
 		break;
 	case ROUTE_ENDPOINT:
 	case ROUTE_ENDPOINT_INFO:
-		if ((ep = cfg_endpoint_by_name(cfg, r->name)) == NULL) {
-			reply_error(req, 404, "not_found",
-			    "no endpoint '%s' is configured", r->name);
+		if (resolve_endpoint(req, &ep) == -1)
 			return (-1);
-		}
 		snprintf(res->model, sizeof(res->model), "%s",
 		    ep->nmodels > 0 ? ep->models[0] : ep->name);
 		if (ep->task != NULL)
@@ -429,18 +422,10 @@ resolve_headers(struct gw_req *req)
 		    h->bill_to }
 	};
 	const char		*v;
-	char			 bearer[1024];
 	size_t			 i;
-	int			 rc = 0;
 
-	if (req->cfg->token != NULL) {
-		if ((size_t)snprintf(bearer, sizeof(bearer), "Bearer %s", req->cfg->token) <
-		    sizeof(bearer))
-			rc = up_header(up, "Authorization", bearer);
-		explicit_bzero(bearer, sizeof(bearer));
-		if (rc == -1)
-			return (-1);
-	}
+	if (req->cfg->token != NULL && up_bearer(up, req->cfg->token) == -1)
+		return (-1);
 	if (up_header(up, "X-Request-Id", req->request_id) == -1)
 		return (-1);
 	/* curl would otherwise add a form Content-Type and wait for 100-continue. */
@@ -588,7 +573,7 @@ resolve_bridge(struct gw_req *req)
 	}
 	/* Only today's router and the OpenAI endpoints lack TGI's routes. */
 	if (ep != NULL ? ep->protocol != CFG_PROTO_OPENAI :
-	    r->kind == ROUTE_ENDPOINT || !resolve_router(cfg)) {
+	    r->kind == ROUTE_ENDPOINT || !cfg_router(cfg)) {
 		res->bridge_checked = 1;
 		return (0);
 	}

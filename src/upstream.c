@@ -432,6 +432,18 @@ up_header(struct up_call *c, const char *name, const char *value)
 }
 
 int
+up_bearer(struct up_call *c, const char *token)
+{
+	char	value[1024];
+	int	rc = 0;
+
+	if ((size_t)snprintf(value, sizeof(value), "Bearer %s", token) < sizeof(value))
+		rc = up_header(c, "Authorization", value);
+	explicit_bzero(value, sizeof(value));
+	return (rc);
+}
+
+int
 up_has_headers(const struct up_call *c)
 {
 	return (c->headers != NULL);

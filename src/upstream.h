@@ -86,6 +86,9 @@ void	 up_global_cleanup(void);
    value sends no such header at all (curl's own, e.g. Expect). A line over 2 KiB is
    left out. 0, or -1 (out of memory). */
 int	 up_header(struct up_call *, const char *name, const char *value);
+/* Adds "Authorization: Bearer <token>" (left out when over 1 KiB), wiping the copies
+   it made. 0, or -1 (out of memory). */
+int	 up_bearer(struct up_call *, const char *token);
 /*
  * Checks an upstream base URL ([upstream] url and hub_url, an [endpoint]'s url,
  * --upstream) with libcurl's URL parser, as the calls will read it: http:// or
