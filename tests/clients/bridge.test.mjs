@@ -23,12 +23,6 @@ after(async () => {
 	assert.deepEqual(problems, []);
 });
 
-async function upstreamBody(p) {
-	const rec = await stack.lastUpstream(p);
-	assert.equal(rec.headers.authorization, `Bearer ${stack.secret}`);
-	return JSON.parse(Buffer.from(rec.body_b64 || "", "base64").toString());
-}
-
 for (const [version, hf] of Object.entries({ "2.6.7": hf267, "2.6.4": hf264 })) {
 	describe(`@huggingface/inference ${version} on today's router`, () => {
 		const model = (id) => new hf.HfInferenceEndpoint(`${stack.url}/models/${id}`,
@@ -40,7 +34,7 @@ for (const [version, hf] of Object.entries({ "2.6.7": hf267, "2.6.4": hf264 })) 
 			    inputs: "one two three", parameters: { max_new_tokens: 3,
 			    return_full_text: false } });
 			assert.deepEqual(r, { generated_text: "echo: one two" });
-			const sent = await upstreamBody("/router/v1/completions");
+			const sent = await stack.upstreamBody("/router/v1/completions");
 			assert.equal(sent.prompt, "one two three");
 			assert.equal(sent.max_tokens, 3);
 		});
@@ -86,7 +80,7 @@ for (const [version, hf] of Object.entries({ "2.6.7": hf267, "2.6.4": hf264 })) 
 				assert.equal(r.generated_text, "echo: Hi");
 				assert.deepEqual(r.conversation, {
 				    generated_responses: ["a", "echo: Hi"], past_user_inputs: ["b", "Hi"] });
-				const sent = await upstreamBody("/router/v1/chat/completions");
+				const sent = await stack.upstreamBody("/router/v1/chat/completions");
 				assert.deepEqual(sent.messages, [
 				    { role: "user", content: "b" }, { role: "assistant", content: "a" },
 				    { role: "user", content: "Hi" }]);

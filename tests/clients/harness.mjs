@@ -231,6 +231,14 @@ export class Stack {
 		return reqs[reqs.length - 1];
 	}
 
+	// The JSON body of the fake's last request for p, which must carry hfgate's token.
+	async upstreamBody(p) {
+		const rec = await this.lastUpstream(p);
+		if (rec.headers.authorization !== `Bearer ${this.secret}`)
+			throw new Error(`${p}: the upstream request did not carry hfgate's token`);
+		return JSON.parse(Buffer.from(rec.body_b64 || "", "base64").toString());
+	}
+
 	// The fake's own answer to a request, bypassing hfgate: {status, type, body (Buffer)}.
 	async direct(p, body, headers = {}) {
 		const r = await fetch(this.fakeUrl + p, { method: "POST", body, headers });

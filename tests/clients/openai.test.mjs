@@ -30,12 +30,6 @@ after(async () => {
 	assert.deepEqual(problems, []);
 });
 
-async function upstreamBody(p) {
-	const rec = await stack.lastUpstream(p);
-	assert.equal(rec.headers.authorization, `Bearer ${stack.secret}`);
-	return JSON.parse(Buffer.from(rec.body_b64 || "", "base64").toString());
-}
-
 for (const [name, OpenAI] of [["openai 7.60.0", OpenAI7], ["openai 6.30.1", OpenAI6]]) {
 	describe(`${name} with baseURL = GW/v1`, () => {
 		const client = () => new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "unused",
@@ -47,7 +41,7 @@ for (const [name, OpenAI] of [["openai 7.60.0", OpenAI7], ["openai 6.30.1", Open
 			    messages: [{ role: "user", content: "hi there" }] });
 			assert.equal(r.choices[0].message.content, "echo: hi there");
 			assert.equal(r.choices[0].finish_reason, "stop");
-			const sent = await upstreamBody("/router/v1/chat/completions");
+			const sent = await stack.upstreamBody("/router/v1/chat/completions");
 			assert.equal(sent.model, LLM);
 		});
 
@@ -109,7 +103,7 @@ for (const [name, OpenAI] of [["openai 7.60.0", OpenAI7], ["openai 6.30.1", Open
 			const r = await client().chat.completions.create({ model: "acme/llm",
 			    messages: [{ role: "user", content: "hello" }] });
 			assert.equal(r.choices[0].message.content, "echo: hello");
-			await upstreamBody("/vllm/v1/chat/completions");
+			await stack.upstreamBody("/vllm/v1/chat/completions");
 		});
 
 		it("a 400 of the router reaches the app as an APIError", async () => {
@@ -126,7 +120,7 @@ describe("@huggingface/inference 4.13.30", () => {
 		const r = await hf.chatCompletion({ endpointUrl: stack.url,
 		    messages: [{ role: "user", content: "good day" }] });
 		assert.equal(r.choices[0].message.content, "echo: good day");
-		const sent = await upstreamBody("/router/v1/chat/completions");
+		const sent = await stack.upstreamBody("/router/v1/chat/completions");
 		assert.equal(sent.model, LLM);
 	});
 

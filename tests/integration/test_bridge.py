@@ -10,7 +10,7 @@ import time
 
 import harness
 from harness import FreshGatewayTestCase, GatewayTestCase, wait_until
-from test_stream import RawStream, data_events, parse_events
+from test_stream import RawStream, data_events, parse_events, read_streams
 
 JSON = {"Content-Type": "application/json"}
 ROUTER = "/router/hf-inference"
@@ -563,13 +563,7 @@ class BridgedCache(GatewayTestCase):
         # Followers get the leader's converted events, not the OpenAI chunks.
         body = tgi_body("shared by five", stream=True, return_full_text=False)
         path = "/models/fake/oai-slow-40"
-        streams = [RawStream(self.gw.port, path, body) for _ in range(5)]
-        try:
-            for rs in streams:
-                rs.read_to_end(15)
-        finally:
-            for rs in streams:
-                rs.close()
+        streams = read_streams(self.gw.port, path, body, 5)
         self.assertEqual(self.fake.count("/router/v1/completions"), 1)
         first = streams[0].body
         events = sse_data(self, first)

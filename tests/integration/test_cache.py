@@ -610,16 +610,10 @@ class CacheStreamFanOut(CacheHelpers, GatewayTestCase):
                            "stream": True}).encode()
 
     def test_concurrent_streams_share_one_upstream_call(self):
-        from test_stream import RawStream
+        from test_stream import read_streams
         path = "/models/fake/stream-10-100"
         body = self.stream_body()
-        streams = [RawStream(self.gw.port, path, body) for _ in range(10)]
-        try:
-            for rs in streams:
-                rs.read_to_end(15)
-        finally:
-            for rs in streams:
-                rs.close()
+        streams = read_streams(self.gw.port, path, body, 10)
         self.assertEqual(self.fake.count(path), 1, "one upstream stream for all ten")
         first = streams[0].body
         self.assertEqual(first.count(b"data:"), 10)

@@ -117,6 +117,18 @@ def send_queue(local_port, remote_port):
     return 0
 
 
+def read_streams(port, path, body, n, timeout=15):
+    """n identical streams opened at once and read to their end; closed after."""
+    streams = [RawStream(port, path, body) for _ in range(n)]
+    try:
+        for rs in streams:
+            rs.read_to_end(timeout)
+    finally:
+        for rs in streams:
+            rs.close()
+    return streams
+
+
 class RawStream:
     """One streaming request on a raw socket. The response is decoded as it arrives
     (status, headers, chunked body); every read is recorded with its wall-clock time

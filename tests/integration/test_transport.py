@@ -83,16 +83,8 @@ class Raw:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
+            if not self._recv(left):
                 break
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                self.eof = True
-            self.data += chunk
         interim, status, headers, body, complete = parse_response(self.data)
         return (time.monotonic() - t0, interim, status, headers, body, complete)
 
@@ -100,17 +92,24 @@ class Raw:
         """True once the gateway has closed the connection (within timeout)."""
         deadline = time.monotonic() + timeout
         while not self.eof and time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
+            if not self._recv(max(0.01, deadline - time.monotonic())):
                 break
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                self.eof = True
-            self.data += chunk
         return self.eof
+
+    def _recv(self, timeout):
+        """One read within timeout into data (a reset or the end sets eof); False
+        when nothing came in time."""
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+        self.data += chunk
+        return True
 
     def close(self):
         self.sock.close()
