@@ -58,6 +58,7 @@ enum cfg_section {
 enum cfg_type {
 	CFG_STR,		/* non-empty string */
 	CFG_STR_OR_UNSET,	/* string, empty = NULL */
+	CFG_MODEL,		/* a model id, empty = NULL */
 	CFG_ORIGINS,		/* list of web origins, or "*" */
 	CFG_PATH,		/* relative to the config file's directory */
 	CFG_URL,
@@ -103,6 +104,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "grace_seconds", CFG_UINT, F(grace_seconds), 0, 3600 },
 	{ SECT_SERVER, "cors_origin", CFG_ORIGINS, 0, 0, 0 },
 	{ SECT_SERVER, "default_models_file", CFG_PATH, F(default_models_file), 0, 0 },
+	{ SECT_SERVER, "root_model", CFG_MODEL, F(root_model), 0, 0 },
 	{ SECT_UPSTREAM, "url", CFG_URL, F(upstream_url), 0, 0 },
 	{ SECT_UPSTREAM, "hub_url", CFG_URL, F(hub_url), 0, 0 },
 	{ SECT_UPSTREAM, "openai_url", CFG_URL, F(openai_url), 0, 0 },
@@ -318,6 +320,7 @@ cfg_free(struct config *c)
 		free(c->cors_origins[i]);
 	free(c->cors_origins);
 	free(c->default_models_file);
+	free(c->root_model);
 	free(c->upstream_url);
 	free(c->openai_url);
 	free(c->default_chat_model);
@@ -904,13 +907,22 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 	size_t			 len;
 	int			 rc;
 
-	if (*value == '\0' && k->type != CFG_STR_OR_UNSET) {
+	if (*value == '\0' && k->type != CFG_STR_OR_UNSET && k->type != CFG_MODEL) {
 		cfg_error(p, p->lineno, "missing value for '%s'", k->name);
 		return (0);
 	}
 	switch (k->type) {
 	case CFG_STR:
 	case CFG_STR_OR_UNSET:
+		if (cfg_set_string((char **)(base + k->off),
+		    *value == '\0' ? NULL : value) == -1)
+			return (cfg_oom(p));
+		break;
+	case CFG_MODEL:
+		if (*value != '\0' && !modelid_valid(value)) {
+			cfg_error(p, p->lineno, "%s: invalid model id '%s'", k->name, value);
+			return (0);
+		}
 		if (cfg_set_string((char **)(base + k->off),
 		    *value == '\0' ? NULL : value) == -1)
 			return (cfg_oom(p));

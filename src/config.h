@@ -95,6 +95,9 @@ struct config {
 	char	**cors_origins;		/* origins answered cross-origin ("*": any one);
 					   default none */
 	size_t	 ncors_origins;
+	char	*root_model;		/* the model that POST /, GET /info and GET /health
+					   stand for (clients given the gateway's bare URL);
+					   NULL: none, POST / is refused with a hint */
 	char	*default_models_file;	/* default $(sysconfdir)/hfgate/default-models.tsv;
 					   relative paths are relative to the config file's dir */
 	int	 default_models_builtin; /* 1: that file is missing, the table built

@@ -150,6 +150,14 @@ gw_begin(struct gw_req *req)
 		reply_send(req, 405, resp);
 		return;
 	}
+	route_at_root(&req->route, req->cfg->root_model);
+	if (req->route.kind == ROUTE_ROOT || req->route.kind == ROUTE_ROOT_INFO) {
+		reply_error(req, 400, "no_model", "%s %s names no model: point the client "
+		    "at /models/{model id} (or /v1 for chat), or set [server] root_model "
+		    "to the model the gateway's bare URL stands for", h->method,
+		    req->route.kind == ROUTE_ROOT ? "/" : "/info");
+		return;
+	}
 	if (admit_identify(req) == -1)
 		return;
 	if (h->content_length != NULL) {

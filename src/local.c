@@ -75,39 +75,93 @@ local_compute(const struct hub_model *m)
 	return (local_llm(m) ? "gpu" : "cpu");
 }
 
+/* What the Hub says of the request's model: 0 with *m filled for a model it has, or
+   -1 replied (the Hub late, unreachable, or without the model). */
+static int
+local_look_up(struct gw_req *req, struct hub_model *m)
+{
+	const char	*model = req->res.model;
+
+	switch (hub_model(req->cfg, model, m)) {
+	case 0:
+		reply_error(req, 504, "timeout", "the Hub did not say in time what model "
+		    "'%s' is", model);
+		return (-1);
+	case -1:
+		reply_error(req, 502, "upstream_unreachable", "cannot look model '%s' up "
+		    "on the Hub ([upstream] hub_url)", model);
+		return (-1);
+	default:
+		break;
+	}
+	if (!m->found) {
+		reply_error(req, 404, "not_found", "Model %s does not exist", model);
+		return (-1);
+	}
+	return (0);
+}
+
 static void
 local_status(struct gw_req *req)
 {
 	static const char *const state[] = {
 		[HUB_NONE] = "TooBig", [HUB_STAGING] = "Loadable", [HUB_LIVE] = "Loaded"
 	};
-	const char		*model = req->res.model;
 	struct hub_model	 m;
 	cJSON			*o;
 	int			 served;
 
-	switch (hub_model(req->cfg, model, &m)) {
-	case 0:
-		reply_error(req, 504, "timeout", "the Hub did not say in time what model "
-		    "'%s' is", model);
+	if (local_look_up(req, &m) == -1)
 		return;
-	case -1:
-		reply_error(req, 502, "upstream_unreachable", "cannot look model '%s' up "
-		    "on the Hub ([upstream] hub_url)", model);
-		return;
-	default:
-		break;
-	}
-	if (!m.found) {
-		reply_error(req, 404, "not_found", "Model %s does not exist", model);
-		return;
-	}
 	served = local_served(&m);
 	if ((o = cJSON_CreateObject()) != NULL &&
 	    (cJSON_AddBoolToObject(o, "loaded", served == HUB_LIVE) == NULL ||
 	    cJSON_AddStringToObject(o, "state", state[served]) == NULL ||
 	    cJSON_AddStringToObject(o, "compute_type", local_compute(&m)) == NULL ||
 	    cJSON_AddStringToObject(o, "framework", local_framework_of(&m)) == NULL)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	reply_json(req, 200, o);
+	cJSON_Delete(o);
+}
+
+/*
+ * GET /models/{id}/info and /health of a model on the router, which has neither: the
+ * health is whether a provider serves the model now (200, else 503 as a TGI that is
+ * not ready), the info what the Hub says of it in the keys of TGI's /info that apply.
+ */
+static void
+local_model_info(struct gw_req *req)
+{
+	struct hub_model	 m;
+	struct http_resp	*resp;
+	cJSON			*o;
+	int			 live;
+
+	if (local_look_up(req, &m) == -1)
+		return;
+	live = local_served(&m) == HUB_LIVE;
+	if (strcmp(req->route.sub, "health") == 0) {
+		if (live) {
+			reply_copy(req, 200, "application/json", "{}", 2);
+			return;
+		}
+		resp = reply_error_resp(req, "model_unavailable", "no provider serves "
+		    "model '%s' now", req->res.model);
+		http_resp_header(resp, "Retry-After", "60");
+		reply_send(req, 503, resp);
+		return;
+	}
+	if ((o = cJSON_CreateObject()) != NULL &&
+	    (cJSON_AddStringToObject(o, "model_id", req->res.model) == NULL ||
+	    (m.task != NULL ? cJSON_AddStringToObject(o, "model_pipeline_tag",
+	    m.task->name) : cJSON_AddNullToObject(o, "model_pipeline_tag")) == NULL ||
+	    cJSON_AddStringToObject(o, "framework", local_framework_of(&m)) == NULL ||
+	    cJSON_AddStringToObject(o, "compute_type", local_compute(&m)) == NULL ||
+	    cJSON_AddBoolToObject(o, "loaded", live) == NULL ||
+	    cJSON_AddStringToObject(o, "router", local_llm(&m) ? "v1" :
+	    "hf-inference") == NULL)) {
 		cJSON_Delete(o);
 		o = NULL;
 	}
@@ -163,6 +217,8 @@ local_hub_answer(struct gw_req *req)
 {
 	if (req->route.kind == ROUTE_STATUS)
 		local_status(req);
+	else if (req->route.kind == ROUTE_MODEL_INFO)
+		local_model_info(req);
 	else
 		local_framework(req);
 }

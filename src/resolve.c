@@ -171,7 +171,10 @@ resolve_oai(struct gw_req *req)
 		res->gone_key = "[endpoint] url";
 		return (resolve_url(req, "%s/v1/%s", ep->url, r->sub));
 	}
-	if (r->model[0] != '\0') {
+	/* The router's hf-inference has a per-model chat route only: a model's
+	   completions and embeddings go to the OpenAI API, the model in the body. */
+	if (r->model[0] != '\0' && (strcmp(r->sub, "chat/completions") == 0 ||
+	    !cfg_router(cfg))) {
 		res->gone_key = "[upstream] url (--upstream)";
 		return (resolve_url(req, "%s/models/%s/v1/%s", cfg->upstream_url,
 		    res->model, r->sub));
@@ -266,8 +269,12 @@ resolve_target(struct gw_req *req)
 		if ((ep = cfg_endpoint_for_model(cfg, res->model)) != NULL) {
 			res->gone_key = "[endpoint] url";
 			rc = resolve_url(req, "%s/%s", ep->url, r->sub);
-		} else
-			rc = resolve_url(req, "%s/models/%s/%s", base, res->model, r->sub);
+			break;
+		}
+		/* The router serves no TGI /info or /health: answered from the Hub
+		   (local.c), like /status. */
+		res->local = cfg_router(cfg);
+		rc = resolve_url(req, "%s/models/%s/%s", base, res->model, r->sub);
 		break;
 	case ROUTE_HUB_MODEL:
 		snprintf(res->model, sizeof(res->model), "%s", r->model);
@@ -556,7 +563,8 @@ resolve_bridge(struct gw_req *req)
 	if (res->bridge_checked)
 		return (0);
 	if (res->local) {
-		if (r->kind == ROUTE_STATUS && hub_model(cfg, res->model, &m) == 0 &&
+		if ((r->kind == ROUTE_STATUS || r->kind == ROUTE_MODEL_INFO) &&
+		    hub_model(cfg, res->model, &m) == 0 &&
 		    loop_now_ms() < req->tr.head.start_ms + RESOLVE_HUB_WAIT_MS)
 			return (RESOLVE_WAIT);
 		res->bridge_checked = 1;

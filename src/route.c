@@ -83,6 +83,12 @@ static const struct route_spec route_rows[] = {
 	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "models", "endpoint" },
 	{ ROUTE_V1_TASK,	"POST",		"/v1/{task}",
 	    ROUTE_INFER, ROUTE_H_UPSTREAM, NULL, NULL },
+	{ ROUTE_ROOT,		"POST",		"/",
+	    ROUTE_INFER, ROUTE_H_UPSTREAM, NULL, NULL },
+	{ ROUTE_ROOT_INFO,	"GET, HEAD",	"/info",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "info", NULL },
+	{ ROUTE_ROOT_INFO,	"GET, HEAD",	"/health",
+	    ROUTE_F_UPSTREAM, ROUTE_H_UPSTREAM, "health", NULL },
 };
 
 #define ROUTE_NROWS	(sizeof(route_rows) / sizeof(route_rows[0]))
@@ -360,6 +366,21 @@ route_parse(const char *path, struct route *r, int *status, char *err,
 	}
 	route_fail(status, 404, err, errlen, "no route for", path, strlen(path), 0);
 	return (-1);
+}
+
+void
+route_at_root(struct route *r, const char *root_model)
+{
+	if (r->kind != ROUTE_ROOT && r->kind != ROUTE_ROOT_INFO)
+		return;
+	if (root_model == NULL) {
+		if (r->kind == ROUTE_ROOT_INFO && strcmp(r->sub, "health") == 0)
+			r->kind = ROUTE_HEALTHZ;
+		return;
+	}
+	/* The configuration checked the id, and ids fit. */
+	snprintf(r->model, sizeof(r->model), "%s", root_model);
+	r->kind = r->kind == ROUTE_ROOT ? ROUTE_MODELS : ROUTE_MODEL_INFO;
 }
 
 int

@@ -30,7 +30,12 @@ enum route_kind {
 	ROUTE_OAI_MODELS,	/* GET  [/models/{id}|/endpoints/{name}]/v1/models: sub
 				   "models"; GET /v1/models/{id}: sub "model" */
 	ROUTE_MODEL_INFO,	/* GET  /models/{id}/info|health     model, sub */
-	ROUTE_HUB_MODEL		/* GET  /api/models/{id}             model */
+	ROUTE_HUB_MODEL,	/* GET  /api/models/{id}             model */
+	/* The gateway's bare URL, which clients given a URL use as the model's (POST /
+	   with a task body, GET /info and /health): route_at_root makes them the
+	   configured root model's routes. */
+	ROUTE_ROOT,		/* POST /                            */
+	ROUTE_ROOT_INFO		/* GET  /info|health                 sub */
 };
 
 /* What a route is, for the checks the gateway makes before it answers (route_flags). */
@@ -77,6 +82,13 @@ struct route {
  */
 int		 route_resolve(const char *method, const char *path, struct route *r,
 		    int *status, char *err, size_t errlen);
+/*
+ * The root routes as the routes of root_model: POST / becomes ROUTE_MODELS and GET
+ * /info, /health ROUTE_MODEL_INFO of that model. Without a root model, GET /health is
+ * the gateway's own (ROUTE_HEALTHZ) and the others stay as they are, for the caller
+ * to refuse. Other routes are left alone.
+ */
+void		 route_at_root(struct route *r, const char *root_model);
 /*
  * Parses path (no query string: the caller strips it; a leading "//" or more is
  * collapsed to "/"). Returns 0 with r filled, or -1 with *status set (400 bad model id

@@ -127,7 +127,6 @@ START_TEST(test_fixed_routes)
 	parse_fail("/healthz/", 404);
 	parse_fail("/api/tasks/", 404);
 	parse_fail("/api", 404);
-	parse_fail("/", 404);
 	parse_fail("", 404);
 	parse_fail("healthz", 404);
 	parse_fail("/HEALTHZ", 404);
@@ -172,7 +171,7 @@ START_TEST(test_slash_collapse)
 	/* Only the leading run collapses. */
 	parse_fail("/models//gpt2", 400);
 	parse_fail("/v1//text-classification", 404);
-	parse_fail("//", 404);
+	parse_fail("//x", 404);
 }
 END_TEST
 
@@ -406,6 +405,8 @@ static const struct {
 	{ ROUTE_OAI_MODELS,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
 	{ ROUTE_MODEL_INFO,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
 	{ ROUTE_HUB_MODEL,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
+	{ ROUTE_ROOT,		INFER,				ROUTE_H_UPSTREAM },
+	{ ROUTE_ROOT_INFO,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
 };
 #define NKINDS	(sizeof(want_kinds) / sizeof(want_kinds[0]))
 
@@ -416,7 +417,7 @@ START_TEST(test_flags_handlers)
 	enum route_handler	 h;
 	size_t			 i;
 
-	ck_assert_uint_eq(NKINDS, ROUTE_HUB_MODEL + 1);
+	ck_assert_uint_eq(NKINDS, ROUTE_ROOT_INFO + 1);
 	for (i = 0; i < NKINDS; i++) {
 		k = want_kinds[i].kind;
 		ck_assert_uint_eq(k, i);
@@ -490,8 +491,8 @@ START_TEST(test_rows)
 		ck_assert_int_eq(route_handler_of(row->kind), row->handler);
 		ck_assert_int_eq(row->kind == ROUTE_ENDPOINT ||
 		    row->kind == ROUTE_ENDPOINT_INFO || row->kind == ROUTE_OAI ||
-		    row->kind == ROUTE_OAI_MODELS || row->kind == ROUTE_MODEL_INFO,
-		    row->sub != NULL);
+		    row->kind == ROUTE_OAI_MODELS || row->kind == ROUTE_MODEL_INFO ||
+		    row->kind == ROUTE_ROOT_INFO, row->sub != NULL);
 		ck_assert_int_eq(strstr(row->pattern, "{name") != NULL,
 		    row->noun != NULL);
 
@@ -524,7 +525,7 @@ START_TEST(test_rows)
 		if (strstr(row->pattern, "{name") != NULL)
 			ck_assert_str_eq(r.name, "n-1");
 	}
-	ck_assert_uint_eq(i, 32);
+	ck_assert_uint_eq(i, 35);
 	ck_assert_uint_eq(seen[ROUTE_NOT_FOUND], 0);
 	for (j = 1; j < NKINDS; j++)
 		ck_assert_msg(seen[j] >= 1, "kind %zu has no row", j);
@@ -617,6 +618,42 @@ START_TEST(test_resolve_method)
 }
 END_TEST
 
+/* The gateway's bare URL: the root model's routes, or refused without one. */
+START_TEST(test_root)
+{
+	struct route	 r;
+	int		 status;
+	char		 err[256];
+
+	ck_assert_int_eq(route_resolve("POST", "/", &r, &status, err, sizeof(err)), 0);
+	ck_assert_int_eq(r.kind, ROUTE_ROOT);
+	route_at_root(&r, NULL);
+	ck_assert_int_eq(r.kind, ROUTE_ROOT);
+	route_at_root(&r, "org/m");
+	ck_assert_int_eq(r.kind, ROUTE_MODELS);
+	ck_assert_str_eq(r.model, "org/m");
+	ck_assert_int_eq(route_resolve("GET", "/info", &r, &status, err, sizeof(err)), 0);
+	ck_assert_int_eq(r.kind, ROUTE_ROOT_INFO);
+	route_at_root(&r, NULL);
+	ck_assert_int_eq(r.kind, ROUTE_ROOT_INFO);
+	route_at_root(&r, "gpt2");
+	ck_assert_int_eq(r.kind, ROUTE_MODEL_INFO);
+	ck_assert_str_eq(r.sub, "info");
+	ck_assert_str_eq(r.model, "gpt2");
+	ck_assert_int_eq(route_resolve("GET", "/health", &r, &status, err, sizeof(err)), 0);
+	route_at_root(&r, NULL);
+	ck_assert_int_eq(r.kind, ROUTE_HEALTHZ);
+	/* GET / is no call: 405 with Allow: POST. */
+	ck_assert_int_eq(route_resolve("GET", "/", &r, &status, err, sizeof(err)), 0);
+	ck_assert(!route_method_allowed(r.kind, "GET"));
+	/* Other routes are left alone. */
+	ck_assert_int_eq(route_resolve("POST", "/models/a/b", &r, &status, err,
+	    sizeof(err)), 0);
+	route_at_root(&r, "org/m");
+	ck_assert_str_eq(r.model, "a/b");
+}
+END_TEST
+
 Suite *
 check_suite(void)
 {
@@ -639,6 +676,7 @@ check_suite(void)
 	tcase_add_test(tc, test_rows);
 	tcase_add_test(tc, test_openai);
 	tcase_add_test(tc, test_resolve_method);
+	tcase_add_test(tc, test_root);
 	suite_add_tcase(s, tc);
 	return (s);
 }

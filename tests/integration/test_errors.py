@@ -86,7 +86,7 @@ class Errors(GatewayTestCase):
                    404, "not_found")
 
     def test_unknown_route_404(self):
-        for method, path in (("GET", "/"), ("GET", "/nope"), ("POST", "/custom/endpoint/path")):
+        for method, path in (("GET", "/nope"), ("POST", "/custom/endpoint/path")):
             with self.subTest(path=path):
                 self.check(method, path, b"{}" if method == "POST" else None, JSON,
                            404, "not_found")
@@ -97,7 +97,9 @@ class Errors(GatewayTestCase):
                                     ("GET", "/v1/fill-mask", "POST"),
                                     ("POST", "/healthz", "GET"),
                                     ("DELETE", "/models/x", "POST"),
-                                    ("POST", "/api/tasks", "GET")):
+                                    ("POST", "/api/tasks", "GET"),
+                                    # POST / is the root model's call.
+                                    ("GET", "/", "POST")):
             with self.subTest(method=method, path=path):
                 h, _ = self.check(method, path, b"{}" if method == "POST" else None, JSON,
                                   405, "method_not_allowed")
