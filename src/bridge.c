@@ -238,20 +238,6 @@ bridge_chat_request(cJSON *o, const cJSON *root, char *err, size_t errlen)
 	return (0);
 }
 
-/* Prints o into out (o stays the caller's). 0 or -1. */
-static int
-bridge_print(const cJSON *o, struct buf *out)
-{
-	char	*s;
-	int	 rc;
-
-	if ((s = cJSON_PrintUnformatted(o)) == NULL)
-		return (-1);
-	rc = buf_append_str(out, s);
-	cJSON_free(s);
-	return (rc);
-}
-
 int
 bridge_request(const struct bridge_how *how, const char *model, const char *body,
     size_t len, struct buf *out, char *err, size_t errlen)
@@ -262,17 +248,14 @@ bridge_request(const struct bridge_how *how, const char *model, const char *body
 	buf_reset(out);
 	if (errlen > 0)
 		err[0] = '\0';
-	if (body == NULL || (root = cJSON_ParseWithLength(body, len)) == NULL ||
-	    !cJSON_IsObject(root)) {
-		snprintf(err, errlen, "the body is not a JSON object");
+	if ((root = json_parse_object(body, len, err, errlen)) == NULL)
 		goto done;
-	}
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddStringToObject(o, "model", model) == NULL)
 		goto done;
 	if ((how->kind == BRIDGE_CHAT ? bridge_chat_request(o, root, err, errlen) :
 	    bridge_generate_request(how, o, root, body, len, err, errlen)) == -1 ||
-	    bridge_print(o, out) == -1)
+	    json_append(out, o) == -1)
 		goto done;
 	rc = 0;
 done:
@@ -451,7 +434,7 @@ bridge_answer(const struct bridge_how *how, const char *body, size_t len,
 		goto done;
 	o = how->kind == BRIDGE_CHAT ? bridge_chat_answer(root, choice) :
 	    bridge_generate_answer(how, root, body, len, ans, choice);
-	if (o != NULL && bridge_print(o, out) == 0)
+	if (o != NULL && json_append(out, o) == 0)
 		rc = 0;
 done:
 	cJSON_Delete(o);
@@ -490,7 +473,7 @@ bridge_error(long status, const char *answer, size_t alen, struct buf *out)
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddStringToObject(o, "error", msg->valuestring) == NULL ||
 	    (type != NULL && cJSON_AddStringToObject(o, "error_type", type) == NULL) ||
-	    bridge_print(o, out) == -1)
+	    json_append(out, o) == -1)
 		goto done;
 	rc = 1;
 done:
@@ -555,7 +538,7 @@ bridge_final_event(struct bridge_sse *s, struct buf *out)
 	if ((d = bridge_details(s->finish[0] != '\0' ? s->finish : "eos_token",
 	    bridge_sse_tokens(s), s->seed, 0)) == NULL)
 		return (-1);
-	rc = bridge_print(d, out) == -1 || buf_append_str(out, "}\n\n") == -1 ? -1 : 0;
+	rc = json_append(out, d) == -1 || buf_append_str(out, "}\n\n") == -1 ? -1 : 0;
 	cJSON_Delete(d);
 	return (rc);
 }
@@ -577,7 +560,7 @@ bridge_error_event(struct bridge_sse *s, const cJSON *e, struct buf *out)
 	    cJSON_AddStringToObject(o, "error_type", cJSON_IsString(type) &&
 	    strcmp(type->valuestring, "invalid_request_error") == 0 ? "validation" :
 	    "generation") != NULL &&
-	    buf_append_str(out, "data:") == 0 && bridge_print(o, out) == 0 &&
+	    buf_append_str(out, "data:") == 0 && json_append(out, o) == 0 &&
 	    buf_append_str(out, "\n\n") == 0)
 		rc = 0;
 	cJSON_Delete(o);

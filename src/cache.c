@@ -265,12 +265,12 @@ cache_wants_details(const char *body, size_t len)
 	return (yes);
 }
 
-/* The body the cache decides on and keys on: a bridged request's own 2023 body,
-   not the OpenAI body it was sent as (resolve.c). */
+/* The body the cache decides on and keys on: a translated request's own body (the
+   2023 one, or the OpenAI embeddings one), not the one it was sent as (resolve.c). */
 static const char *
 cache_body(const struct gw_req *req, size_t *len)
 {
-	if (req->res.bridge.kind != BRIDGE_NONE) {
+	if (req->res.bridge.kind != BRIDGE_NONE || req->res.embed) {
 		*len = req->res.client_body.len;
 		return (req->res.client_body.data);
 	}

@@ -23,6 +23,7 @@
 #include "cache.h"
 #include "cachedb.h"
 #include "config.h"
+#include "embed.h"
 #include "flight.h"
 #include "gw.h"
 #include "http.h"
@@ -501,6 +502,29 @@ gw_bridge_back(struct gw_req *req, long status, struct buf *body, const char **c
 	return (-1);
 }
 
+/* The feature-extraction answer to an OpenAI embeddings request in OpenAI's shape
+   (embed.c), in place of body. 0, or -1 when replied (a 2xx that is not one). */
+static int
+gw_embed_back(struct gw_req *req, struct buf *body, const char **ctype)
+{
+	struct resolve_part	*res = &req->res;
+	struct buf		 out = { NULL, 0, 0 };
+
+	if (embed_answer(res->client_body.data, res->client_body.len, res->model,
+	    body->data, body->len, &out) == 0) {
+		buf_free(body);
+		*body = out;
+		*ctype = "application/json";
+		return (0);
+	}
+	buf_free(&out);
+	log_warnx("%s: the upstream's feature-extraction answer for %s is no list of "
+	    "vectors", req->request_id, res->model);
+	gw_fail(req, 502, "upstream_invalid", "the upstream's answer is not a "
+	    "feature-extraction list of vectors");
+	return (-1);
+}
+
 /* Sends an upstream answer to the client, taking body. */
 static void
 gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
@@ -517,6 +541,9 @@ gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
 	/* The request's own answer: a waiter's is its leader's, translated already. */
 	if (req->res.bridge.kind != BRIDGE_NONE && req->call.attempts > 0 &&
 	    gw_bridge_back(req, status, body, &ctype) == -1)
+		return;
+	if (req->res.embed && req->call.attempts > 0 && status >= 200 && status < 300 &&
+	    gw_embed_back(req, body, &ctype) == -1)
 		return;
 	len = body->len;
 	cache_answer(req, status, ctype, body);

@@ -1,5 +1,6 @@
 /* json.c: small JSON helpers on top of cJSON. */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,4 +118,32 @@ json_option_false(const char *body, size_t len, const char *name)
 	    cJSON_GetObjectItemCaseSensitive(o, "options"), name));
 	cJSON_Delete(o);
 	return (no);
+}
+
+cJSON *
+json_parse_object(const char *body, size_t len, char *err, size_t errlen)
+{
+	cJSON	*root;
+
+	if (body != NULL && (root = cJSON_ParseWithLength(body, len)) != NULL) {
+		if (cJSON_IsObject(root))
+			return (root);
+		cJSON_Delete(root);
+	}
+	if (errlen > 0)
+		snprintf(err, errlen, "the body is not a JSON object");
+	return (NULL);
+}
+
+int
+json_append(struct buf *out, const cJSON *o)
+{
+	char	*s;
+	int	 rc;
+
+	if ((s = cJSON_PrintUnformatted(o)) == NULL)
+		return (-1);
+	rc = buf_append_str(out, s);
+	cJSON_free(s);
+	return (rc);
 }

@@ -6,6 +6,8 @@
 
 #include "buf.h"
 
+struct cJSON;
+
 /* {"error": msg, "error_type": type}, properly escaped; malloc'd, NULL on failure. */
 char	*json_error_body(const char *msg, const char *type);
 /* The OpenAI API's {"error": {"message": msg, "type": type}}; malloc'd, NULL on
@@ -21,5 +23,10 @@ int	 json_body_stream(const char *body, size_t len);
 /* 1 when the JSON object body has "options": {name: false} (huggingface.js and the
    legacy InferenceApi put wait_for_model and use_cache there), else 0. */
 int	 json_option_false(const char *body, size_t len, const char *name);
+/* body parsed, when it is a JSON object: the caller frees it with cJSON_Delete;
+   else NULL with err "the body is not a JSON object". */
+struct cJSON *json_parse_object(const char *body, size_t len, char *err, size_t errlen);
+/* Appends o unformatted to out (o stays the caller's). 0 or -1. */
+int	 json_append(struct buf *out, const struct cJSON *o);
 
 #endif

@@ -64,6 +64,9 @@ struct resolve_part {
 	struct buf		 client_body;	/* the 2023 body it was translated
 						   from: the answer is translated with
 						   it, and the cache keys on it */
+	int			 embed;		/* OpenAI embeddings sent to hf-inference's
+						   feature-extraction (embed.c), the
+						   client's body in client_body */
 	char			*key_target;	/* the cache key's target instead of
 						   url: a bridged request's own route */
 	int			 local;		/* GET /status, /framework on today's

@@ -10,6 +10,7 @@
 
 #include "bridge.h"
 #include "config.h"
+#include "embed.h"
 #include "http.h"
 #include "hub.h"
 #include "json.h"
@@ -116,6 +117,8 @@ resolve_oai_task(const char *sub)
 }
 
 static int	resolve_ask_usage(struct gw_req *, const char *);
+static int	resolve_embed(struct gw_req *, const char *);
+static int	resolve_own_key(struct gw_req *);
 
 /*
  * POST .../v1/chat/completions, completions, embeddings: to the endpoint of the path's
@@ -171,6 +174,12 @@ resolve_oai(struct gw_req *req)
 		res->gone_key = "[endpoint] url";
 		return (resolve_url(req, "%s/v1/%s", ep->url, r->sub));
 	}
+	/* The router's OpenAI API serves no embedding model, hf-inference's
+	   feature-extraction does (docs/api.md, "Embeddings on the router"); a
+	   provider named in the model keeps the OpenAI call. */
+	if (strcmp(r->sub, "embeddings") == 0 && cfg_router(cfg) && o.suffix[0] == '\0' &&
+	    res->model[0] != '\0')
+		return (resolve_embed(req, body));
 	/* The router's hf-inference has a per-model chat route only: a model's
 	   completions and embeddings go to the OpenAI API, the model in the body. */
 	if (r->model[0] != '\0' && (strcmp(r->sub, "chat/completions") == 0 ||
@@ -205,6 +214,52 @@ resolve_ask_usage(struct gw_req *req, const char *body)
 		res->body = out;
 		res->use_body = 1;
 		res->strip_usage = 1;
+	}
+	return (0);
+}
+
+/*
+ * The end of a body's translation that returned rc with out and err: 0 with out
+ * taken as the body sent upstream, or -1 replied: 400 saying err, or 500 when err
+ * is "" (out of memory).
+ */
+static int
+resolve_take_body(struct gw_req *req, int rc, struct buf *out, const char *err)
+{
+	if (rc == -1) {
+		buf_free(out);
+		if (err[0] != '\0')
+			reply_error(req, 400, "bad_request", "%s", err);
+		else
+			reply_error(req, 500, "internal", "out of memory");
+		return (-1);
+	}
+	buf_free(&req->res.body);
+	req->res.body = *out;
+	req->res.use_body = 1;
+	return (0);
+}
+
+/* An OpenAI embeddings body sent as a feature-extraction call (embed.c). 0, or -1
+   (replied). */
+static int
+resolve_embed(struct gw_req *req, const char *body)
+{
+	struct resolve_part	*res = &req->res;
+	struct buf		 out = { NULL, 0, 0 };
+	char			 err[256];
+
+	if (resolve_take_body(req, embed_request(body, req->tr.in.len, &out, err,
+	    sizeof(err)), &out, err) == -1)
+		return (-1);
+	res->embed = 1;
+	buf_reset(&res->client_body);
+	res->gone_key = "[upstream] url (--upstream)";
+	if (buf_append(&res->client_body, body, req->tr.in.len) == -1 ||
+	    resolve_pipeline(req, req->cfg->upstream_url, "feature-extraction",
+	    res->model) == -1 || resolve_own_key(req) == -1) {
+		reply_error(req, 500, "internal", "out of memory");
+		return (-1);
 	}
 	return (0);
 }
@@ -507,19 +562,11 @@ resolve_bridged(struct gw_req *req, const struct cfg_endpoint *ep, const char *b
 				    "completions";
 	char			 err[256], base[1024];
 
-	if (bridge_request(&res->bridge, res->model, body, len, &out, err,
-	    sizeof(err)) == -1) {
-		buf_free(&out);
+	if (resolve_take_body(req, bridge_request(&res->bridge, res->model, body, len,
+	    &out, err, sizeof(err)), &out, err) == -1) {
 		res->bridge.kind = BRIDGE_NONE;
-		if (err[0] != '\0')
-			reply_error(req, 400, "bad_request", "%s", err);
-		else
-			reply_error(req, 500, "internal", "out of memory");
 		return (-1);
 	}
-	buf_free(&res->body);
-	res->body = out;
-	res->use_body = 1;
 	/* What the client asked: its rights, the cache policy and usage go by it. */
 	res->task = task_find(res->bridge.kind == BRIDGE_CHAT ? "conversational" :
 	    "text-generation");
@@ -533,17 +580,31 @@ resolve_bridged(struct gw_req *req, const struct cfg_endpoint *ep, const char *b
 		    resolve_url(req, "%s/%s", base, sub) == -1)
 			goto oom;
 	}
-	/* Keyed on the client's route, model and 2023 body (cache.c): never the key
-	   of the OpenAI call it became, which a native OpenAI request may share. */
-	if (asprintf(&res->key_target, "%s %s %s", res->url, req->tr.head.path,
-	    res->model) < 0) {
-		res->key_target = NULL;
+	if (resolve_own_key(req) == -1)
 		goto oom;
-	}
 	return (0);
 oom:
 	reply_error(req, 500, "internal", "out of memory");
 	return (-1);
+}
+
+/*
+ * A translated request is keyed on the client's route, model and body (cache.c):
+ * never the key of the call it became, which a native request may share. 0, or -1
+ * (out of memory).
+ */
+static int
+resolve_own_key(struct gw_req *req)
+{
+	struct resolve_part	*res = &req->res;
+
+	free(res->key_target);
+	if (asprintf(&res->key_target, "%s %s %s", res->url, req->tr.head.path,
+	    res->model) < 0) {
+		res->key_target = NULL;
+		return (-1);
+	}
+	return (0);
 }
 
 int

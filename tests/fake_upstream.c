@@ -46,6 +46,7 @@
  *   fake/oai-stall[-<ms>]           nothing after 2 chunks (for ever, or for <ms>)
  *   fake/oai-error                  2 chunks, an in-stream error, [DONE]
  *   fake/oai-slow-<ms>              chunks <ms> apart
+ *   fake/oai-stamp-<ms>             the same, each chunk after a ":t=<unix ms>" line
  *
  * Plain answers are MHD responses built once at start-up. A slow answer or a gap in a
  * stream suspends the MHD connection and the timer thread resumes it when due, or at
@@ -1715,6 +1716,8 @@ stream_event(struct stream *s, size_t i)
 		return;
 	}
 	if (s->nboff > 0) {
+		if (s->stamp)
+			sbuf_printf(&s->ev, ":t=%" PRIu64 "\n", real_ms());
 		sbuf_add(&s->ev, s->built.p + s->boff[i], s->boff[i + 1] - s->boff[i]);
 		return;
 	}
@@ -2445,7 +2448,7 @@ endpoint_route(struct req *r, const char *name, size_t len, const char *method)
 enum oai_kind { OAI_CHAT, OAI_COMPLETION, OAI_EMBEDDING };
 enum oai_host { HOST_ROUTER, HOST_VLLM };
 enum oai_fault { OF_NONE, OF_429, OF_5XX, OF_CUT, OF_STALL, OF_ERROR, OF_SLOW,
-    OF_INVALID };
+    OF_STAMP, OF_INVALID };
 
 /* A parsed OpenAI request and the answer derived from it. */
 struct oaireq {
@@ -2539,7 +2542,8 @@ oai_fault_parse(const char *id, enum oai_fault *f, uint64_t *num)
 	} tab[] = {
 		{ "429", OF_429, 1, UINT64_MAX }, { "500", OF_5XX, 1, UINT64_MAX },
 		{ "cut", OF_CUT, 0, 0 }, { "stall", OF_STALL, 1, HOLD_MS },
-		{ "error", OF_ERROR, 0, 0 }, { "slow", OF_SLOW, 2, 0 }
+		{ "error", OF_ERROR, 0, 0 }, { "slow", OF_SLOW, 2, 0 },
+		{ "stamp", OF_STAMP, 2, 0 }
 	};
 	const char	*p, *end;
 	size_t		 i, l;
@@ -3156,7 +3160,9 @@ oai_stream(struct req *r, const struct oaireq *q)
 {
 	struct stream	*s = &r->st;
 
-	stream_init(s, 0, q->fault == OF_SLOW ? q->fnum : OAI_STREAM_MS);
+	stream_init(s, 0, q->fault == OF_SLOW || q->fault == OF_STAMP ? q->fnum :
+	    OAI_STREAM_MS);
+	s->stamp = q->fault == OF_STAMP;
 	oai_stream_build(s, q);
 	s->count = s->nboff - 1;
 	if (q->fault == OF_CUT || q->fault == OF_STALL) {
@@ -3205,6 +3211,7 @@ oai_plain(struct req *r, const struct oaireq *q)
 		return (oai_error(r, 500, GEN_ERROR, "server_error", NULL, NULL, NULL));
 	case OF_STALL:
 	case OF_SLOW:
+	case OF_STAMP:
 		return (late_queue(r, 200, oai_json(q), q->fnum));
 	default:
 		body = oai_json(q);
@@ -3389,6 +3396,47 @@ id_copy(char *id, const char *s, size_t len)
 }
 
 /*
+ * feature-extraction of a list of texts, as the router answers it: one vector per
+ * text, in order (16 values derived from the text, so a test can tell which is
+ * which); facebook/bart-base, a model without pooling, gives two token vectors
+ * per text. 1 when answered (*ret set), 0 when the body is no such list.
+ */
+static int
+fe_list_route(struct req *r, const char *id, enum MHD_Result *ret)
+{
+	cJSON		*in, *out, *vec, *toks;
+	const cJSON	*list, *item;
+	uint64_t	 h;
+	int		 i, t, ntok = strcmp(id, "facebook/bart-base") == 0 ? 2 : 0;
+
+	if ((in = cJSON_ParseWithLength(r->body, r->len)) == NULL)
+		return (0);
+	list = cJSON_GetObjectItemCaseSensitive(in, "inputs");
+	if (!cJSON_IsArray(list)) {
+		cJSON_Delete(in);
+		return (0);
+	}
+	out = cJSON_CreateArray();
+	cJSON_ArrayForEach(item, list) {
+		h = cJSON_IsString(item) ? hash_bytes(item->valuestring,
+		    strlen(item->valuestring)) : 0;
+		toks = ntok > 0 ? cJSON_CreateArray() : NULL;
+		for (t = 0; t < (ntok > 0 ? ntok : 1); t++) {
+			vec = cJSON_CreateArray();
+			for (i = 0; i < 16; i++)
+				cJSON_AddItemToArray(vec, cJSON_CreateNumber(
+				    (double)((h >> ((i * 4 + t) % 60)) & 0xff) / 256.0 - 0.5));
+			cJSON_AddItemToArray(toks != NULL ? toks : out, vec);
+		}
+		if (toks != NULL)
+			cJSON_AddItemToArray(out, toks);
+	}
+	cJSON_Delete(in);
+	*ret = reply_json(r, 200, out, NULL, NULL);
+	return (1);
+}
+
+/*
  * /router/hf-inference/models/<rest>: the task API as the 2023 routes answer it,
  * but not for LLMs (their text-generation and conversational bodies are gone);
  * <id>/pipeline/<task> for the two embedding tasks; <id>/v1/chat/completions.
@@ -3412,6 +3460,9 @@ hfi_route(struct req *r, const char *rest, const char *method)
 		    strcmp(task, "sentence-similarity") != 0) ||
 		    id_copy(id, rest, (size_t)(p - rest)) == -1)
 			return (reply_error(r, 404, "Not Found"));
+		if (strcmp(task, "feature-extraction") == 0 && strncmp(id, "fake/", 5) != 0 &&
+		    model_task(id) != NULL && fe_list_route(r, id, &ret))
+			return (ret);
 		return (model_route(r, id, task, strlen(task)));
 	}
 	if (strncmp(rest, "fake/", 5) == 0 || !task_is_llm(task = model_task(rest)))

@@ -84,12 +84,80 @@ class OpenAIRoutes(GatewayTestCase):
         self.assertEqual(st, 200, b)
         self.assertEqual(json.loads(b)["object"], "text_completion")
         self.last_upstream("/router/v1/completions")
-        st, _, b = self.post("/v1/embeddings", json.dumps(
-            {"model": EMB, "input": ["Hi there", "Bye"], "encoding_format": "float"}).encode())
+
+    def embeddings(self, model, inputs, fmt=None, **kw):
+        body = {"model": model, "input": inputs, **kw}
+        if fmt is not None:
+            body["encoding_format"] = fmt
+        st, h, b = self.post("/v1/embeddings", json.dumps(body).encode())
+        return st, h, b
+
+    def direct_vectors(self, model, texts):
+        """What hf-inference's feature-extraction answers for texts, asked directly."""
+        st, _, b = self.fake.request(
+            "POST", "%s/models/%s/pipeline/feature-extraction" % (ROUTER, model),
+            json.dumps({"inputs": texts}).encode(), JSON)
+        self.assertEqual(st, 200, b)
+        return json.loads(b)
+
+    def test_embeddings_through_hf_inference_feature_extraction(self):
+        st, _, b = self.embeddings(EMB, ["Hi there", "Bye"], "float")
+        self.assertEqual(st, 200, b)
+        answer = json.loads(b)
+        self.assertEqual(answer["object"], "list")
+        self.assertEqual(answer["model"], EMB)
+        self.assertEqual(answer["usage"], {"prompt_tokens": 0, "total_tokens": 0})
+        data = answer["data"]
+        self.assertEqual([(d["object"], d["index"]) for d in data],
+                         [("embedding", 0), ("embedding", 1)])
+        rec = self.last_upstream("%s/models/%s/pipeline/feature-extraction" % (ROUTER, EMB))
+        self.assertEqual(json.loads(self.upstream_body(rec)), {"inputs": ["Hi there", "Bye"]})
+        self.assertEqual(rec["headers"].get("authorization"), "Bearer " + self.secret)
+        want = self.direct_vectors(EMB, ["Hi there", "Bye"])
+        self.assertNotEqual(want[0], want[1])
+        self.assertEqual([d["embedding"] for d in data], want)
+        self.assertEqual(self.fake.count("/router/v1/embeddings"), 0)
+
+    def test_embeddings_base64_is_little_endian_float32(self):
+        import base64
+        import struct
+        # The openai SDK's default: base64, unless the caller asks for floats.
+        for inputs in ("Hi there", ["Hi there"]):
+            with self.subTest(inputs=inputs):
+                st, _, b = self.embeddings(EMB, inputs, "base64")
+                self.assertEqual(st, 200, b)
+                emb = json.loads(b)["data"][0]["embedding"]
+                raw = base64.b64decode(emb)
+                got = struct.unpack("<%df" % (len(raw) // 4), raw)
+                want = self.direct_vectors(EMB, ["Hi there"])[0]
+                self.assertEqual(len(got), len(want))
+                for g, w in zip(got, want):
+                    self.assertAlmostEqual(g, w, places=6)
+
+    def test_embeddings_of_token_vectors_are_mean_pooled(self):
+        st, _, b = self.embeddings("facebook/bart-base", ["one", "two"], "float")
         self.assertEqual(st, 200, b)
         data = json.loads(b)["data"]
-        self.assertEqual([d["index"] for d in data], [0, 1])
-        self.assertEqual(len(data[0]["embedding"]), 8)
+        toks = self.direct_vectors("facebook/bart-base", ["one", "two"])
+        for d, t in zip(data, toks):
+            mean = [(a + c) / 2 for a, c in zip(t[0], t[1])]
+            for g, w in zip(d["embedding"], mean):
+                self.assertAlmostEqual(g, w, places=9)
+
+    def test_embeddings_with_a_provider_go_to_the_openai_api(self):
+        st, _, b = self.embeddings(EMB + ":hf-inference", "Hi there", "float")
+        self.assertEqual(st, 200, b)
+        self.last_upstream("/router/v1/embeddings")
+
+    def test_embeddings_the_pipeline_cannot_do_are_refused(self):
+        before = self.fake.stats()["total"]
+        for kw in ({"inputs": [[1, 2, 3]]}, {"inputs": [], "fmt": "float"},
+                   {"inputs": "x", "dimensions": 8}, {"inputs": "x", "fmt": "int8"},
+                   {"inputs": 7}):
+            with self.subTest(**kw):
+                st, h, b = self.embeddings(EMB, kw.pop("inputs"), **kw)
+                self.assert_json_error(st, h, b, 400, "bad_request")
+        self.assertEqual(self.fake.stats()["total"], before)
 
     def test_stream_ends_on_done_without_the_usage_chunk(self):
         st, h, b = self.post("/v1/chat/completions", chat(LLM, "one two three", stream=True))
@@ -225,6 +293,17 @@ class OpenAICache(GatewayTestCase):
     def test_embeddings_cached(self):
         self.assert_stored("/v1/embeddings",
                            json.dumps({"model": EMB, "input": "Hi there"}).encode())
+
+    def test_embeddings_cached_per_encoding(self):
+        import base64
+        floats = json.dumps({"model": EMB, "input": "cached", "encoding_format": "float"})
+        self.assert_stored("/v1/embeddings", floats.encode())
+        st, h, b = self.gw.request("POST", "/v1/embeddings", json.dumps(
+            {"model": EMB, "input": "cached", "encoding_format": "base64"}).encode(), JSON)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(h.get("x-cache"), "MISS")
+        emb = json.loads(b)["data"][0]["embedding"]
+        self.assertEqual(len(base64.b64decode(emb)), 16 * 4)
 
     def test_chat_cached_only_when_it_repeats(self):
         sampled = chat(LLM, "sampled")
