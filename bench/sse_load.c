@@ -4,7 +4,8 @@
  * Opens N concurrent HTTP/1.1 POST requests at a bounded rate, reads each
  * (chunked) text/event-stream answer incrementally on one epoll loop, and
  * measures, per event preceded by an SSE comment ":t=<unix ms>" (the send time
- * stamped by the fake upstream's fake/stream-* models), the added latency =
+ * stamped by the fake upstream's fake/stream-* and fake/oai-stamp-* models; a
+ * stream is complete on TGI's final event or OpenAI's "data: [DONE]"), the added latency =
  * receive time (CLOCK_REALTIME) - t, plus the time to the first event of each
  * stream; the added latency is also reported for the events received while all
  * streams were open (after the last one opened, before the first one ended), the
@@ -13,7 +14,7 @@
  * of its own.
  *
  * Usage: sse_load --port N [--host 127.0.0.1] [--path /models/fake/stream-20-500]
- *	[--streams N] [--ramp N/s] [--duration S] [--timeout S] [--quiet]
+ *	[--body JSON (default: a TGI text-generation stream's)] [--streams N] [--ramp N/s] [--duration S] [--timeout S] [--quiet]
  * Prints a report, then one machine-readable line "SSE key=value ...". While
  * running, prints "PLATEAU open=K started=S t=SEC" once, when all streams are
  * open (response head received) at the same time, or, after failures, when
@@ -43,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BODY	"{\"inputs\":\"hello\",\"parameters\":{\"max_new_tokens\":20},\"stream\":true}"
+#define TGI_BODY	"{\"inputs\":\"hello\",\"parameters\":{\"max_new_tokens\":20},\"stream\":true}"
 #define RBUF		(64 * 1024)	/* one recv() */
 #define HEAD_MAX	(16 * 1024)	/* response head */
 #define LINE_MAX_BYTES	(1024 * 1024)	/* one SSE line */
@@ -91,12 +92,12 @@ struct dvec {
 };
 
 static struct {
-	const char	*host, *path;
+	const char	*host, *path, *body;
 	int		 port;
 	long		 streams, ramp;
 	double		 duration, timeout;
 	int		 quiet;
-} opt = { "127.0.0.1", "/models/fake/stream-20-500", 0, 100, 1000, 0, 60, 0 };
+} opt = { "127.0.0.1", "/models/fake/stream-20-500", TGI_BODY, 0, 100, 1000, 0, 60, 0 };
 
 static struct conn	*conns;
 static int		 ep = -1;
@@ -274,7 +275,8 @@ sse_line(struct conn *c, char *s, size_t n)
 		v++;
 	if (strncmp(v, "{\"error\"", 8) == 0)
 		c->ev_err = 1;
-	if (strstr(v, "\"generated_text\":\"") != NULL)
+	/* TGI's final event, or the end of an OpenAI stream. */
+	if (strstr(v, "\"generated_text\":\"") != NULL || strcmp(v, "[DONE]") == 0)
 		c->ev_final = 1;
 }
 
@@ -613,7 +615,7 @@ num_arg(const char *name, const char *s, double min, double max)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: sse_load --port N [--host H] [--path P] [--streams N] "
+	fprintf(stderr, "usage: sse_load --port N [--host H] [--path P] [--body JSON] [--streams N] "
 	    "[--ramp N/s] [--duration S] [--timeout S] [--quiet]\n");
 	exit(2);
 }
@@ -628,6 +630,8 @@ args(int argc, char **argv)
 			opt.host = argv[++i];
 		else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc)
 			opt.path = argv[++i];
+		else if (strcmp(argv[i], "--body") == 0 && i + 1 < argc)
+			opt.body = argv[++i];
 		else if (strcmp(argv[i], "--port") == 0)
 			opt.port = (int)num_arg("--port", argv[++i], 1, 65535);
 		else if (strcmp(argv[i], "--streams") == 0)
@@ -731,14 +735,14 @@ main(int argc, char **argv)
 
 	n = snprintf(NULL, 0, "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
 	    "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-	    "Content-Length: %zu\r\n\r\n%s", opt.path, opt.host, opt.port, strlen(BODY),
-	    BODY);
+	    "Content-Length: %zu\r\n\r\n%s", opt.path, opt.host, opt.port, strlen(opt.body),
+	    opt.body);
 	if ((req = malloc((size_t)n + 1)) == NULL)
 		die("out of memory");
 	snprintf(req, (size_t)n + 1, "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
 	    "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-	    "Content-Length: %zu\r\n\r\n%s", opt.path, opt.host, opt.port, strlen(BODY),
-	    BODY);
+	    "Content-Length: %zu\r\n\r\n%s", opt.path, opt.host, opt.port, strlen(opt.body),
+	    opt.body);
 	reqlen = (size_t)n;
 	if ((conns = calloc((size_t)opt.streams, sizeof(*conns))) == NULL)
 		die("out of memory");

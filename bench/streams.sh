@@ -23,6 +23,12 @@
 #   RAMP=2000          streams opened per second (listen backlogs are not overrun)
 #   ROUNDS=1           rounds; peers alternate order each round, medians reported
 #   SCENARIOS=ab       which scenarios to run (a, b or ab)
+#   PROTO=tgi          tgi: TGI streams (POST /models/{id}); chat: OpenAI chat streams
+#                      (POST /v1/chat/completions, fake/oai-stamp-<ms> models of the
+#                      fake's router, ending on data: [DONE]; (a) 20 content chunks
+#                      500 ms apart, (b) 100 chunks 50 ms apart), hfgate in front of
+#                      the fake's /router, nginx's /v1/ mapped to it, the fake measured
+#                      at /router/v1/chat/completions
 #   NGINX_WORKERS=2    nginx worker_processes
 #   FAKE_THREADS=2     fake upstream threads
 #   TIMEOUT=120        seconds a stream may take before the client counts a timeout
@@ -43,8 +49,24 @@ NGINX_WORKERS=${NGINX_WORKERS:-2}
 FAKE_THREADS=${FAKE_THREADS:-2}
 TIMEOUT=${TIMEOUT:-120}
 SCENARIOS=${SCENARIOS:-ab}
-BIG_MODEL=fake/stream-20-500
-FAST_MODEL=fake/stream-100-50
+PROTO=${PROTO:-tgi}
+case $PROTO in
+tgi)
+	BIG_MODEL=fake/stream-20-500
+	FAST_MODEL=fake/stream-100-50
+	BIG_WHAT="20 tokens + EOS, 500 ms apart"
+	FAST_WHAT="100 events, 50 ms apart"
+	BIG_SECONDS=10.5
+	;;
+chat)
+	BIG_MODEL=fake/oai-stamp-500
+	FAST_MODEL=fake/oai-stamp-50
+	BIG_WHAT="OpenAI chat: role, 20 content chunks, finish, [DONE], 500 ms apart"
+	FAST_WHAT="OpenAI chat: 103 events, 50 ms apart"
+	BIG_SECONDS=11.5
+	;;
+*) echo "streams: PROTO must be tgi or chat" >&2; exit 2 ;;
+esac
 TOKEN=hf_bench_dummy_token
 CFLAGS_LOAD="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes
 -Wmissing-prototypes"
@@ -89,6 +111,26 @@ probe_stream() {
 }
 
 start_fake "$FAKE_THREADS" probe_stream
+# The fake's echo answers "echo: <message>" cut to max_tokens words: a message of
+# words-1 words makes a stream of words content chunks.
+chat_body() {
+	local model=$1 words=$2
+	printf '{"model":"%s","messages":[{"role":"user","content":"%s"}],"max_tokens":%s,"stream":true}' \
+	    "$model" "$(seq 2 "$words" | sed 's/^/w/' | tr '\n' ' ' | sed 's/ $//')" "$words"
+}
+# The path and body of a stream of model through peer.
+load_path() {
+	if [ "$PROTO" = tgi ]; then echo "/models/$2"
+	elif [ "$1" = fake ]; then echo /router/v1/chat/completions
+	else echo /v1/chat/completions; fi
+}
+load_body() {
+	if [ "$PROTO" = tgi ]; then
+		echo '{"inputs":"hello","parameters":{"max_new_tokens":20},"stream":true}'
+	elif [ "$1" = "$BIG_MODEL" ]; then chat_body "$1" 20
+	else chat_body "$1" 100; fi
+}
+[ "$PROTO" = chat ] && HFGATE_UPSTREAM_PATH=/router/hf-inference
 
 # --- relays --------------------------------------------------------------------
 # Each relay is started afresh before each run of scenario (a): its idle RSS is then
@@ -102,8 +144,10 @@ write_hfgate_conf no "max_connections = $maxconn"
 check_relay() {
 	local peer=$1
 	fake_reset
-	bench/sse_load --port "$(peer_port "$peer")" --path /models/fake/stream-3-20 \
-	    --streams 2 --timeout 10 >"$tmp/smoke-$peer.txt" 2>&1 || { cat "$tmp/smoke-$peer.txt" >&2;
+	local smoke=fake/stream-3-20
+	[ "$PROTO" = chat ] && smoke=fake/oai-stamp-20
+	bench/sse_load --port "$(peer_port "$peer")" --path "$(load_path "$peer" "$smoke")" \
+	    --body "$(load_body "$smoke")" --streams 2 --timeout 10 >"$tmp/smoke-$peer.txt" 2>&1 || { cat "$tmp/smoke-$peer.txt" >&2;
 	    die "$peer does not relay a stream to its end"; }
 	check_token "$peer"
 	fake_reset
@@ -139,7 +183,7 @@ box_ticks() {
 # $tmp/res-<scenario>-<peer>. Scenario big also samples VmRSS mid-plateau.
 run_load() {
 	local peer=$1 scen=$2 model=$3 n=$4 round=$5 port pids c0 c1 idle open="" hwm
-	local out pl="" plopen=0 plt w line rc=0 len per="" b0 b1 busy
+	local out pl="" plopen=0 plt w line rc=0 per="" b0 b1 busy lpath lbody
 	port=$(peer_port "$peer")
 	pids=$(peer_pids "$peer")
 	# Resets VmHWM to the current RSS (Linux >= 4.0), so the peak is this run's.
@@ -150,8 +194,11 @@ run_load() {
 	c0=$(cpu_ticks $pids)
 	b0=$(box_ticks)
 	out=$tmp/load-$scen-$peer-$round.txt
-	bench/sse_load --host 127.0.0.1 --port "$port" --path "/models/$model" --streams "$n" \
-	    --ramp "$RAMP" --timeout "$TIMEOUT" >"$out" 2>&1 &
+	lpath=$(load_path "$peer" "$model")
+	lbody=$(load_body "$model")
+	: >"$out"
+	bench/sse_load --host 127.0.0.1 --port "$port" --path "$lpath" --body "$lbody" \
+	    --streams "$n" --ramp "$RAMP" --timeout "$TIMEOUT" >"$out" 2>&1 &
 	client_pid=$!
 	if [ "$scen" = big ]; then
 		# All streams are open from the plateau until the first one ends, one
@@ -163,8 +210,7 @@ run_load() {
 		done
 		if [ -n "$pl" ]; then
 			read -r _ plt <<<"$pl"
-			len=$(echo "$model" | awk -F- '{ print $2 * $3 / 1000 }')
-			w=$(awk -v l="$len" -v t="$plt" 'BEGIN { w = (l - t) / 2; printf "%.2f", w < 0 ? 0 : w }')
+			w=$(awk -v l="$BIG_SECONDS" -v t="$plt" 'BEGIN { w = (l - t) / 2; printf "%.2f", w < 0 ? 0 : w }')
 			sleep "$w"
 			# shellcheck disable=SC2086
 			open=$(status_kb VmRSS $pids)
@@ -231,14 +277,14 @@ for r in $(seq "$ROUNDS"); do
 done
 
 # --- report --------------------------------------------------------------------
-result="RESULT rounds=$ROUNDS ramp=$RAMP"
+result="RESULT proto=$PROTO rounds=$ROUNDS ramp=$RAMP"
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo
 if [ -n "$big_skip" ]; then
 	echo "(a) not run: $big_skip"
 	result="$result big_skipped=1"
 else
-	echo "(a) $STREAMS_BIG concurrent streams of $BIG_MODEL (20 tokens + EOS, 500 ms apart);" \
+	echo "(a) $STREAMS_BIG concurrent streams of $BIG_MODEL ($BIG_WHAT);" \
 	    "medians over $ROUNDS round(s), completed/errors: totals"
 	printf '%-7s %11s %7s %9s %9s %9s %10s %7s %9s %9s %6s\n' relay completed errors \
 	    'peak MB' 'idle MB' 'open MB' 'kB/stream' 'CPU s' 'lat p50' 'lat p99' 'busy%'
@@ -270,7 +316,7 @@ if [ -n "$fast_skip" ]; then
 	echo "(b) not run: $fast_skip"
 	result="$result fast_skipped=1"
 else
-	echo "(b) $STREAMS_FAST concurrent streams of $FAST_MODEL (100 events, 50 ms apart);" \
+	echo "(b) $STREAMS_FAST concurrent streams of $FAST_MODEL ($FAST_WHAT);" \
 	    "ms; medians over $ROUNDS round(s); added = relay - direct"
 	printf '%-11s %11s %6s %9s %9s %8s %8s %8s %10s %10s %10s %7s %6s\n' peer completed \
 	    errors 'TTFE p50' 'TTFE p99' 'lat p50' 'lat p99' 'lat max' 'added p50' 'added p99' \
