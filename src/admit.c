@@ -113,6 +113,7 @@ admit_request(struct gw_req *req)
 	lp.burst = cl->burst;
 	lp.concurrent = cl->max_concurrent;
 	lp.quota = cl->daily_quota;
+	lp.token_quota = cl->daily_token_quota;
 	/* Out of memory: admitted without a slot or headers (fail open, logged). */
 	if (limit_admit(cl->name, &lp, loop_wall_ms(), &req->who.rl) == -1) {
 		log_warnx("client %s: out of memory counting its limits", cl->name);
@@ -129,6 +130,9 @@ admit_request(struct gw_req *req)
 	if (strcmp(req->who.rl.refused, "quota") == 0)
 		resp = reply_error_resp(req, "rate_limited", "client '%s' used its daily "
 		    "quota of %u requests", cl->name, cl->daily_quota);
+	else if (strcmp(req->who.rl.refused, "token_quota") == 0)
+		resp = reply_error_resp(req, "rate_limited", "client '%s' used its daily "
+		    "quota of %u tokens", cl->name, cl->daily_token_quota);
 	else if (strcmp(req->who.rl.refused, "concurrency") == 0)
 		resp = reply_error_resp(req, "rate_limited", "client '%s' already has %u "
 		    "requests running", cl->name, cl->max_concurrent);

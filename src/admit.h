@@ -1,6 +1,6 @@
 /*
  * admit.c: who is calling and whether they may (docs/teams.md): the client or admin
- * key, the client's task and model rights, its rate, concurrency and daily quota.
+ * key, the client's task and model rights, its rate, concurrency and daily quotas.
  * Writes the request's admit part.
  */
 #ifndef HFGATE_ADMIT_H

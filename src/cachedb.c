@@ -529,7 +529,7 @@ cachedb_usage_json(struct cachedb *c, const char *from, const char *to,
 
 int
 cachedb_usage_day(struct cachedb *c, const char *day,
-    void (*cb)(const char *, uint64_t, void *), void *arg)
+    void (*cb)(const char *, uint64_t, uint64_t, void *), void *arg)
 {
 	sqlite3_stmt	*st = NULL;
 	const char	*client;
@@ -537,8 +537,9 @@ cachedb_usage_day(struct cachedb *c, const char *day,
 
 	if (c == NULL)
 		return (-1);
-	if (sqlite3_prepare_v2(c->db, "SELECT client, sum(requests) FROM usage"
-	    " WHERE day = ?1 GROUP BY client ORDER BY client", -1, &st, NULL) !=
+	if (sqlite3_prepare_v2(c->db, "SELECT client, sum(requests),"
+	    " sum(generated_tokens) FROM usage WHERE day = ?1 GROUP BY client"
+	    " ORDER BY client", -1, &st, NULL) !=
 	    SQLITE_OK) {
 		cachedb_usage_fail(sqlite3_errcode(c->db));
 		return (-1);
@@ -546,7 +547,8 @@ cachedb_usage_day(struct cachedb *c, const char *day,
 	if ((rc = sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC)) == SQLITE_OK)
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 			if ((client = (const char *)sqlite3_column_text(st, 0)) != NULL)
-				cb(client, (uint64_t)sqlite3_column_int64(st, 1), arg);
+				cb(client, (uint64_t)sqlite3_column_int64(st, 1),
+				    (uint64_t)sqlite3_column_int64(st, 2), arg);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		cachedb_usage_fail(rc);

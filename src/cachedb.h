@@ -62,10 +62,12 @@ int	 cachedb_stats(struct cachedb *, struct cache_stats *);
  */
 int	 cachedb_usage_json(struct cachedb *, const char *from, const char *to,
 	    const char *client, char **json);
-/* Calls cb(client (borrowed), requests, arg) once per client with rows on day
-   (YYYY-MM-DD), with its requests summed over models and tasks. 0 or -1 (logged). */
+/* Calls cb(client (borrowed), requests, generated tokens, arg) once per client with
+   rows on day (YYYY-MM-DD), with its counts summed over models and tasks. 0 or -1
+   (logged). */
 int	 cachedb_usage_day(struct cachedb *, const char *day,
-	    void (*cb)(const char *client, uint64_t requests, void *), void *arg);
+	    void (*cb)(const char *client, uint64_t requests, uint64_t tokens, void *),
+	    void *arg);
 /* A number that changes after every commit of this process's writer that stored or
    deleted entries (copies of entries read before it may be stale). */
 uint64_t cachedb_generation(void);

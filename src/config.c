@@ -1246,6 +1246,8 @@ cfg_client_key(struct cfg_parse *p, const char *name, const char *value)
 		{ "burst", offsetof(struct cfg_client, burst), 6000000 },
 		{ "max_concurrent", offsetof(struct cfg_client, max_concurrent), 1000000 },
 		{ "daily_quota", offsetof(struct cfg_client, daily_quota), 4000000000u },
+		{ "daily_token_quota", offsetof(struct cfg_client, daily_token_quota),
+		    4000000000u },
 	};
 	struct cfg_client	*cl = &p->c->clients[p->cl];
 	struct cfg_glob_parse	 gp = { .p = p };

@@ -62,6 +62,7 @@ struct cfg_client {
 	unsigned  burst;		/* token-bucket size, 0: same as rate */
 	unsigned  max_concurrent;	/* requests and streams at once, 0: no cap */
 	unsigned  daily_quota;		/* requests per UTC day, 0: none */
+	unsigned  daily_token_quota;	/* tokens per UTC day (limit.h), 0: none */
 	char	 *bill_to;		/* X-HF-Bill-To sent for it, NULL: the
 					   client's own, if any */
 };

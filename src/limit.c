@@ -1,4 +1,5 @@
-/* limit.c: per-client admission control: rate, concurrency, daily quota. Pure, no I/O. */
+/* limit.c: per-client admission control: rate, concurrency, daily request and token
+   quotas. Pure, no I/O. */
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -19,8 +20,9 @@ struct limit_client {
 	int64_t			 tokens;	/* in 1/TOKEN, valid once primed */
 	int64_t			 refill_ms;	/* time tokens was brought up to date */
 	int			 primed;	/* bucket set up (starts full) */
-	int64_t			 day;		/* UTC day `used` counts */
-	unsigned		 used;
+	int64_t			 day;		/* UTC day `used` and `spent` count */
+	unsigned		 used;		/* requests admitted */
+	uint64_t		 spent;		/* tokens of the requests ended */
 	unsigned		 inflight;
 	char			 name[];
 };
@@ -66,6 +68,17 @@ limit_get(const char *client)
 	return (c);
 }
 
+/* Caller holds limit_mu. A new UTC day starts both daily counts afresh. */
+static void
+limit_roll(struct limit_client *c, int64_t today)
+{
+	if (c->day != today) {
+		c->day = today;
+		c->used = 0;
+		c->spent = 0;
+	}
+}
+
 /*
  * Brings the bucket up to now for capacity full (units). A clock stepped back only
  * re-anchors the bucket: it adds nothing, and it does not stall the client until the
@@ -108,18 +121,17 @@ limit_admit(const char *client, const struct limit_params *p, int64_t now_ms,
 		pthread_mutex_unlock(&limit_mu);
 		return (-1);
 	}
-	if (c->day != today) {
-		c->day = today;
-		c->used = 0;
-	}
+	limit_roll(c, today);
 	if (p->rate > 0) {
 		full = (int64_t)(p->burst > 0 ? p->burst : p->rate) * TOKEN;
 		limit_refill(c, p->rate, full, now_ms);
 	}
 
-	if (p->quota > 0 && c->used >= p->quota) {
-		v->refused = "quota";
-		v->limit = p->quota;
+	/* Either quota: nothing is admitted before the next UTC midnight. */
+	if ((p->quota > 0 && c->used >= p->quota) ||
+	    (p->token_quota > 0 && c->spent >= p->token_quota)) {
+		v->refused = p->quota > 0 && c->used >= p->quota ? "quota" : "token_quota";
+		v->limit = v->refused[0] == 'q' ? p->quota : p->token_quota;
 		v->remaining = 0;
 		v->reset = v->retry_after = limit_secs(midnight);
 		pthread_mutex_unlock(&limit_mu);
@@ -167,7 +179,23 @@ limit_release(const char *client)
 }
 
 int
-limit_seed(const char *client, int64_t day, unsigned used)
+limit_tokens(const char *client, int64_t now_ms, uint64_t tokens)
+{
+	struct limit_client	*c;
+
+	pthread_mutex_lock(&limit_mu);
+	if ((c = limit_get(client)) == NULL) {
+		pthread_mutex_unlock(&limit_mu);
+		return (-1);
+	}
+	limit_roll(c, limit_day(now_ms));
+	c->spent = tokens > UINT64_MAX - c->spent ? UINT64_MAX : c->spent + tokens;
+	pthread_mutex_unlock(&limit_mu);
+	return (0);
+}
+
+int
+limit_seed(const char *client, int64_t day, unsigned used, uint64_t tokens)
 {
 	struct limit_client	*c;
 
@@ -179,8 +207,13 @@ limit_seed(const char *client, int64_t day, unsigned used)
 	if (day > c->day) {
 		c->day = day;
 		c->used = used;
-	} else if (day == c->day && used > c->used)
-		c->used = used;
+		c->spent = tokens;
+	} else if (day == c->day) {
+		if (used > c->used)
+			c->used = used;
+		if (tokens > c->spent)
+			c->spent = tokens;
+	}
 	pthread_mutex_unlock(&limit_mu);
 	return (0);
 }

@@ -173,17 +173,19 @@ usage_day_of(int64_t ms)
 }
 
 static void
-usage_seed_one(const char *client, uint64_t requests, void *arg)
+usage_seed_one(const char *client, uint64_t requests, uint64_t tokens, void *arg)
 {
 	int64_t	day = *(const int64_t *)arg;
 
-	(void)limit_seed(client, day, requests > UINT_MAX ? UINT_MAX : (unsigned)requests);
+	(void)limit_seed(client, day, requests > UINT_MAX ? UINT_MAX : (unsigned)requests,
+	    tokens);
 }
 
 /*
- * Today's requests of each client, read back once at start-up, so that a restart does
- * not give a client its daily quota again. Admitted requests only are counted (see
- * http.c), as limit.c counts them.
+ * Today's requests and generated tokens of each client, read back once at start-up,
+ * so that a restart does not give a client its daily quotas again. Admitted requests
+ * only are counted (see gw.c), as limit.c counts them. Read once: the counts of other
+ * processes sharing the file later are not seen (docs/teams.md).
  */
 static void
 usage_seed_quotas(void)
@@ -314,6 +316,11 @@ usage_request_done(const struct gw_req *req, const char *client, int ok)
 	ev.bytes_in = req->tr.in_total;
 	ev.bytes_out = req->reply_bytes + req->st.bytes_out;
 	ev.generated_tokens = req->call.tokens + req->st.tokens;
+	/* The token quota counts what the usage table counts, when it counts it, with
+	   accounting on or off (docs/teams.md, "Limits"). */
+	if (client != NULL && ev.generated_tokens > 0 &&
+	    limit_tokens(client, ev.when_ms, ev.generated_tokens) == -1)
+		log_warnx("client %s: out of memory, its tokens are not counted", client);
 	usage_record(&ev);
 }
 

@@ -848,17 +848,18 @@ check_totals(const cJSON *o, uint64_t sum, uint64_t step, uint64_t nrows)
 
 struct day_sum {
 	char		 client[8][64];
-	uint64_t	 requests[8];
+	uint64_t	 requests[8], tokens[8];
 	int		 n;
 };
 
 static void
-day_cb(const char *client, uint64_t requests, void *arg)
+day_cb(const char *client, uint64_t requests, uint64_t tokens, void *arg)
 {
 	struct day_sum	*d = arg;
 
 	ck_assert_int_lt(d->n, 8);
 	snprintf(d->client[d->n], sizeof(d->client[d->n]), "%s", client);
+	d->tokens[d->n] = tokens;
 	d->requests[d->n++] = requests;
 }
 
@@ -933,12 +934,13 @@ START_TEST(test_usage)
 	check_totals(o, 0, 0, 0);
 	cJSON_Delete(o);
 
-	/* Requests per client on a day, summed over models and tasks. */
+	/* Requests and tokens per client on a day, summed over models and tasks. */
 	memset(&d, 0, sizeof(d));
 	ck_assert_int_eq(cachedb_usage_day(c, "2024-03-01", day_cb, &d), 0);
 	ck_assert_int_eq(d.n, 1);
 	ck_assert_str_eq(d.client[0], "team-a");
 	ck_assert_int_eq(d.requests[0], 5120);
+	ck_assert_int_eq(d.tokens[0], 5120 + 3 * 7);
 	memset(&d, 0, sizeof(d));
 	ck_assert_int_eq(cachedb_usage_day(c, "2024-03-05", day_cb, &d), 0);
 	ck_assert_int_eq(d.n, 0);

@@ -396,6 +396,8 @@ static const struct {
 	  "5: unknown task 'text-clasification'" },
 	{ "[client a]\nkey_sha256 = KA\nmodels = a/b c$d\n", "5: invalid pattern 'c$d'" },
 	{ "[client a]\nkey_sha256 = KA\nrate = -1\n", "5: rate: '-1' is not a number" },
+	{ "[client a]\nkey_sha256 = KA\ndaily_token_quota = 4000000001\n",
+	  "5: daily_token_quota: '4000000001' is out of range (0 to 4000000000)" },
 	{ "[client a]\nkey_sha256 = KA\ncolour = red\n", "5: unknown key 'colour' in [client a]" },
 	{ "[client a]\nkey_file = no-such-key\n", "4: key_file: NOSUCH: No such file or directory" },
 	{ "[admin]\nkey_sha256 = KA\n[client a]\nkey_sha256 = KA\n",
@@ -731,7 +733,7 @@ START_TEST(test_shipped_config_uncommented)
 	    "header_timeout", "max_header_bytes", "max_url_bytes", "trusted_proxies",
 	    "body_timeout", "max_body_memory",
 	    "key_sha256", "[client team-a]", "tasks", "rate", "burst", "max_concurrent",
-	    "daily_quota" };
+	    "daily_quota", "daily_token_quota" };
 	struct config	 c;
 	char		 err[512] = "", *line = NULL, *path, *data;
 	char		 text[32768] = "";
@@ -854,7 +856,7 @@ START_TEST(test_clients)
 	content = with_keys("[client team-a]\nkey_sha256 = KA\n"
 	    "tasks = text-classification, fill-mask\ntasks = text-*\n"
 	    "models = org/* gpt2\nrate = 60\nburst = 10\nmax_concurrent = 4\n"
-	    "daily_quota = 1000\n"
+	    "daily_quota = 1000\ndaily_token_quota = 4000000000\n"
 	    "[client team-b]\nkey_file = team-b.key\n"
 	    "[admin]\nkey_sha256 = 00000000000000000000000000000000000000000000000000000000000000fF\n"
 	    "[server]\nallow = 10.0.0.0/8 192.168.1.77 ::1 fd00::/8\nallow = 127.0.0.1/8\n"
@@ -881,10 +883,12 @@ START_TEST(test_clients)
 	ck_assert_uint_eq(a->burst, 10);
 	ck_assert_uint_eq(a->max_concurrent, 4);
 	ck_assert_uint_eq(a->daily_quota, 1000);
+	ck_assert_uint_eq(a->daily_token_quota, 4000000000u);
 	/* The file's key without its surrounding blanks: sha256("secret-b"). */
 	ck_assert_uint_eq(b->key_hash[0], 0xff);
 	ck_assert_uint_eq(b->key_hash[31], 0xaf);
-	ck_assert_uint_eq(b->ntasks + b->nmodels + b->rate + b->daily_quota, 0);
+	ck_assert_uint_eq(b->ntasks + b->nmodels + b->rate + b->daily_quota +
+	    b->daily_token_quota, 0);
 	ck_assert_int_eq(c.admin_has_key, 1);
 	ck_assert_uint_eq(c.admin_key_hash[31], 0xff);
 	ck_assert_uint_eq(c.nallow, 5);

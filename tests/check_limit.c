@@ -18,7 +18,18 @@ static struct limit_verdict
 admit(const char *client, unsigned rate, unsigned burst, unsigned concurrent,
     unsigned quota, int64_t now_ms)
 {
-	struct limit_params	 p = { rate, burst, concurrent, quota };
+	struct limit_params	 p = { rate, burst, concurrent, quota, 0 };
+	struct limit_verdict	 v;
+
+	ck_assert_int_eq(limit_admit(client, &p, now_ms, &v), 0);
+	return (v);
+}
+
+/* One request of client under a request quota and a token quota only. */
+static struct limit_verdict
+admit_tq(const char *client, unsigned quota, unsigned token_quota, int64_t now_ms)
+{
+	struct limit_params	 p = { 0, 0, 0, quota, token_quota };
 	struct limit_verdict	 v;
 
 	ck_assert_int_eq(limit_admit(client, &p, now_ms, &v), 0);
@@ -199,6 +210,68 @@ START_TEST(test_quota_checked_first)
 }
 END_TEST
 
+START_TEST(test_token_quota)
+{
+	struct limit_params	 p = { 0, 0, 0, 0, 0 };
+	struct limit_verdict	 v;
+	int64_t			 now = T0 + DAY_MS - 59500;	/* 23:59:00.500 */
+
+	/* 10 tokens a day: admitted while fewer were used, whatever the next costs. */
+	v = admit_tq("a", 0, 10, now);
+	ck_assert_admitted(v);
+	ck_assert_uint_eq(v.limit, 0);	/* X-RateLimit-* count requests: none here */
+	limit_release("a");
+	ck_assert_int_eq(limit_tokens("a", now, 6), 0);
+	ck_assert_admitted(admit_tq("a", 0, 10, now));
+	limit_release("a");
+	/* That request crosses the quota: it was served, the next one is not. */
+	ck_assert_int_eq(limit_tokens("a", now, 7), 0);
+	v = admit_tq("a", 0, 10, now);
+	ck_assert_refused(v, "token_quota");
+	ck_assert_uint_eq(v.retry_after, 60);
+	ck_assert_uint_eq(v.limit, 10);
+	ck_assert_uint_eq(v.remaining, 0);
+	ck_assert_uint_eq(v.reset, 60);
+	/* With a rate too, the refusal has the quota's headers, and takes no token. */
+	p.rate = 600;
+	p.token_quota = 10;
+	ck_assert_int_eq(limit_admit("a", &p, now, &v), 0);
+	ck_assert_refused(v, "token_quota");
+	ck_assert_uint_eq(v.limit, 10);
+	ck_assert_uint_eq(v.remaining, 0);
+	p.token_quota = 0;
+	ck_assert_int_eq(limit_admit("a", &p, now, &v), 0);
+	ck_assert_admitted(v);
+	ck_assert_uint_eq(v.remaining, 599);
+	limit_release("a");
+	/* The refusals counted no request: this is the 4th of a quota of 5. */
+	v = admit_tq("a", 5, 0, now);
+	ck_assert_admitted(v);
+	ck_assert_uint_eq(v.remaining, 1);
+	limit_release("a");
+	/* Both quotas used up: the request quota is reported. */
+	ck_assert_refused(admit_tq("a", 4, 10, now), "quota");
+	/* A reload that raises the quota past the 13 used admits again. */
+	ck_assert_admitted(admit_tq("a", 0, 14, now));
+	limit_release("a");
+	/* Another client with the same quota is untouched. */
+	ck_assert_admitted(admit_tq("b", 0, 10, now));
+	limit_release("b");
+	/* The next UTC day starts afresh, and a request that ends after midnight counts
+	   on that day, as the usage table counts it. */
+	ck_assert_admitted(admit_tq("a", 0, 10, T0 + DAY_MS));
+	limit_release("a");
+	ck_assert_int_eq(limit_tokens("a", T0 + DAY_MS + 1, 10), 0);
+	v = admit_tq("a", 0, 10, T0 + DAY_MS + 2);
+	ck_assert_refused(v, "token_quota");
+	ck_assert_uint_eq(v.retry_after, 86400);
+	/* Counts saturate. */
+	ck_assert_int_eq(limit_tokens("c", T0, UINT64_MAX), 0);
+	ck_assert_int_eq(limit_tokens("c", T0, UINT64_MAX), 0);
+	ck_assert_refused(admit_tq("c", 0, UINT32_MAX, T0), "token_quota");
+}
+END_TEST
+
 START_TEST(test_clients_independent)
 {
 	ck_assert_admitted(admit("a", 60, 1, 1, 1, T0));
@@ -264,22 +337,34 @@ START_TEST(test_seed)
 	int64_t			 today = now / DAY_MS;
 
 	/* A fresh process seeded with 4 requests of today against a quota of 5. */
-	ck_assert_int_eq(limit_seed("a", today, 4), 0);
-	ck_assert_int_eq(limit_seed("a", today, 2), 0);	/* the larger count stays */
+	ck_assert_int_eq(limit_seed("a", today, 4, 0), 0);
+	ck_assert_int_eq(limit_seed("a", today, 2, 0), 0);	/* the larger count stays */
 	v = admit("a", 0, 0, 0, 5, now);
 	ck_assert_admitted(v);
 	ck_assert_uint_eq(v.remaining, 0);
 	ck_assert_refused(admit("a", 0, 0, 0, 5, now), "quota");
 	/* Seeding yesterday changes nothing today: neither down nor up. */
-	ck_assert_int_eq(limit_seed("a", today - 1, 0), 0);
+	ck_assert_int_eq(limit_seed("a", today - 1, 0, 0), 0);
 	ck_assert_refused(admit("a", 0, 0, 0, 5, now), "quota");
-	ck_assert_int_eq(limit_seed("b", today - 1, 100), 0);
+	ck_assert_int_eq(limit_seed("b", today - 1, 100, 0), 0);
 	v = admit("b", 0, 0, 0, 5, now);
 	ck_assert_admitted(v);
 	ck_assert_uint_eq(v.remaining, 4);
 	/* A seed larger than the running count on the same day raises it. */
-	ck_assert_int_eq(limit_seed("b", today, 5), 0);
+	ck_assert_int_eq(limit_seed("b", today, 5, 0), 0);
 	ck_assert_refused(admit("b", 0, 0, 0, 5, now), "quota");
+	/* Tokens alike: the larger seed stays, yesterday's changes nothing, and the
+	   tokens counted afterwards add to the seed. */
+	ck_assert_int_eq(limit_seed("t", today, 1, 50), 0);
+	ck_assert_int_eq(limit_seed("t", today, 2, 20), 0);
+	ck_assert_int_eq(limit_seed("t", today - 1, 0, 0), 0);
+	ck_assert_refused(admit_tq("t", 0, 50, now), "token_quota");
+	v = admit_tq("t", 3, 51, now);
+	ck_assert_admitted(v);
+	ck_assert_uint_eq(v.remaining, 0);	/* the 2 seeded requests and this one */
+	limit_release("t");
+	ck_assert_int_eq(limit_tokens("t", now, 1), 0);
+	ck_assert_refused(admit_tq("t", 0, 51, now), "token_quota");
 }
 END_TEST
 
@@ -351,7 +436,7 @@ static void *
 hammer_run(void *arg)
 {
 	struct hammer		*h = arg;
-	struct limit_params	 p = { 1, BURST, 3, 0 };
+	struct limit_params	 p = { 1, BURST, 3, 0, 0 };
 	struct limit_verdict	 v;
 
 	for (;;) {
@@ -406,6 +491,7 @@ check_suite(void)
 	tcase_add_test(tc, test_concurrency_refusal_takes_no_token);
 	tcase_add_test(tc, test_quota);
 	tcase_add_test(tc, test_quota_checked_first);
+	tcase_add_test(tc, test_token_quota);
 	tcase_add_test(tc, test_clients_independent);
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_seed);

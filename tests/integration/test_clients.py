@@ -25,6 +25,18 @@ def bearer(key):
     return {"Authorization": "Bearer " + key}
 
 
+def assert_until_midnight(test, h):
+    """A quota's 429: Retry-After and X-RateLimit-Reset are the seconds until the next
+    UTC midnight, X-RateLimit-Remaining 0."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    midnight = (now + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0,
+                                                          microsecond=0)
+    left = (midnight - now).total_seconds()
+    test.assertLessEqual(abs(int(h["retry-after"]) - left), 5, (h, left))
+    test.assertLessEqual(abs(int(h["x-ratelimit-reset"]) - left), 5, (h, left))
+    test.assertEqual(h["x-ratelimit-remaining"], "0")
+
+
 def stream_body():
     return b'{"inputs": "hi", "parameters": {"details": true}, "stream": true}'
 
@@ -182,13 +194,7 @@ class ClientKeys(GatewayTestCase):
         st, h, b = self.post("/models/mock/fill-mask", FILL, KEYS["d"])
         obj = self.assert_json_error(st, h, b, 429, "rate_limited")
         self.assertIn("daily quota of 3 requests", obj["error"])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        midnight = (now + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0,
-                                                              microsecond=0)
-        left = (midnight - now).total_seconds()
-        self.assertLessEqual(abs(int(h["retry-after"]) - left), 5, (h, left))
-        self.assertLessEqual(abs(int(h["x-ratelimit-reset"]) - left), 5, (h, left))
-        self.assertEqual(h["x-ratelimit-remaining"], "0")
+        assert_until_midnight(self, h)
         # Cache hits count as requests too: the quota is a request quota.
         self.assertEqual(self.post("/models/mock/fill-mask", FILL, KEYS["e"])[0], 200)
 
@@ -282,6 +288,61 @@ def cached_then_other(test, first_key, other_key):
     st, h, b = test.post("/models/mock/fill-mask", body, other_key)
     test.assertEqual(st, 200, b)
     return h.get("x-cache"), test.fake.count("/models/mock/fill-mask") - calls
+
+
+LLM = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def chat(text, **kw):
+    return json.dumps({"model": LLM, "messages": [{"role": "user", "content": text}],
+                       **kw}).encode()
+
+
+class TokenQuota(GatewayTestCase):
+    """daily_token_quota: a client is served while its generated tokens of the day
+    (OpenAI usage.completion_tokens, a stream's usage chunk included) are below it,
+    then refused until midnight UTC; other clients are not touched."""
+
+    UPSTREAM_PATH = "/router/hf-inference"
+    CONFIG = {
+        "client t": {"key_sha256": key_sha256(KEYS["a"]), "daily_token_quota": 5},
+        "client u": {"key_sha256": key_sha256(KEYS["b"]), "daily_token_quota": 5},
+        "client v": {"key_sha256": key_sha256(KEYS["c"])},
+    }
+
+    def chat_on(self, conn, key, body):
+        """One chat call on conn: the gateway ends a request (and counts its tokens)
+        before it reads the next one of the same connection."""
+        conn.request("POST", "/v1/chat/completions", body, {**JSON, **bearer(key)})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+
+    def test_tokens_of_the_day_bound_the_client(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=30)
+        self.addCleanup(conn.close)
+        # "echo: one two" is 3 completion tokens (docs/fake-upstream.md): 3 < 5.
+        st, _, b = self.chat_on(conn, KEYS["a"], chat("one two"))
+        self.assertEqual(st, 200, b)
+        self.assertEqual(json.loads(b)["usage"]["completion_tokens"], 3)
+        # Still below: admitted, and this stream crosses the quota (3 + 3), counted
+        # from the usage chunk hfgate asks for.
+        st, _, b = self.chat_on(conn, KEYS["a"], chat("three four", stream=True))
+        self.assertEqual(st, 200, b)
+        self.assertTrue(b.rstrip().endswith(b"data: [DONE]"), b[-200:])
+        calls = self.fake.count("/router/v1/chat/completions")
+        self.assertEqual(calls, 2)
+        for _ in range(2):
+            st, h, b = self.chat_on(conn, KEYS["a"], chat("five"))
+            obj = self.assert_json_error(st, h, b, 429, "rate_limited")
+            self.assertEqual(obj["error"], "client 't' used its daily quota of 5 tokens")
+            self.assertEqual(h["x-ratelimit-limit"], "5")
+            assert_until_midnight(self, h)
+        self.assertEqual(self.fake.count("/router/v1/chat/completions"), calls)
+        # Other clients, with the same quota or none, are served.
+        for key in (KEYS["b"], KEYS["c"]):
+            st, _, b = self.gw.request("POST", "/v1/chat/completions", chat("six"),
+                                       {**JSON, **bearer(key)})
+            self.assertEqual(st, 200, b)
 
 
 class CachePerClient(GatewayTestCase):

@@ -330,8 +330,8 @@ class UsageWithoutCacheTest(UsageHelpers, GatewayTestCase):
 
 
 class QuotaAcrossRestartTest(UsageHelpers, FreshGatewayTestCase):
-    """A client's day's requests are read back at start-up: a restart does not give it
-    its daily quota again. Requests refused by hfgate are not counted."""
+    """A client's day's requests and tokens are read back at start-up: a restart does
+    not give it its daily quotas again. Requests refused by hfgate are not counted."""
 
     def test_quota_survives_restart(self):
         key = "quota-" + nonce()
@@ -357,3 +357,24 @@ class QuotaAcrossRestartTest(UsageHelpers, FreshGatewayTestCase):
                                body_of({"inputs": "q3"}), auth)
         self.assertEqual(st, 429, b[:300])
         self.assertIn("daily quota", json.loads(b)["error"])
+
+    def test_token_quota_survives_restart(self):
+        key = "tokens-" + nonce()
+        db = os.path.join(mkdtemp("hfgate-usage-"), "usage.db")
+        config = {"usage": {"db": db},
+                  "client q": {"key_sha256": key_sha256(key), "daily_token_quota": 4}}
+        auth = {"Authorization": "Bearer " + key, **JSON}
+        chat = body_of({"model": "meta-llama/Llama-3.1-8B-Instruct",
+                        "messages": [{"role": "user", "content": "one two three"}]})
+        router = self.fake.url + "/router/hf-inference"
+        gw = self.start_gateway(config, upstream_url=router)
+        # "echo: one two three": 4 completion tokens, the whole quota.
+        st, _, b = gw.request("POST", "/v1/chat/completions", chat, auth)
+        self.assertEqual(st, 200, b[:300])
+        self.assertEqual(json.loads(b)["usage"]["completion_tokens"], 4)
+        self.assertEqual(gw.stop(), 0)
+        gw2 = self.start_gateway(config, upstream_url=router)
+        st, h, b = gw2.request("POST", "/v1/chat/completions", chat, auth)
+        self.assertEqual(st, 429, b[:300])
+        self.assertIn("daily quota of 4 tokens", json.loads(b)["error"])
+        self.assertIn("retry-after", h)
