@@ -308,9 +308,9 @@ bridge_details(const char *finish, unsigned long long tokens, const char *seed,
 }
 
 static unsigned long long
-bridge_usage_tokens(const cJSON *ans)
+bridge_usage_count(const cJSON *ans, const char *name)
 {
-	const cJSON	*n = bridge_get(bridge_get(ans, "usage"), "completion_tokens");
+	const cJSON	*n = bridge_get(bridge_get(ans, "usage"), name);
 
 	/* A count past 2^53 is no count (and would not convert). */
 	return (cJSON_IsNumber(n) && n->valuedouble > 0 && n->valuedouble < 0x1p53 ?
@@ -339,7 +339,7 @@ bridge_generate_answer(const struct bridge_how *how, const cJSON *root,
 	if (cJSON_IsTrue(bridge_get(bridge_get(root, "parameters"), "details"))) {
 		(void)bridge_seed(body, len, seed, sizeof(seed));
 		if ((d = bridge_details(bridge_finish(cJSON_IsString(fr) ? fr->valuestring :
-		    NULL, bridge_get(choice, "stop_reason")), bridge_usage_tokens(ans), seed,
+		    NULL, bridge_get(choice, "stop_reason")), bridge_usage_count(ans, "completion_tokens"), seed,
 		    1)) == NULL || !cJSON_AddItemToObject(o, "details", d)) {
 			cJSON_Delete(d);
 			goto fail;
@@ -603,7 +603,8 @@ bridge_line(struct bridge_sse *s, const char *line, size_t n, struct buf *out)
 			    fr->valuestring, bridge_get(choice, "stop_reason")));
 	}
 	if (cJSON_IsObject(bridge_get(root, "usage"))) {
-		s->tokens = bridge_usage_tokens(root);
+		s->tokens = bridge_usage_count(root, "completion_tokens");
+		s->prompt_tokens = bridge_usage_count(root, "prompt_tokens");
 		s->usage_seen = 1;
 	}
 done:

@@ -69,6 +69,7 @@ struct bridge_sse {
 	int		 broken;	/* bridge_sse_init failed */
 	int		 usage_seen;
 	unsigned long long tokens;	/* the usage chunk's completion_tokens */
+	unsigned long long prompt_tokens;	/* and its prompt_tokens */
 	unsigned long long events;	/* token events sent */
 };
 

@@ -22,7 +22,7 @@
 #include "cachedb.h"
 #include "log.h"
 
-#define CACHEDB_VERSION		2	/* PRAGMA user_version of the schema below */
+#define CACHEDB_VERSION		3	/* PRAGMA user_version of the schema below */
 #define CACHEDB_READ_BUSY_MS	10	/* a reader that waits longer counts a miss */
 #define CACHEDB_OPEN_BUSY_MS	5000	/* creation or migration by another process */
 
@@ -49,7 +49,7 @@ static const char cachedb_pragmas[] =
  * Version 2 adds usage, the request counters per UTC day, client, model and task
  * (usage.c). It has no trigger and no link to entry: its rows never count in meta's
  * totals, and eviction, the purge and deletions (which all delete from entry) never
- * touch them.
+ * touch them. Version 3 adds usage.prompt_tokens (OpenAI answers' usage).
  */
 static const char *const cachedb_migrations[CACHEDB_VERSION] = {
 	"CREATE TABLE entry(id INTEGER PRIMARY KEY, kid INTEGER NOT NULL UNIQUE,"
@@ -80,6 +80,8 @@ static const char *const cachedb_migrations[CACHEDB_VERSION] = {
 	"    bytes_out INTEGER NOT NULL DEFAULT 0,"
 	"    generated_tokens INTEGER NOT NULL DEFAULT 0,"
 	"    PRIMARY KEY(day, client, model, task)) WITHOUT ROWID;",
+	/* OpenAI answers count their prompt too. */
+	"ALTER TABLE usage ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;",
 };
 
 struct cachedb {
@@ -411,7 +413,7 @@ cachedb_stats(struct cachedb *c, struct cache_stats *s)
 /* The counters of a usage row, in column order after day, client, model, task. */
 static const char *const cachedb_usage_counters[] = {
 	"requests", "cache_hits", "attempts", "errors", "upstream_ms", "bytes_in",
-	"bytes_out", "generated_tokens"
+	"bytes_out", "generated_tokens", "prompt_tokens"
 };
 #define CACHEDB_USAGE_NCOUNTERS \
 	(sizeof(cachedb_usage_counters) / sizeof(cachedb_usage_counters[0]))
@@ -472,7 +474,7 @@ cachedb_usage_json(struct cachedb *c, const char *from, const char *to,
 	/* YYYY-MM-DD compares as text in date order. */
 	if (sqlite3_prepare_v2(c->db,
 	    "SELECT day, client, model, task, requests, cache_hits, attempts, errors,"
-	    " upstream_ms, bytes_in, bytes_out, generated_tokens FROM usage"
+	    " upstream_ms, bytes_in, bytes_out, generated_tokens, prompt_tokens FROM usage"
 	    " WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2)"
 	    " AND (?3 IS NULL OR client = ?3)"
 	    " ORDER BY day, client, model, task", -1, &st, NULL) != SQLITE_OK) {
@@ -538,7 +540,8 @@ cachedb_usage_day(struct cachedb *c, const char *day,
 	if (c == NULL)
 		return (-1);
 	if (sqlite3_prepare_v2(c->db, "SELECT client, sum(requests),"
-	    " sum(generated_tokens) FROM usage WHERE day = ?1 GROUP BY client"
+	    " sum(generated_tokens + prompt_tokens) FROM usage WHERE day = ?1"
+	    " GROUP BY client"
 	    " ORDER BY client", -1, &st, NULL) !=
 	    SQLITE_OK) {
 		cachedb_usage_fail(sqlite3_errcode(c->db));

@@ -100,8 +100,8 @@ static const char *const dbw_sql[DBW_S_COUNT] = {
 	"DELETE FROM entry WHERE id IN"
 	"    (SELECT id FROM entry WHERE expires < ?1 LIMIT 256)",
 	"INSERT INTO usage(day, client, model, task, requests, cache_hits, attempts,"
-	"    errors, upstream_ms, bytes_in, bytes_out, generated_tokens)"
-	"    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+	"    errors, upstream_ms, bytes_in, bytes_out, generated_tokens, prompt_tokens)"
+	"    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
 	"    ON CONFLICT(day, client, model, task) DO UPDATE SET"
 	"    requests = requests + excluded.requests,"
 	"    cache_hits = cache_hits + excluded.cache_hits,"
@@ -110,7 +110,8 @@ static const char *const dbw_sql[DBW_S_COUNT] = {
 	"    upstream_ms = upstream_ms + excluded.upstream_ms,"
 	"    bytes_in = bytes_in + excluded.bytes_in,"
 	"    bytes_out = bytes_out + excluded.bytes_out,"
-	"    generated_tokens = generated_tokens + excluded.generated_tokens",
+	"    generated_tokens = generated_tokens + excluded.generated_tokens,"
+	"    prompt_tokens = prompt_tokens + excluded.prompt_tokens",
 };
 
 struct dbw_touched {
@@ -340,6 +341,8 @@ dbw_apply_usage(struct dbw_op *op)
 		    sqlite3_bind_int64(st, 11, (sqlite3_int64)r->bytes_out) !=
 		    SQLITE_OK ||
 		    sqlite3_bind_int64(st, 12, (sqlite3_int64)r->generated_tokens) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(st, 13, (sqlite3_int64)r->prompt_tokens) !=
 		    SQLITE_OK || dbw_step(DBW_S_USAGE, "usage") == -1)
 			return (-1);
 	}

@@ -19,7 +19,7 @@ struct usage_row {
 	char		 model[128];
 	char		 task[48];
 	uint64_t	 requests, cache_hits, attempts, errors, upstream_ms, bytes_in,
-			 bytes_out, generated_tokens;
+			 bytes_out, generated_tokens, prompt_tokens;
 };
 
 /*

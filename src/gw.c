@@ -537,7 +537,8 @@ gw_relay(struct gw_req *req, long status, struct buf *body, const char *ctype,
 		gw_fail(req, 502, GW_LEAK_TYPE, GW_LEAK_MSG);
 		return;
 	}
-	req->call.tokens = usage_tokens(req, ctype, body->data, body->len);
+	req->call.tokens = usage_tokens(req, ctype, body->data, body->len,
+	    &req->call.prompt_tokens);
 	/* The request's own answer: a waiter's is its leader's, translated already. */
 	if (req->res.bridge.kind != BRIDGE_NONE && req->call.attempts > 0 &&
 	    gw_bridge_back(req, status, body, &ctype) == -1)

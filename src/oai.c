@@ -249,21 +249,30 @@ oai_usage_chunk(const char *line, size_t len)
 	return (p < end && *p == ']');
 }
 
-unsigned long long
-oai_completion_tokens(const char *body, size_t len)
+/* usage.<name> of root: a count, 0 when absent (a count past 2^53 is no count, and
+   would not convert). */
+static unsigned long long
+oai_usage_count(const cJSON *root, const char *name)
 {
-	cJSON		*root;
-	const cJSON	*n;
-	unsigned long long tokens = 0;
+	const cJSON	*n = cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(root, "usage"), name);
 
-	if (body == NULL || memmem(body, len, "\"completion_tokens\"", 19) == NULL ||
+	return (cJSON_IsNumber(n) && n->valuedouble > 0 && n->valuedouble < 0x1p53 ?
+	    (unsigned long long)n->valuedouble : 0);
+}
+
+unsigned long long
+oai_completion_tokens(const char *body, size_t len, unsigned long long *prompt)
+{
+	cJSON			*root;
+	unsigned long long	 tokens;
+
+	*prompt = 0;
+	if (body == NULL || memmem(body, len, "\"usage\"", 7) == NULL ||
 	    (root = cJSON_ParseWithLength(body, len)) == NULL)
 		return (0);
-	n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root,
-	    "usage"), "completion_tokens");
-	/* A count past 2^53 is no count (and would not convert). */
-	if (cJSON_IsNumber(n) && n->valuedouble > 0 && n->valuedouble < 0x1p53)
-		tokens = (unsigned long long)n->valuedouble;
+	tokens = oai_usage_count(root, "completion_tokens");
+	*prompt = oai_usage_count(root, "prompt_tokens");
 	cJSON_Delete(root);
 	return (tokens);
 }

@@ -53,7 +53,9 @@ int	 oai_member(const char *body, size_t len, const char *key, size_t *vstart,
 /* 1 when the event line (without its line end) is the usage chunk of a stream: a
    data line with "choices": [] and "usage". */
 int	 oai_usage_chunk(const char *line, size_t len);
-/* The generated tokens of an answer: usage.completion_tokens, 0 when absent. */
-unsigned long long oai_completion_tokens(const char *body, size_t len);
+/* The tokens of an answer: usage.completion_tokens, and usage.prompt_tokens in
+   *prompt; 0 when absent. */
+unsigned long long oai_completion_tokens(const char *body, size_t len,
+		    unsigned long long *prompt);
 
 #endif

@@ -106,6 +106,7 @@ struct call_part {
 	struct buf		 last_relay;
 	uint64_t		 up_ms;		/* upstream time of every attempt */
 	uint64_t		 tokens;	/* generated tokens of a buffered answer */
+	uint64_t		 prompt_tokens;	/* its prompt tokens (OpenAI's usage) */
 };
 
 /* stream.c: relaying an event stream. `buf` holds the bytes not yet sent. */
@@ -127,6 +128,7 @@ struct stream_part {
 	uint64_t		 stall_ms;	/* paused since, 0 when not paused */
 	uint64_t		 bytes_out;
 	uint64_t		 tokens;	/* of the final event */
+	uint64_t		 prompt_tokens;	/* of the usage chunk */
 	/* direct writes: while suspended in the content reader, events go straight to
 	   the socket, one chunk each, instead of a resume and a suspend per event */
 	int			 direct;

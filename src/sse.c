@@ -12,12 +12,29 @@
 
 #define SSE_LINE_MAX	(64 * 1024)	/* keys sit near the start of an event */
 
+/* Sets *n to the digits after key (a key at JSON level: the quote, the name, the
+   quote and the colon) in the len bytes at p, when key is there. */
+static void
+sse_count(const char *p, size_t len, const char *key, unsigned long long *n)
+{
+	const char		*k, *v, *end = p + len;
+	size_t			 klen = strlen(key);
+	unsigned long long	 x;
+
+	if ((k = memmem(p, len, key, klen)) == NULL)
+		return;
+	for (v = k + klen; v < end && (*v == ' ' || *v == '\t'); v++)
+		;
+	for (x = 0; v < end && *v >= '0' && *v <= '9'; v++)
+		x = x * 10 + (unsigned long long)(*v - '0');
+	*n = x;
+}
+
 static void
 sse_scan_line(struct sse_scan *s)
 {
 	const char		*p = s->line.data, *k, *v, *end;
 	size_t			 len = s->line.len;
-	unsigned long long	 n;
 
 	if (len < 5 || strncmp(p, "data:", 5) != 0)
 		return;
@@ -37,22 +54,11 @@ sse_scan_line(struct sse_scan *s)
 		if (v < end && *v != 'n')
 			s->saw_final = 1;
 	}
-	/* For usage accounting: the OpenAI usage chunk's completion_tokens. */
-	if ((k = memmem(p, len, "\"completion_tokens\":", 20)) != NULL) {
-		for (v = k + 20; v < end && (*v == ' ' || *v == '\t'); v++)
-			;
-		for (n = 0; v < end && *v >= '0' && *v <= '9'; v++)
-			n = n * 10 + (unsigned long long)(*v - '0');
-		s->generated_tokens = n;
-	}
-	/* For usage accounting: the final event's details.generated_tokens. */
-	if ((k = memmem(p, len, "\"generated_tokens\":", 19)) != NULL) {
-		for (v = k + 19; v < end && (*v == ' ' || *v == '\t'); v++)
-			;
-		for (n = 0; v < end && *v >= '0' && *v <= '9'; v++)
-			n = n * 10 + (unsigned long long)(*v - '0');
-		s->generated_tokens = n;
-	}
+	/* For usage accounting: the OpenAI usage chunk's completion_tokens and
+	   prompt_tokens, or the final event's details.generated_tokens. */
+	sse_count(p, len, "\"completion_tokens\":", &s->generated_tokens);
+	sse_count(p, len, "\"generated_tokens\":", &s->generated_tokens);
+	sse_count(p, len, "\"prompt_tokens\":", &s->prompt_tokens);
 	if ((k = memmem(p, len, "\"error\":", 8)) != NULL) {
 		for (v = k + 8; v < end && (*v == ' ' || *v == '\t'); v++)
 			;

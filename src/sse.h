@@ -21,6 +21,7 @@ struct sse_scan {
 	int		 openai;	/* set by the relay: errors in OpenAI's shape */
 	unsigned long long generated_tokens;	/* the final event's details, or the
 						   usage chunk's completion_tokens */
+	unsigned long long prompt_tokens;	/* the usage chunk's prompt_tokens */
 };
 
 /* Scans len more bytes. Returns 0, -1 on allocation failure (the scan goes on). */

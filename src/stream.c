@@ -521,6 +521,8 @@ stream_done(struct gw_req *req, int ok, const char *error)
 	}
 	req->st.tokens = req->res.bridge.kind != BRIDGE_NONE ?
 	    bridge_sse_tokens(&req->st.bridge) : req->st.sse.generated_tokens;
+	req->st.prompt_tokens = req->res.bridge.kind != BRIDGE_NONE ?
+	    req->st.bridge.prompt_tokens : req->st.sse.prompt_tokens;
 	req->st.up_done = 1;
 	/* Only a stream that delivered its final event may be stored; an in-stream
 	   error is a failed generation even though the transfer ended cleanly. */

@@ -28,6 +28,7 @@
  * so that a light load stays on one shard and reuses its connections (one HTTP/2
  * connection to the Hub, not eight); past that, the least busy shard takes them.
  */
+#define UP_SSE_BUFFER_BYTES	4096L	/* CURLOPT_BUFFERSIZE of a stream */
 #define UP_SHARDS	8
 #define UP_SHARD_FILL	64
 
@@ -558,6 +559,11 @@ up_setup(struct up_call *c)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* A stream's receive buffer stays resident while it is open, and its events
+	   are small: a quarter of curl's default (docs/performance.md, "Memory per
+	   stream"). Set on every start, since pooled handles serve both kinds. */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, c->sse ? UP_SSE_BUFFER_BYTES :
+	    (long)CURL_MAX_WRITE_SIZE);
 	/* Without proxy variables, say so, and curl skips reading them per transfer. */
 	if (!up_proxy_env)
 		curl_easy_setopt(e, CURLOPT_PROXY, "");

@@ -285,6 +285,7 @@ usage_record(const struct usage_event *ev)
 	r->bytes_in += ev->bytes_in;
 	r->bytes_out += ev->bytes_out;
 	r->generated_tokens += ev->generated_tokens;
+	r->prompt_tokens += ev->prompt_tokens;
 	/* Armed only while there is something to flush: an idle thread never wakes.
 	   A shorter interval (after a reload) moves the flush forward. */
 	ms = ev->flush_ms > 0 ? (uint64_t)ev->flush_ms : USAGE_FLUSH_MS;
@@ -316,10 +317,11 @@ usage_request_done(const struct gw_req *req, const char *client, int ok)
 	ev.bytes_in = req->tr.in_total;
 	ev.bytes_out = req->reply_bytes + req->st.bytes_out;
 	ev.generated_tokens = req->call.tokens + req->st.tokens;
+	ev.prompt_tokens = req->call.prompt_tokens + req->st.prompt_tokens;
 	/* The token quota counts what the usage table counts, when it counts it, with
-	   accounting on or off (docs/teams.md, "Limits"). */
-	if (client != NULL && ev.generated_tokens > 0 &&
-	    limit_tokens(client, ev.when_ms, ev.generated_tokens) == -1)
+	   accounting on or off (docs/teams.md, "Limits"): prompt and generated. */
+	if (client != NULL && ev.generated_tokens + ev.prompt_tokens > 0 &&
+	    limit_tokens(client, ev.when_ms, ev.generated_tokens + ev.prompt_tokens) == -1)
 		log_warnx("client %s: out of memory, its tokens are not counted", client);
 	usage_record(&ev);
 }
@@ -338,16 +340,21 @@ usage_result_tokens(const cJSON *o)
 
 uint64_t
 usage_tokens(const struct gw_req *req, const char *ctype, const char *body,
-    size_t len)
+    size_t len, uint64_t *prompt)
 {
 	cJSON		*root;
 	const cJSON	*e;
-	uint64_t	 n = 0;
+	uint64_t		 n = 0;
+	unsigned long long	 p = 0, c = 0;
 
+	*prompt = 0;
 	/* A bridged answer counts from the OpenAI answer, before it is translated. */
-	if (req->res.openai || req->res.bridge.kind != BRIDGE_NONE)
-		return (req->call.attempts > 0 && body != NULL ?
-		    (uint64_t)oai_completion_tokens(body, len) : 0);
+	if (req->res.openai || req->res.bridge.kind != BRIDGE_NONE) {
+		if (req->call.attempts > 0 && body != NULL)
+			c = oai_completion_tokens(body, len, &p);
+		*prompt = p;
+		return (c);
+	}
 	/* Parsed only when it can hold tokens: /models/{id} does not know its task. */
 	if (req->call.attempts == 0 || body == NULL || len == 0 || (req->res.task != NULL &&
 	    strcmp(req->res.task->name, "text-generation") != 0) || ctype == NULL ||

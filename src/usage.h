@@ -28,7 +28,8 @@ struct usage_event {
 	int		 cache_hit;
 	unsigned	 attempts;
 	int		 error;
-	uint64_t	 upstream_ms, bytes_in, bytes_out, generated_tokens;
+	uint64_t	 upstream_ms, bytes_in, bytes_out, generated_tokens,
+			 prompt_tokens;
 };
 
 /*
@@ -60,9 +61,10 @@ void	 usage_request_done(const struct gw_req *, const char *client, int ok);
    result; summed over the list), or usage.completion_tokens of an OpenAI answer (a
    bridged request's too, before it is translated): 0 when there is none, when req
    is not (or may not be) text-generation, or when req did not call the upstream
-   itself (a copy of another request's answer: its tokens count once). */
+   itself (a copy of another request's answer: its tokens count once). *prompt gets
+   an OpenAI answer's usage.prompt_tokens under the same rules, else 0. */
 uint64_t usage_tokens(const struct gw_req *, const char *ctype, const char *body,
-	    size_t len);
+	    size_t len, uint64_t *prompt);
 
 /* GET /admin/usage: */
 /* 1 while accounting is on and has a file. */

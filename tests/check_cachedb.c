@@ -230,7 +230,7 @@ START_TEST(test_roundtrip)
 	dbw_stop();
 
 	/* The file: schema version, WAL, 8 KiB pages, consistent. */
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 3);
 	ck_assert_int_eq(sql_int("PRAGMA page_size"), 8192);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM body"), 1);
 	ck_assert_int_eq(sql_int("SELECT sum(size) FROM entry"), 9 + CACHEDB_ROW_OVERHEAD);
@@ -631,13 +631,13 @@ START_TEST(test_schema_versions)
 
 	/* A newer schema is refused, clearly. */
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE x(a); PRAGMA user_version=3",
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE x(a); PRAGMA user_version=4",
 	    NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	ck_assert_int_eq(cachedb_open(path, &c, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
 	ck_assert_int_eq(dbw_start(path, BIG, err, sizeof(err)), -1);
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 4);
 
 	/* Someone else's database (tables, no version) is not taken over. */
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
@@ -653,7 +653,7 @@ START_TEST(test_schema_versions)
 	setup();
 	write_file(path, "", 0);
 	c = open_reader();
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 3);
 	ck_assert_int_eq(sql_int("SELECT count(*) FROM usage"), 0);
 	cachedb_close(c);
 }
@@ -737,7 +737,7 @@ START_TEST(test_migrate_v1)
 
 	/* Opening migrates it; its entry is still served and counted. */
 	c = open_reader();
-	ck_assert_int_eq(sql_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int("PRAGMA user_version"), 3);
 	ck_assert_int_eq(cachedb_get(c, k, &e), 1);
 	ck_assert_str_eq(e.body, "[1]");
 	ck_assert_int_eq(e.expires, t + 3600);
@@ -749,7 +749,7 @@ START_TEST(test_migrate_v1)
 	ck_assert_str_eq(json, "{\"from\":null,\"to\":null,\"client\":null,"
 	    "\"rows\":[],\"totals\":{\"requests\":0,\"cache_hits\":0,"
 	    "\"attempts\":0,\"errors\":0,\"upstream_ms\":0,\"bytes_in\":0,"
-	    "\"bytes_out\":0,\"generated_tokens\":0}}");
+	    "\"bytes_out\":0,\"generated_tokens\":0,\"prompt_tokens\":0}}");
 	free(json);
 
 	/* The writer takes the migrated file and counts usage in it. */
@@ -773,7 +773,7 @@ START_TEST(test_migrate_v1)
 END_TEST
 
 /* A usage row with its counters derived from base: requests base, cache_hits
-   base + 1, ..., generated_tokens base + 7. */
+   base + 1, ..., generated_tokens base + 7, prompt_tokens base + 8. */
 static struct usage_row
 urow(const char *day, const char *client, const char *model, const char *task,
     uint64_t base)
@@ -793,11 +793,13 @@ urow(const char *day, const char *client, const char *model, const char *task,
 	r.bytes_in = base + 5;
 	r.bytes_out = base + 6;
 	r.generated_tokens = base + 7;
+	r.prompt_tokens = base + 8;
 	return (r);
 }
 
 static const char *const ucounters[] = { "requests", "cache_hits", "attempts",
-    "errors", "upstream_ms", "bytes_in", "bytes_out", "generated_tokens" };
+    "errors", "upstream_ms", "bytes_in", "bytes_out", "generated_tokens",
+    "prompt_tokens" };
 
 /* cachedb_usage_json's answer, parsed (the caller frees it). */
 static cJSON *
@@ -934,13 +936,14 @@ START_TEST(test_usage)
 	check_totals(o, 0, 0, 0);
 	cJSON_Delete(o);
 
-	/* Requests and tokens per client on a day, summed over models and tasks. */
+	/* Requests and tokens (generated and prompt) per client on a day, summed over
+	   models and tasks. */
 	memset(&d, 0, sizeof(d));
 	ck_assert_int_eq(cachedb_usage_day(c, "2024-03-01", day_cb, &d), 0);
 	ck_assert_int_eq(d.n, 1);
 	ck_assert_str_eq(d.client[0], "team-a");
 	ck_assert_int_eq(d.requests[0], 5120);
-	ck_assert_int_eq(d.tokens[0], 5120 + 3 * 7);
+	ck_assert_int_eq(d.tokens[0], (5120 + 3 * 7) + (5120 + 3 * 8));
 	memset(&d, 0, sizeof(d));
 	ck_assert_int_eq(cachedb_usage_day(c, "2024-03-05", day_cb, &d), 0);
 	ck_assert_int_eq(d.n, 0);

@@ -103,9 +103,17 @@ START_TEST(test_tokens)
 	static const char a[] = "{\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
 	    "\"completion_tokens\":7,\"total_tokens\":10}}";
 
-	ck_assert_uint_eq(oai_completion_tokens(a, strlen(a)), 7);
-	ck_assert_uint_eq(oai_completion_tokens("{}", 2), 0);
-	ck_assert_uint_eq(oai_completion_tokens(NULL, 0), 0);
+	static const char b[] = "{\"usage\":{\"prompt_tokens\":5}}";
+	unsigned long long	 prompt = 99;
+
+	ck_assert_uint_eq(oai_completion_tokens(a, strlen(a), &prompt), 7);
+	ck_assert_uint_eq(prompt, 3);
+	ck_assert_uint_eq(oai_completion_tokens(b, strlen(b), &prompt), 0);
+	ck_assert_uint_eq(prompt, 5);
+	ck_assert_uint_eq(oai_completion_tokens("{}", 2, &prompt), 0);
+	ck_assert_uint_eq(prompt, 0);
+	ck_assert_uint_eq(oai_completion_tokens(NULL, 0, &prompt), 0);
+	ck_assert_uint_eq(prompt, 0);
 }
 END_TEST
 

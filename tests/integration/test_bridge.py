@@ -588,8 +588,9 @@ class BridgedCache(GatewayTestCase):
             r = [r for r in json.loads(b)["rows"] if r["model"] == model]
             return r if r and r[0]["requests"] == 2 else None
         r = wait_until(rows, 5, what="the usage of " + model)
-        # 4 and 5 words answered ("echo:" and the prompt's).
-        self.assertEqual((r[0]["task"], r[0]["generated_tokens"]), ("text-generation", 9))
+        # 4 and 5 words answered ("echo:" and the prompt's), of prompts of 3 and 4.
+        self.assertEqual((r[0]["task"], r[0]["generated_tokens"], r[0]["prompt_tokens"]),
+                         ("text-generation", 9, 7))
 
 
 class OpenAIEndpoint(V018Shapes, GatewayTestCase):

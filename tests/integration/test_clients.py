@@ -299,14 +299,14 @@ def chat(text, **kw):
 
 
 class TokenQuota(GatewayTestCase):
-    """daily_token_quota: a client is served while its generated tokens of the day
-    (OpenAI usage.completion_tokens, a stream's usage chunk included) are below it,
-    then refused until midnight UTC; other clients are not touched."""
+    """daily_token_quota: a client is served while its tokens of the day (OpenAI
+    usage.prompt_tokens and completion_tokens, a stream's usage chunk included) are
+    below it, then refused until midnight UTC; other clients are not touched."""
 
     UPSTREAM_PATH = "/router/hf-inference"
     CONFIG = {
-        "client t": {"key_sha256": key_sha256(KEYS["a"]), "daily_token_quota": 5},
-        "client u": {"key_sha256": key_sha256(KEYS["b"]), "daily_token_quota": 5},
+        "client t": {"key_sha256": key_sha256(KEYS["a"]), "daily_token_quota": 10},
+        "client u": {"key_sha256": key_sha256(KEYS["b"]), "daily_token_quota": 10},
         "client v": {"key_sha256": key_sha256(KEYS["c"])},
     }
 
@@ -320,11 +320,13 @@ class TokenQuota(GatewayTestCase):
     def test_tokens_of_the_day_bound_the_client(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=30)
         self.addCleanup(conn.close)
-        # "echo: one two" is 3 completion tokens (docs/fake-upstream.md): 3 < 5.
+        # "one two" is 2 prompt tokens, "echo: one two" 3 completion tokens
+        # (docs/fake-upstream.md): 5 < 10.
         st, _, b = self.chat_on(conn, KEYS["a"], chat("one two"))
         self.assertEqual(st, 200, b)
-        self.assertEqual(json.loads(b)["usage"]["completion_tokens"], 3)
-        # Still below: admitted, and this stream crosses the quota (3 + 3), counted
+        usage = json.loads(b)["usage"]
+        self.assertEqual((usage["prompt_tokens"], usage["completion_tokens"]), (2, 3))
+        # Still below: admitted, and this stream crosses the quota (5 + 5), counted
         # from the usage chunk hfgate asks for.
         st, _, b = self.chat_on(conn, KEYS["a"], chat("three four", stream=True))
         self.assertEqual(st, 200, b)
@@ -334,8 +336,8 @@ class TokenQuota(GatewayTestCase):
         for _ in range(2):
             st, h, b = self.chat_on(conn, KEYS["a"], chat("five"))
             obj = self.assert_json_error(st, h, b, 429, "rate_limited")
-            self.assertEqual(obj["error"], "client 't' used its daily quota of 5 tokens")
-            self.assertEqual(h["x-ratelimit-limit"], "5")
+            self.assertEqual(obj["error"], "client 't' used its daily quota of 10 tokens")
+            self.assertEqual(h["x-ratelimit-limit"], "10")
             assert_until_midnight(self, h)
         self.assertEqual(self.fake.count("/router/v1/chat/completions"), calls)
         # Other clients, with the same quota or none, are served.

@@ -159,6 +159,25 @@ class OpenAIRoutes(GatewayTestCase):
                 self.assert_json_error(st, h, b, 400, "bad_request")
         self.assertEqual(self.fake.stats()["total"], before)
 
+    def test_usage_counts_prompt_and_completion_tokens(self):
+        from harness import wait_until
+        model = "fake/oai-slow-1"
+        st, _, b = self.post("/v1/chat/completions", chat(model, "a b c"))
+        self.assertEqual(st, 200, b)
+        plain = json.loads(b)["usage"]
+        st, _, b = self.post("/v1/chat/completions", chat(model, "d e f g", stream=True))
+        self.assertEqual(st, 200, b)
+
+        def row():
+            st, _, b = self.gw.request("GET", "/admin/usage")
+            r = [r for r in json.loads(b)["rows"] if r["model"] == model]
+            return r[0] if r and r[0]["requests"] == 2 else None
+        r = wait_until(row, 5, what="the usage of " + model)
+        # The stream's from the usage chunk hfgate asked for: 4 words in, 5 out.
+        self.assertEqual((r["prompt_tokens"], r["generated_tokens"]),
+                         (plain["prompt_tokens"] + 4, plain["completion_tokens"] + 5))
+        self.assertEqual(plain["prompt_tokens"], 3)
+
     def test_stream_ends_on_done_without_the_usage_chunk(self):
         st, h, b = self.post("/v1/chat/completions", chat(LLM, "one two three", stream=True))
         self.assertEqual(st, 200, b)
