@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Cache-hit benchmark: hfgate's result cache side by side with nginx proxy_cache of
 # POSTs (key = URI + body, proxy_cache_lock on), both in front of the
 # offline fake upstream on loopback, under the same wrk load, in one run.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # shellcheck shell=bash disable=SC2034,SC2154
 # Helpers shared by the benchmark scripts (passthrough.sh, streams.sh, cache.sh).
 # Sourced, never run: `. "$top/bench/lib.sh"` after `set -eu`, with the working

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Pass-through benchmark: hfgate side by side with nginx (the reference C reverse
 # proxy), both forwarding to the offline fake upstream on loopback, under the same
 # wrk load, in one run. Also measures the fake upstream directly (the ceiling).

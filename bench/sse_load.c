@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sse_load.c: a load client for Server-Sent Event streams (bench/streams.sh).
  *

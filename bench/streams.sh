@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Streaming benchmark: hfgate side by side with nginx (proxy_buffering off) relaying
 # Server-Sent Event streams of the offline fake upstream on loopback, in one run, with
 # bench/sse_load as the client. Two scenarios, each run against both relays, the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Builds hfgate in the source tree (the daemon is src/hfgate). Reconfigures only when
 # the wanted configure flags differ from the last ones. Flags are passed to configure.
 set -eu

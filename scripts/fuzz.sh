@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # The libFuzzer harnesses of tests/fuzz/, built with clang (Debian's clang and
 # libclang-rt-14-dev: sh scripts/install-deps.sh --fuzz) under ASan and UBSan.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Installs, as root on Debian 12, the packages hfgate needs to build, run and test.
 # Idempotent: installs only what is missing. Extra package names may be passed as
 # arguments (the benchmark adds nginx-light and wrk); --fuzz adds clang and its

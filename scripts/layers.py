@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The layers of hfgate's modules, read off the compiled objects.
 
 A module is a src/*.c file. Module A calls module B when A's object needs a symbol

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Quick start: installs what is missing, builds, and runs hfgate in the foreground with
 # the shipped configuration (etc/hfgate.conf: 127.0.0.1:8080). Extra arguments go to
 # hfgate, e.g. --upstream http://127.0.0.1:9000 to use the offline fake upstream.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Adds up the counts of every test log (Check's "Checks: N, Failures: F, Errors: E"
 and the integration suite's "N passed, M failed") into one closing line."""
 import pathlib

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Installs what is missing, builds, and runs the whole test suite: the Check unit tests
 # and the integration tests against the fake upstream. With --sanitizers the suite runs
 # on an ASan+UBSan build. Ends with one line: "suite: N passed, M failed".

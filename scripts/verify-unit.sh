@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Checks systemd/hfgate.service with systemd-analyze verify. The unit names the
 # packaged binary (/usr/sbin/hfgate); the copy checked here names the one just built.
 set -eu

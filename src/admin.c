@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The operator's routes. Their answers are built with cJSON. A deletion, and the
  * usage of this thread not yet committed, wait for the cache's writer: on a helper

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * admin.c: the operator's routes, GET and DELETE /admin/cache and GET /admin/usage
  * (docs/api.md). The gateway checked the admin key or the loopback address. A route

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Admission: the keys (auth.c) and the limits (limit.c) of the caller. A key is
  * never logged or forwarded (only listed headers go upstream).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * admit.c: who is calling and whether they may (docs/teams.md): the client or admin
  * key, the client's task and model rights, its rate, concurrency and daily quotas.

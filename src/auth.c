@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* auth.c: who is calling: client keys ([client NAME]) and the admin key. */
 #include <fnmatch.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* auth.c: who is calling: client keys ([client NAME]) and the admin key. Pure. */
 #ifndef HFGATE_AUTH_H
 #define HFGATE_AUTH_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The bridge: the 2023 clients' text-generation and conversational calls, which
  * today's router serves only through the OpenAI API (docs/api.md, "The 2023 clients

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bridge.c: the 2023 text-generation and conversational calls on today's API
  * (docs/api.md, "The 2023 clients on today's API"). A TGI-shaped body becomes an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* buf.c: growable byte buffers. */
 #include <errno.h>
 #include <stdarg.h>

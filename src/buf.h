@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* buf.c: growable byte buffers. */
 #ifndef HFGATE_BUF_H
 #define HFGATE_BUF_H

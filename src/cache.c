@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The request path's side of the result cache (docs/cache.md): which requests may be
  * cached, look-ups on this thread's read connection (a busy or broken file is a miss,

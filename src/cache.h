@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* cache.c: the request path's side of the shared result cache (docs/cache.md). */
 #ifndef HFGATE_CACHE_H
 #define HFGATE_CACHE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cachedb.c: the shared SQLite result cache, its read side and what every connection
  * shares: the schema and its migrations, opening a connection with its pragmas, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cachedb.c: the shared SQLite result cache. Reads run inline on each loop thread on
  * its own connection; every write goes to the one writer thread (dbw.h), which opens

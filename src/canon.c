@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* canon.c: the cache key: SHA-256 of a canonical form of a request (docs/cache.md). */
 #include <math.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* canon.c: the cache key: SHA-256 of a canonical form of a request (docs/cache.md). */
 #ifndef HFGATE_CANON_H
 #define HFGATE_CANON_H

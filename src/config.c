@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* config.c: the configuration, from defaults, the INI file (libinih) and the command line. */
 #include <ctype.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* config.c: the configuration, from defaults, the INI file (libinih) and the command line. */
 #ifndef HFGATE_CONFIG_H
 #define HFGATE_CONFIG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dbw.c: the cache file's single writer thread. Every write of this process (entries,
  * LRU touches, deletions, usage counters) is queued here and committed in batches on

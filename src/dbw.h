@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dbw.c: the single writer thread of the cache file (cachedb.h): every write of this
  * process goes through it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * defmodels.c: the default model per task built into hfgate, generated at build time
  * from etc/default-models.tsv by scripts/gen-defmodels.awk. task.c reads it when the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* SHA-256 for the cache keys (canon.c) and the client keys (config.c, auth.c). */
 #include <pthread.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* digest.c: SHA-256 from OpenSSL's libcrypto. */
 #ifndef HFGATE_DIGEST_H
 #define HFGATE_DIGEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * OpenAI embeddings on hf-inference's feature-extraction pipeline (docs/api.md,
  * "Embeddings on the router"): the router's OpenAI API does not serve the

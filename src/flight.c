@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Coalescing: identical cacheable requests in flight at the same time, on any loop
  * thread, cause one upstream call. The leader's answer (or its stream, event by

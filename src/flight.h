@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * flight.c: coalescing. Identical cacheable requests in flight at the same time, on
  * any loop thread, cause one upstream call: the first is the leader, the others wait

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The gateway: what happens to a request between the transport and the upstream
  * (docs/design.md, "The request path"). It is the transport's handler table, walks a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * gw.c: the gateway: the transport's handler table, and each request's way from its
  * route to its reply (docs/design.md, "The request path").

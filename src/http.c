@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The transport: libmicrohttpd in external epoll mode, driven by the loop
  * (docs/design.md, "libmicrohttpd"). A connection waiting on the upstream is suspended;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * http.c: the transport. libmicrohttpd in external epoll mode on the loop: connections,
  * request heads (parsed once into struct http_head), bodies, replies, suspend and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * What the Hub says of a model: its task from its pipeline tag, for the cache policy
  * of POST /models/{id} (docs/cache.md) and the bridge to today's API (resolve.c), its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* hub.c: what the Hub says of a model: its task (pipeline tag), library and providers. */
 #ifndef HFGATE_HUB_H
 #define HFGATE_HUB_H

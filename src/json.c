@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* json.c: small JSON helpers on top of cJSON. */
 #include <stddef.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* json.c: small JSON helpers on top of cJSON. */
 #ifndef HFGATE_JSON_H
 #define HFGATE_JSON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* limit.c: per-client admission control: rate, concurrency, daily request and token
    quotas. Pure, no I/O. */
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * limit.c: per-client admission control: a token-bucket request rate, a cap
  * on requests in flight, a daily request quota and a daily token quota. Pure: no I/O,

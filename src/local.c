@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The routes answered without an upstream, and the CORS preflight (docs/api.md). */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* local.c: the routes hfgate answers itself (ROUTE_F_LOCAL) and CORS preflights. */
 #ifndef HFGATE_LOCAL_H
 #define HFGATE_LOCAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* log.c: logging to stderr (journald under systemd adds the timestamps). */
 #include <errno.h>
 #include <stdarg.h>

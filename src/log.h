@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* log.c: logging to stderr (journald under systemd). Never pass a secret. */
 #ifndef HFGATE_LOG_H
 #define HFGATE_LOG_H

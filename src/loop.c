@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The event loop. One thread owns it, and with it libmicrohttpd (external epoll mode)
  * and the libcurl multi handle, so that no request state is ever shared between

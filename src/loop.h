@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* loop.c: the event loop: epoll, timers, signals. One loop per process, one thread. */
 #ifndef HFGATE_LOOP_H
 #define HFGATE_LOOP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hfgate: a local gateway between the apps on a LAN and the Hugging Face Inference
  * API. main() reads the command line and the configuration, finds the token, and runs

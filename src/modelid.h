@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* modelid.c: what a Hugging Face model id may look like. Pure, no I/O. */
 #ifndef HFGATE_MODELID_H
 #define HFGATE_MODELID_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * OpenAI request bodies. They are forwarded byte for byte; only a missing or
  * placeholder model is filled in (huggingface_hub sends "dummy" when given a URL,

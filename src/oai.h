@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * oai.c: the bodies of the OpenAI-compatible API (docs/api.md, "OpenAI routes"): the
  * model a request names, with its provider or policy suffix apart; whether it streams

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Client addresses: the allow list, the trusted proxies and the client address they
  * forward, and the count of open connections per address. The count is one table for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * peer.c: client addresses, for the network limits of [server]: the allow list, the
  * trusted proxies and the address they forward, and the count of open connections per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The gateway's answers: the headers common to every answer, then the transport
  * (docs/api.md lists them). Reads the request's parts, writes only reply_bytes.

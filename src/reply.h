@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * reply.c: the gateway's answers. Adds the headers every answer of hfgate carries
  * (request id, CORS, model, attempts, X-Cache, X-RateLimit-*) and hands the response to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The one owner of requests (docs/design.md, "Ownership"): each loop thread keeps its
  * live requests in a list; a request is freed here only, after the transport said it

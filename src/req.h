@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * req.c: the one owner of requests. Creates a request (with its reference to the
  * configuration it will read for its whole life), finds it by serial, and frees it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * request.h: one client request, split into the parts of the modules that work on it.
  * Each part is written by the one module named above it and only read by the others

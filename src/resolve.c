@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Resolution: from a route to an upstream call (docs/api.md lists the routes and
  * where each goes). Reads the request's head and configuration; writes its resolve

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * resolve.c: what a request goes to, once routed: the model (the route's, ?model=,
  * X-Model, or the task's default), the upstream URL (an [endpoint], the serverless

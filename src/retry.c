@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* retry.c: the upstream retry policy. Pure, no I/O. */
 #include <ctype.h>
 #include <errno.h>

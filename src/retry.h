@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* retry.c: the upstream retry policy. Pure, no I/O. */
 #ifndef HFGATE_RETRY_H
 #define HFGATE_RETRY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Does a port bound with SO_REUSEPORT belong to this process alone? Linux lets any
  * socket of the same user that also sets SO_REUSEPORT bind a port already bound that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * reuseport.c: whether a listening socket bound with SO_REUSEPORT shares its port with
  * another process (docs/design.md, "libmicrohttpd").

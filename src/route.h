@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* route.c: maps a request method and path to a gateway route. Pure, no I/O. */
 #ifndef HFGATE_ROUTE_H
 #define HFGATE_ROUTE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Watching a relayed event stream. The relay passes bytes through untouched; this only
  * follows line structure, cheaply, because it runs on every event of every stream:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* sse.c: watching a relayed Server-Sent Events stream, and the events hfgate adds. */
 #ifndef HFGATE_SSE_H
 #define HFGATE_SSE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Relaying an event stream. Upstream bytes go into a bounded per-stream buffer and out
  * to the client through libmicrohttpd's content reader as soon as they form whole

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* stream.c: relaying an upstream event stream (SSE) to the client as it arrives. */
 #ifndef HFGATE_STREAM_H
 #define HFGATE_STREAM_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* task.c: the 26 inference tasks of the HF Inference API and the default model per task. */
 #ifndef HFGATE_TASK_H
 #define HFGATE_TASK_H

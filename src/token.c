@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The Hugging Face token: where it is looked for, and how it is kept out of sight.
  */

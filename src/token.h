@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* token.c: finds the Hugging Face token. The token is a secret: never log it. */
 #ifndef HFGATE_TOKEN_H
 #define HFGATE_TOKEN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Upstream HTTP calls: one libcurl multi handle driven by the loop through
  * curl_multi_socket_action, so thousands of transfers cost nothing while idle

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* upstream.c: HTTP calls to the upstream with libcurl multi, driven by the loop. */
 #ifndef HFGATE_UPSTREAM_H
 #define HFGATE_UPSTREAM_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Usage accounting. Each loop thread adds its finished requests to its own table of
  * counters keyed by (UTC day, client, model, task), so a request costs a hash lookup

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * usage.c: usage accounting (docs/teams.md): requests counted per UTC day, client,
  * model and task on each loop thread, written in batches by the cache's writer thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* v1.c: body conveniences of the simplified POST /v1/{task} routes (docs/api.md). */
 #ifndef HFGATE_V1_H
 #define HFGATE_V1_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The loop threads. One loop owns its libmicrohttpd daemon and libcurl multi handle, so
  * nothing about a request is ever shared between threads (docs/design.md, "Threads");

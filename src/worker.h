@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* worker.c: the loop threads. */
 #ifndef HFGATE_WORKER_H
 #define HFGATE_WORKER_H

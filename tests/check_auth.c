@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* check_auth.c: unit tests of auth.c. */
 #include <check.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for bridge.c: 2023 bodies to the OpenAI API, its answers and streams back. */
 #include <stdlib.h>
 #include <string.h>

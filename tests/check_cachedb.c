@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for cachedb.c on a temporary file. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for canon.c: the canonical JSON form and the cache key. */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* check_config.c: unit tests of config.c. */
 #include <check.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for embed.c: OpenAI embeddings to feature-extraction and back. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for json.c, buf.c and log.c. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for limit.c. */
 #include <pthread.h>
 #include <sched.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* check_main.c: main() of every Check binary: runs check_suite(), fails when a test fails. */
 #include <stdlib.h>
 

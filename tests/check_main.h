@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* check_main.h: the main() every Check binary shares (check_main.c). */
 #ifndef HFGATE_CHECK_MAIN_H
 #define HFGATE_CHECK_MAIN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for oai.c: the OpenAI bodies' model, flags and the model rewrite. */
 #include <string.h>
 

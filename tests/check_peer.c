@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for peer.c: client addresses, the allow list, per-address counts. */
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for retry.c. */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for sse.c: event boundaries, final and error events, added events. */
 #include <stdlib.h>
 #include <string.h>

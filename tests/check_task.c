@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for task.c. */
 #include <errno.h>
 #include <stdio.h>

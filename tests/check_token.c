@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for token.c's search for the token in upstream bytes. */
 #include <string.h>
 

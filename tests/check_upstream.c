@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for upstream.c's pure parts: libcurl's results, dates, base URLs. */
 #include <string.h>
 

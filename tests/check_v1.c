@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* check_v1.c: unit tests of v1.c (bodies of POST /v1/{task}). */
 #include <check.h>
 #include <stdio.h>

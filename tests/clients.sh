@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Client conformance tests: the official Hugging Face JavaScript clients and the openai SDKs
 # (@huggingface/inference, tests/clients/package-lock.json) against hfgate and the
 # fake upstream, plus the examples of docs/clients.md. Installs Node.js, npm and

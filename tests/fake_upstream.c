@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fake_upstream.c: a fake Hugging Face Inference API on 127.0.0.1, for the tests, the
  * benchmarks and for trying hfgate without internet (docs/fake-upstream.md).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Integration tests: runs hfgate against the fake upstream (tests/integration/run.py).
 here=$(cd "$(dirname "$0")/.." && pwd)
 : "${top_srcdir:=$here}"

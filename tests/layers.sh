@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # The module layering of docs/design.md: no two modules call each other through a
 # loop, and only the transport and the upstream client include libmicrohttpd's and
 # libcurl's headers. Read off the objects just built (scripts/layers.py).

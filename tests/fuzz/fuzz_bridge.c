@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The bridge (src/bridge.c) that turns 2023 bodies into OpenAI ones and OpenAI answers
  * and streams into TGI's. Properties: no body or answer breaks it, a body it takes

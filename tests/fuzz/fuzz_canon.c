@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The cache key's JSON canonicaliser (src/canon.c). Properties: the canonical form is
  * a fixed point (canonical again, it does not change), leaving out the top-level

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The configuration reader (src/config.c: libinih and hfgate's checks on every key),
  * on a file holding the input; cfg_load reads only from a file. Properties: it loads

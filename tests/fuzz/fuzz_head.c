@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The transport's request-head reading (src/http.c): the method's name, the head-size
  * checks (414, 431) and the one pass that picks hfgate's headers and query arguments

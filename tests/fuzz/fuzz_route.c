@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The router (src/route.c) on any path. Properties: it answers 0 with a route whose
  * model id is valid and whose task is one of the 26, or -1 with a 400 or 404, a

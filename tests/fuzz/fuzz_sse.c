@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The event-stream scanner (src/sse.c) that decides where hfgate may add an event or
  * a heartbeat and whether a TGI or OpenAI-style stream ended. Properties: what it

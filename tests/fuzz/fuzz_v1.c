@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The /v1/{task} body rewriter (src/v1.c). Input: byte 0 picks the task, the rest is
  * the body. Properties: it answers 0 with a body for the upstream (JSON that parses,

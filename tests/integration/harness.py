@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Integration test harness for hfgate: starts the fake HF upstream and the daemon.
 
 All traffic goes to 127.0.0.1. No fixed sleeps: every wait polls a condition with a

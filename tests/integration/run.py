@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Runs the hfgate integration tests (tests/integration/test_*.py).
 
 Usage: run.py [PATTERN...]   (patterns select tests by name, as unittest's -k)

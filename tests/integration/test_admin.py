@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The admin routes' answers are JSON whatever the query holds: what they echo comes
 back exactly (docs/cache.md, "Administration"; docs/api.md, "GET /admin/usage")."""
 

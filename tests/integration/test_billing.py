@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """X-HF-Bill-To: forwarded as the client sent it, or set by the client's [client]
 bill_to (a client billed to its organisation may not name another)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The bridge: the 2023 clients (huggingface_hub 0.18, @huggingface/inference 2.6) on
 today's Hugging Face. In front of the router-shaped fake (no TGI routes for LLMs),
 text-generation and conversational calls are translated to the OpenAI API and back,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The shared SQLite result cache: canonical keys, what is cacheable, exact
 hits, lifetimes and request controls, eviction under the byte cap, several processes on
 one file, crash safety, degradation, coalescing, stream replay, stale-if-error, admin.

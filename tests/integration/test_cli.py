@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Command line and configuration-file handling; SIGHUP reload."""
 
 import json

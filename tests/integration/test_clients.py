@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Client keys: once a [client] is configured every route but /healthz needs
 a key; 401, 403 and 429 are JSON errors with their headers; one client's limits never
 touch another's; the admin routes want the admin key; keys never reach the upstream or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Concurrent requests are forwarded concurrently: a slow upstream answer must not hold
 up other clients (the gateway is an event loop in front of many LAN apps)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """CORS: the gateway holds the token, so no web page may call it unless the operator
 lists the page's origin (cors_origin); the operator's routes never answer one
 (docs/api.md, "CORS")."""

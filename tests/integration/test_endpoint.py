@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """[endpoint NAME] sections: requests for the listed models go to the endpoint URL."""
 
 import json

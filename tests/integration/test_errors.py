@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Errors produced by hfgate itself: JSON objects, right status, daemon stays up."""
 
 import socket

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The fake upstream's model of today's Hugging Face (docs/fake-upstream.md): the
 router (/router/...), an OpenAI-protocol endpoint as vLLM serves it (/vllm/...), the
 retired host (/gone/...), the Hub's provider mapping and the fake/oai-<fault> models.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The token never comes back: an upstream answer that holds it (an upstream that
 echoes request headers: fake/echo-auth*) is replaced by a 502, never stored, and
 logged without it (docs/api.md, "Errors" and "Streaming")."""

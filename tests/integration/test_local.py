@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Locally served routes, relayed GETs, path quirks, request ids, the access log
 (CORS: test_cors.py)."""
 

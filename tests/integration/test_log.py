@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The log: what a client sends cannot forge or garble a line (docs/api.md, "The
 access log")."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The network side of [server]: several listening addresses, TLS, the allow
 list, the per-address connection cap, the request-head deadline (slowloris), the head
 size caps, and the start-up warning for an open gateway without client keys.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The OpenAI-compatible routes against today's router (the fake's /router) and an
 OpenAI-protocol endpoint (the fake's /vllm): where each request goes, the body byte for
 byte (but a missing model), streams that end on [DONE], retries, the cache, the

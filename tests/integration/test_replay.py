@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Replays every request the real v0.18 client made (tests/data/client-requests-v018.jsonl)
 against the gateway, and checks byte-for-byte forwarding with fake/echo."""
 

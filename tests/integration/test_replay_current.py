@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Replays every request that today's clients sent to a gateway's place
 (tests/data/client-requests-current.jsonl: huggingface_hub 1.28, @huggingface/inference
 4.13.30, openai-node 6 and 7) against hfgate in front of the router-shaped fake, and checks

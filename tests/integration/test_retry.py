@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Loading models, rate limits, 5xx, resets, dead upstream, deadlines."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """SIGTERM with requests in flight: graceful drain within grace_seconds, exit 0."""
 
 import json

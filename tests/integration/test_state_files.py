@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The cache and usage files hold the clients' answers and usage: created 0600 in a
 directory created 0700, whatever the umask (docs/cache.md)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Streaming: text-generation with "stream": true and the endpoint routes are
 relayed as SSE, live and byte-exact, with one error event for any failure once the
 stream has started, bounded memory for slow readers, and a clean end at shutdown."""

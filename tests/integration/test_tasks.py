@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Every one of the 26 tasks through the HF-compatible routes and through /v1/{task}
 (default model, ?model=, X-Model): the gateway relays exactly what the upstream says.
 Without the default-models data file, the table built into hfgate gives the defaults."""

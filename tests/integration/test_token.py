@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The HF token: injected upstream, client credentials never forwarded, never leaked.
 (Every test class also checks, after stopping hfgate, that the secret is in neither
 its log nor any response it gave.)"""

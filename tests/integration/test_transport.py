@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The transport against odd or hostile clients: a NUL escape in the target, heads
 within the caps that libmicrohttpd could not hold (many query arguments, a huge chunk
 extension), slow and oversized bodies (body_timeout, max_body_memory), a client that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Upstream URLs ([upstream] url and hub_url, an [endpoint]'s url, --upstream) are read
 by libcurl's URL parser at start-up: a bad one stops hfgate with status 2, and a
 password in one is never repeated."""

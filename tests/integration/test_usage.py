@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Usage accounting: every inference request is counted per UTC day, client,
 model and task, in the usage table of the cache's SQLite file, and read back with
 GET /admin/usage.

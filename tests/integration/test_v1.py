@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The /v1/{task} body conveniences: what reaches the upstream."""
 
 import base64
