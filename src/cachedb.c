@@ -586,3 +586,9 @@ cachedb_bump_generation(void)
 {
 	__atomic_add_fetch(&cachedb_gen, 1, __ATOMIC_RELEASE);
 }
+
+const char *
+cachedb_lib_version(void)
+{
+	return (sqlite3_libversion());
+}

@@ -91,4 +91,7 @@ int64_t	 cachedb_kid(const uint8_t key[CANON_KEY_LEN]);
 void	 cachedb_seterr(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/* SQLite's version ("3.40.1"), static. */
+const char *cachedb_lib_version(void);
+
 #endif

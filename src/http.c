@@ -1698,3 +1698,9 @@ http_stop(void)
 	http_stop_daemons();
 	http_configure(NULL);
 }
+
+const char *
+http_lib_version(void)
+{
+	return (MHD_get_version());
+}

@@ -130,6 +130,8 @@ void	 http_configure(struct config *cfg);
 void	 http_quiesce(void);
 /* Stops the daemons: the layer above has ended or dropped every request. */
 void	 http_stop(void);
+/* libmicrohttpd's version ("0.9.75"), static. */
+const char *http_lib_version(void);
 /* The loop's after-hook: unpauses, MHD_run; returns the longest sleep in ms. */
 int64_t	 http_after(void);
 

@@ -148,3 +148,9 @@ json_append(struct buf *out, const cJSON *o)
 	cJSON_free(s);
 	return (rc);
 }
+
+const char *
+json_lib_version(void)
+{
+	return (cJSON_Version());
+}

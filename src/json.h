@@ -30,4 +30,7 @@ struct cJSON *json_parse_object(const char *body, size_t len, char *err, size_t 
 /* Appends o unformatted to out (o stays the caller's). 0 or -1. */
 int	 json_append(struct buf *out, const struct cJSON *o);
 
+/* cJSON's version ("1.7.15"), static. */
+const char *json_lib_version(void);
+
 #endif

@@ -20,6 +20,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "cache.h"
+#include "cachedb.h"
+#include "http.h"
+#include "json.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
@@ -59,7 +62,19 @@ usage(FILE *f)
 	    "usage: hfgate [-c|--config FILE] [-l|--listen HOST:PORT] [-u|--upstream URL]\n"
 	    "              [--openai-upstream URL] [--hub-url URL]\n"
 	    "              [--token-file PATH] [--cache-db PATH | --no-cache] [-v|--verbose]\n"
-	    "              [--check-config] [--version] [--help]\n");
+	    "              [-t|--check-config] [-V|--version] [-h|--help]\n");
+}
+
+/* -V: the version and the libraries it runs with (they are shared objects: the
+   ones loaded, not the ones built against). */
+static void
+version(void)
+{
+	printf("hfgate %s\n", PACKAGE_VERSION);
+	printf("  libmicrohttpd %s\n", http_lib_version());
+	printf("  %s\n", up_lib_version());
+	printf("  SQLite %s\n", cachedb_lib_version());
+	printf("  cJSON %s\n", json_lib_version());
 }
 
 /* Where c's default models come from, for --check-config and the log. */
@@ -281,7 +296,7 @@ main(int argc, char *argv[])
 	long		 ncpu;
 	int		 ch;
 
-	while ((ch = getopt_long(argc, argv, "c:l:u:vh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:u:vhtV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': opts.config = optarg; break;
 		case 'l': opts.listen = optarg; break;
@@ -292,9 +307,10 @@ main(int argc, char *argv[])
 		case 'D': opts.cache_db = optarg; break;
 		case 'N': opts.no_cache = 1; break;
 		case 'v': opts.verbose++; break;
+		case 't':
 		case 'C': opts.check = 1; break;
 		case 'V':
-			printf("hfgate %s\n", PACKAGE_VERSION);
+			version();
 			return (0);
 		case 'h':
 			usage(stdout);
@@ -308,6 +324,11 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return (2);
 	}
+	/* "hfgate -v" alone, typed at a terminal, is often a version query: say what
+	   -v is, then do what was asked (docs/hfgate.8). */
+	if (argc == 2 && opts.verbose == 1 && isatty(STDERR_FILENO))
+		fprintf(stderr, "hfgate: -v is --verbose (starting the daemon); the version "
+		    "is -V\n");
 	log_init(opts.verbose);
 	if (build_config(&current, err, sizeof(err)) == -1) {
 		fprintf(stderr, "hfgate: %s\n", err);

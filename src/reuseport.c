@@ -5,7 +5,7 @@
  * way, and then spreads the connections over all of them: a second hfgate on the port
  * would start silently and take part of the first one's clients. Nothing in the socket
  * API tells a process that it has company, so the listening sockets of the port are
- * read from /proc/net/tcp (or tcp6) and their inodes compared with the sockets this
+ * read from /proc/self/net/tcp (or tcp6) and their inodes compared with the sockets this
  * process holds (/proc/self/fd).
  */
 #include <dirent.h>
@@ -114,8 +114,10 @@ reuseport_shared(int fd, char *err, size_t errlen)
 		memcpy(mine, &s4->sin_addr, 4);
 		port = ntohs(s4->sin_port);
 	}
-	if ((f = fopen(alen == 16 ? "/proc/net/tcp6" : "/proc/net/tcp", "r")) == NULL) {
-		snprintf(err, errlen, "/proc/net/tcp%s: %s", alen == 16 ? "6" : "",
+	/* /proc/self/net, not /proc/net: the unit's ProcSubset=pid hides the latter. */
+	if ((f = fopen(alen == 16 ? "/proc/self/net/tcp6" : "/proc/self/net/tcp", "r")) ==
+	    NULL) {
+		snprintf(err, errlen, "/proc/self/net/tcp%s: %s", alen == 16 ? "6" : "",
 		    strerror(errno));
 		return (-1);
 	}

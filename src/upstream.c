@@ -702,3 +702,9 @@ up_running(void)
 {
 	return (up_nrunning);
 }
+
+const char *
+up_lib_version(void)
+{
+	return (curl_version());
+}

@@ -82,6 +82,8 @@ struct up_call {
 int	 up_init(unsigned max_host_connections, void (*flush)(void));
 /* Main thread, once before / after every loop thread: libcurl's global state. 0 or -1. */
 int	 up_global_init(void);
+/* libcurl's version line ("libcurl/7.88.1 OpenSSL/3.0.19 ..."), static. */
+const char *up_lib_version(void);
 void	 up_global_cleanup(void);
 /* Adds the request header "name: value" to the call (kept for its restarts); an empty
    value sends no such header at all (curl's own, e.g. Expect). A line over 2 KiB is

@@ -36,9 +36,42 @@ class Cli(unittest.TestCase):
         return self.gw.conf_path
 
     def test_version(self):
-        code, out, err = run(["--version"])
-        self.assertEqual(code, 0)
-        self.assertIn("hfgate 0.1.0", out + err)
+        for flag in ("--version", "-V"):
+            with self.subTest(flag=flag):
+                code, out, err = run([flag])
+                self.assertEqual(code, 0)
+                self.assertTrue(out.startswith("hfgate 0.1.0\n"), out)
+                # The libraries it runs with, as they report themselves.
+                for lib in (r"libmicrohttpd \d+\.\d+", r"libcurl/\d+\.\d+",
+                            r"SQLite 3\.\d+", r"cJSON \d+\.\d+"):
+                    self.assertRegex(out, lib)
+
+    def test_v_alone_at_a_terminal_says_what_it_is(self):
+        import pty
+        import select
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(HFGATE_BIN, [HFGATE_BIN, "-v"], Gateway.env())
+        out = b""
+        try:
+            def said():
+                nonlocal out
+                r, _, _ = select.select([fd], [], [], 0.1)
+                if r:
+                    try:
+                        out += os.read(fd, 4096)
+                    except OSError:
+                        return True
+                return b"-V" in out
+            wait_until(said, 10, what="the -v hint")
+        finally:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+            os.close(fd)
+        self.assertIn(b"-v is --verbose", out)
+        # Not at a terminal (a unit, a script): no hint.
+        code, out2, err = run(["-t", "-v", "-c", self.gw.conf_path])
+        self.assertNotIn("-v is --verbose", err)
 
     def test_help(self):
         code, out, err = run(["--help"])
@@ -50,9 +83,11 @@ class Cli(unittest.TestCase):
         self.assertEqual(code, 2)
 
     def test_check_config_ok(self):
-        code, out, err = run(["-c", self.gw.conf_path, "--check-config"])
-        self.assertEqual(code, 0, err)
-        self.assertIn("configuration OK", out + err)
+        for flag in ("--check-config", "-t"):
+            with self.subTest(flag=flag):
+                code, out, err = run(["-c", self.gw.conf_path, flag])
+                self.assertEqual(code, 0, err)
+                self.assertIn("configuration OK", out + err)
 
     def test_check_config_names_default_models(self):
         """--check-config says where the default models come from: the data file when
@@ -76,7 +111,7 @@ class Cli(unittest.TestCase):
         idx = lines.index("[upstream]") + 1
         lines.insert(idx, "no_such_key = 1")
         path = self.write_conf("\n".join(lines))
-        for extra in ([], ["--check-config"]):
+        for extra in ([], ["--check-config"], ["-t"]):
             with self.subTest(args=extra):
                 code, out, err = run(["-c", path] + extra)
                 self.assertEqual(code, 2, err)
