@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "digest.h"
+#include "log.h"
 #include "modelid.h"
 #include "task.h"
 #include "upstream.h"
@@ -60,6 +61,7 @@ enum cfg_type {
 	CFG_STR,		/* non-empty string */
 	CFG_STR_OR_UNSET,	/* string, empty = NULL */
 	CFG_MODEL,		/* a model id, empty = NULL */
+	CFG_LOG_LEVEL,		/* error, warning, info or debug (an int) */
 	CFG_ORIGINS,		/* list of web origins, or "*" */
 	CFG_PATH,		/* relative to the config file's directory */
 	CFG_URL,
@@ -106,6 +108,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "cors_origin", CFG_ORIGINS, 0, 0, 0 },
 	{ SECT_SERVER, "default_models_file", CFG_PATH, F(default_models_file), 0, 0 },
 	{ SECT_SERVER, "root_model", CFG_MODEL, F(root_model), 0, 0 },
+	{ SECT_SERVER, "log_level", CFG_LOG_LEVEL, F(log_level), 0, 0 },
 	{ SECT_UPSTREAM, "url", CFG_URL, F(upstream_url), 0, 0 },
 	{ SECT_UPSTREAM, "hub_url", CFG_URL, F(hub_url), 0, 0 },
 	{ SECT_UPSTREAM, "openai_url", CFG_URL, F(openai_url), 0, 0 },
@@ -224,6 +227,7 @@ cfg_init(struct config *c)
 	c->header_timeout = 10;
 	c->body_timeout = 60;
 	c->max_header_bytes = 8 * 1024;
+	c->log_level = LOG_LEVEL_INFO;
 	c->max_url_bytes = 4 * 1024;
 	c->usage_enabled = 1;
 	c->usage_flush_ms = 1000;
@@ -928,6 +932,17 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 		    *value == '\0' ? NULL : value) == -1)
 			return (cfg_oom(p));
 		break;
+	case CFG_LOG_LEVEL: {
+		enum log_level	 l;
+
+		if (log_level_parse(value, &l) == -1) {
+			cfg_error(p, p->lineno, "%s: '%s' is not error, warning, info or "
+			    "debug", k->name, value);
+			return (0);
+		}
+		*(int *)(base + k->off) = (int)l;
+		break;
+	}
 	case CFG_ORIGINS: {
 		struct cfg_origin_parse op = { .c = p->c };
 

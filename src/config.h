@@ -97,6 +97,7 @@ struct config {
 	char	**cors_origins;		/* origins answered cross-origin ("*": any one);
 					   default none */
 	size_t	 ncors_origins;
+	int	 log_level;		/* enum log_level; default info */
 	char	*root_model;		/* the model that POST /, GET /info and GET /health
 					   stand for (clients given the gateway's bare URL);
 					   NULL: none, POST / is refused with a hint */

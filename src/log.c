@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* log.c: logging to stderr (journald under systemd adds the timestamps). */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,24 +18,83 @@
 
 #define LOG_BATCH_MAX	(16 * 1024)
 
+/* sd-daemon(3)'s priority prefixes, which journald reads off each line. */
+#define LOG_PRI_ERR	"<3>"
+#define LOG_PRI_WARNING	"<4>"
+#define LOG_PRI_INFO	"<6>"
+#define LOG_PRI_DEBUG	"<7>"
+
 static int	 log_verbosity;
+static _Atomic int log_level = LOG_LEVEL_INFO;
+static int	 log_journal;		/* stderr is journald's stream */
 /* Access lines of this loop thread, written once per loop iteration (log_flush). */
 static _Thread_local char	 log_batch[LOG_BATCH_MAX];
 static _Thread_local size_t	 log_batch_len;
 
-static void	 log_vline(const char *, va_list, int)
-		    __attribute__((format(printf, 1, 0)));
+static void	 log_vline(enum log_level, const char *, va_list, int)
+		    __attribute__((format(printf, 2, 0)));
+
+/* 1 when JOURNAL_STREAM ("device:inode", systemd.exec(5)) names stderr itself. */
+static int
+log_stderr_is_journal(void)
+{
+	const char		*v = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+	char			 end;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return (0);
+	return ((unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino);
+}
 
 void
 log_init(int verbose)
 {
 	log_verbosity = verbose;
+	log_journal = log_stderr_is_journal();
+	if (verbose)
+		atomic_store(&log_level, LOG_LEVEL_DEBUG);
+}
+
+void
+log_set_level(enum log_level l)
+{
+	atomic_store(&log_level, log_verbosity ? LOG_LEVEL_DEBUG : (int)l);
+}
+
+int
+log_level_parse(const char *s, enum log_level *l)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i]) == 0) {
+			*l = (enum log_level)i;
+			return (0);
+		}
+	return (-1);
+}
+
+/* The prefix of a line of level: its priority for journald, then the name. */
+static const char *
+log_prefix(enum log_level level)
+{
+	static const char *const journal[] = {
+		LOG_PRI_ERR LOG_PREFIX, LOG_PRI_WARNING LOG_PREFIX, LOG_PRI_INFO LOG_PREFIX,
+		LOG_PRI_DEBUG LOG_PREFIX
+	};
+
+	return (log_journal ? journal[level] : LOG_PREFIX);
 }
 
 int
 log_verbose(void)
 {
-	return (log_verbosity);
+	return (atomic_load(&log_level) == LOG_LEVEL_DEBUG);
 }
 
 /*
@@ -41,15 +103,17 @@ log_verbose(void)
  * strerror(errnum). Long lines are truncated. errno is preserved.
  */
 static void
-log_vline(const char *fmt, va_list ap, int errnum)
+log_vline(enum log_level level, const char *fmt, va_list ap, int errnum)
 {
 	char	 msg[LOG_LINE_MAX], line[LOG_LINE_MAX];
 	size_t	 len;
 	int	 n, saved = errno;
 
+	if ((int)level > atomic_load(&log_level))
+		return;
 	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
 		msg[0] = '\0';
-	n = snprintf(line, sizeof(line), LOG_PREFIX "%s%s%s\n", msg,
+	n = snprintf(line, sizeof(line), "%s%s%s%s\n", log_prefix(level), msg,
 	    errnum >= 0 ? ": " : "", errnum >= 0 ? strerror(errnum) : "");
 	if (n < 0)
 		goto out;
@@ -72,7 +136,7 @@ log_warn(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, errno);
+	log_vline(LOG_LEVEL_WARNING, fmt, ap, errno);
 	va_end(ap);
 }
 
@@ -82,7 +146,17 @@ log_warnx(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, -1);
+	log_vline(LOG_LEVEL_WARNING, fmt, ap, -1);
+	va_end(ap);
+}
+
+void
+log_errorx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vline(LOG_LEVEL_ERROR, fmt, ap, -1);
 	va_end(ap);
 }
 
@@ -92,7 +166,7 @@ log_info(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, -1);
+	log_vline(LOG_LEVEL_INFO, fmt, ap, -1);
 	va_end(ap);
 }
 
@@ -101,10 +175,8 @@ log_debug(const char *fmt, ...)
 {
 	va_list	 ap;
 
-	if (!log_verbosity)
-		return;
 	va_start(ap, fmt);
-	log_vline(fmt, ap, -1);
+	log_vline(LOG_LEVEL_DEBUG, fmt, ap, -1);
 	va_end(ap);
 }
 
@@ -114,7 +186,7 @@ fatal(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, errno);
+	log_vline(LOG_LEVEL_ERROR, fmt, ap, errno);
 	va_end(ap);
 	exit(1);
 }
@@ -125,7 +197,7 @@ fatalx(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, -1);
+	log_vline(LOG_LEVEL_ERROR, fmt, ap, -1);
 	va_end(ap);
 	exit(1);
 }
@@ -265,6 +337,11 @@ log_access(const char *fmt, ...)
 	int	 n, saved = errno;
 	size_t	 len;
 
+	const char	*prefix = log_prefix(LOG_LEVEL_INFO);
+	size_t		 plen = strlen(prefix);
+
+	if (atomic_load(&log_level) < LOG_LEVEL_INFO)
+		return;
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
 	va_end(ap);
@@ -274,10 +351,10 @@ log_access(const char *fmt, ...)
 	}
 	len = (size_t)n < sizeof(line) - 1 ? (size_t)n : sizeof(line) - 2;
 	line[len++] = '\n';
-	if (log_batch_len + sizeof(LOG_PREFIX) - 1 + len > sizeof(log_batch))
+	if (log_batch_len + plen + len > sizeof(log_batch))
 		log_flush();
-	memcpy(log_batch + log_batch_len, LOG_PREFIX, sizeof(LOG_PREFIX) - 1);
-	log_batch_len += sizeof(LOG_PREFIX) - 1;
+	memcpy(log_batch + log_batch_len, prefix, plen);
+	log_batch_len += plen;
 	memcpy(log_batch + log_batch_len, line, len);
 	log_batch_len += len;
 	errno = saved;

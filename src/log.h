@@ -5,13 +5,24 @@
 
 #include <stddef.h>
 
+/* How much is logged: each level logs itself and the ones above. */
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+/* verbose: debug whatever the level. Also finds out whether stderr is journald's
+   (JOURNAL_STREAM): then each line starts with its syslog priority, "<4>" and so. */
 void	 log_init(int verbose);
+/* The configured level ([server] log_level); -v keeps debug. Any thread. */
+void	 log_set_level(enum log_level);
+/* "error", "warning", "info", "debug": 0 with *l set, or -1. */
+int	 log_level_parse(const char *, enum log_level *l);
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));	/* appends strerror(errno) */
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_errorx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));	/* only with -v */
 void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* 1 when debug lines are logged (-v, or log_level = debug). */
 int	 log_verbose(void);
 /*
  * Text a client sent (a path, a model, an id, a header value), made safe to log: as

@@ -216,7 +216,7 @@ reload(void)
 
 	sd_notify(0, "RELOADING=1");
 	if (build_config(&c, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the running configuration: %s", err);
+		log_errorx("reload failed, keeping the running configuration: %s", err);
 		goto done;
 	}
 	if (!cfg_same_listen(c, current) ||
@@ -231,6 +231,7 @@ reload(void)
 		log_warnx("reload: a new tls_cert or tls_key is only used after a "
 		    "restart");
 	worker_reconfigure(c);
+	log_set_level((enum log_level)c->log_level);
 	cfg_unref(current);
 	current = c;
 	log_info("configuration reloaded");
@@ -334,6 +335,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "hfgate: %s\n", err);
 		return (2);
 	}
+	log_set_level((enum log_level)current->log_level);
 	if (opts.check) {
 		defaults_source(current, err, sizeof(err));
 		printf("configuration OK\ndefault models: %s\n", err);

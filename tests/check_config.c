@@ -356,6 +356,8 @@ static const struct {
 	  "4: unknown task 'text-clasification'" },
 	{ "[default-models]\nfill-mask = a/b/c\n", "4: invalid model id 'a/b/c'" },
 	{ "[server]\nroot_model = a b\n", "4: root_model: invalid model id 'a b'" },
+	{ "[server]\nlog_level = warn\n",
+	  "4: log_level: 'warn' is not error, warning, info or debug" },
 	{ "[endpoint bad name!]\nurl = https://e\n",
 	  "3: invalid endpoint name 'bad name!' (letters, digits, '.', '_' and '-' only)" },
 	{ "[endpoint]\n", "3: [endpoint] needs a name: [endpoint NAME]" },

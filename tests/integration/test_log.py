@@ -2,10 +2,15 @@
 """The log: what a client sends cannot forge or garble a line (docs/api.md, "The
 access log")."""
 
+import os
 import re
+import signal
+import subprocess
 import unittest
 
-from harness import GatewayTestCase, wait_until
+import harness
+from harness import (FreshGatewayTestCase, Gateway, GatewayTestCase, HFGATE_BIN,
+                     wait_until)
 
 
 class AccessLogEscaping(GatewayTestCase):
@@ -60,3 +65,96 @@ class AccessLogEscaping(GatewayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class JournalGateway(Gateway):
+    """stderr is "journald's": JOURNAL_STREAM names the log file's device and inode,
+    as systemd does for a unit's stream (systemd.exec(5))."""
+
+    def env(self):
+        e = Gateway.env()
+        st = os.stat(self.log_path)
+        e["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+        return e
+
+
+class QuietGateway(Gateway):
+    """Started on a fixed port and found by /healthz: with log_level above info the
+    "listening on" line the harness reads is not logged."""
+
+    def start(self, extra_args=()):
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([HFGATE_BIN, "-c", self.conf_path],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self._log, env=self.env())
+        self.port = int(self.sections["server"]["listen"].rsplit(":", 1)[1])
+
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError("hfgate exited: %s" % self.log_text())
+            try:
+                return self.healthy()
+            except OSError:
+                return False
+        wait_until(up, 10, what="hfgate's /healthz")
+        return self
+
+
+class LogPriorities(FreshGatewayTestCase):
+
+    def lines(self, gw):
+        return [l for l in gw.log_text().split("\n") if l]
+
+    def test_journald_gets_a_priority_per_line(self):
+        gw = self.start_gateway(gateway_class=JournalGateway)
+        st, _, _ = gw.request("GET", "/healthz", headers={"X-Request-Id": "pri-1"})
+        self.assertEqual(st, 200)
+        st, _, _ = gw.request("GET", "/nowhere", headers={"X-Request-Id": "pri-2"})
+        self.assertEqual(st, 404)
+        wait_until(lambda: "id=pri-2" in gw.log_text(), 5, what="the access lines")
+        lines = self.lines(gw)
+        for line in lines:
+            self.assertRegex(line, r"^<[3-7]>hfgate: ", line)
+        self.assertTrue(any(l.startswith("<6>hfgate: listening on http://") for l in lines))
+        access = [l for l in lines if "id=pri-" in l]
+        self.assertEqual(len(access), 2)
+        self.assertTrue(all(l.startswith("<6>") for l in access), access)
+        # A reload of a broken file is an error.
+        with open(gw.conf_path, "a") as f:
+            f.write("\n[server]\nno_such_key = 1\n")
+        gw.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed" in gw.log_text(), 5, what="the reload error")
+        failed = [l for l in self.lines(gw) if "reload failed" in l]
+        self.assertTrue(failed[0].startswith("<3>hfgate: reload failed"), failed)
+
+    def test_plain_text_when_stderr_is_not_the_journal(self):
+        class Elsewhere(Gateway):
+            def env(self):
+                e = Gateway.env()
+                e["JOURNAL_STREAM"] = "1:1"
+                return e
+        gw = self.start_gateway(gateway_class=Elsewhere)
+        self.assertEqual(gw.request("GET", "/healthz")[0], 200)
+        for line in self.lines(gw):
+            self.assertTrue(line.startswith("hfgate: "), line)
+
+    def test_log_level_warning_keeps_warnings_only(self):
+        port = harness.free_port()
+        gw = self.start_gateway(
+            {"server": {"listen": "127.0.0.1:%d" % port, "log_level": "warning"},
+             "upstream": {"token_file": None}},
+            gateway_class=QuietGateway)
+        st, _, _ = gw.request("GET", "/nowhere", headers={"X-Request-Id": "quiet-1"})
+        self.assertEqual(st, 404)
+        text = gw.log_text()
+        # The token warning is there; no info line, no access line.
+        self.assertIn("no Hugging Face token found", text)
+        self.assertNotIn("listening on", text)
+        self.assertNotIn("quiet-1", text)
+
+    def test_bad_log_level_is_a_config_error(self):
+        gw = Gateway(self.fake, {"server": {"log_level": "loud"}})
+        p = subprocess.run([HFGATE_BIN, "-t", "-c", gw.conf_path], capture_output=True,
+                           env=Gateway.env(), timeout=15)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"log_level: 'loud' is not error, warning, info or debug", p.stderr)
