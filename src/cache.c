@@ -54,6 +54,15 @@ struct cache_hot {
 
 static _Thread_local struct cache_hot	*cache_hot;
 
+/* The cache was configured and could not start (/readyz says so). */
+static int	 cache_failed;
+
+const char *
+cache_state(void)
+{
+	return (cache_on ? "on" : cache_failed ? "failed" : "off");
+}
+
 void
 cache_start(const struct config *cfg)
 {
@@ -66,7 +75,8 @@ cache_start(const struct config *cfg)
 	dbw_set_stale_window((int64_t)cfg->cache_stale_if_error);
 	if (dbw_start(cfg->cache_db, (int64_t)cfg->cache_max_bytes, err,
 	    sizeof(err)) == -1) {
-		log_warnx("cache off: %s", err);
+		log_errorx("cache off: %s", err);
+		cache_failed = 1;
 		return;
 	}
 	cache_on = 1;

@@ -14,6 +14,9 @@
 
 /* Main thread: starts the writer thread when the cache is on. A cache file that cannot
    be opened only turns the cache off (logged once): hfgate still starts. */
+/* "on", "off" (disabled by the configuration) or "failed" (configured, and it
+   could not start: see the log). */
+const char *cache_state(void);
 void	 cache_start(const struct config *);
 void	 cache_stop(void);
 /* Loop thread: opens / closes this thread's read connection. */

@@ -4,6 +4,7 @@
 
 #include <cJSON.h>
 
+#include "cache.h"
 #include "http.h"
 #include "hub.h"
 #include "local.h"
@@ -11,6 +12,37 @@
 #include "request.h"
 #include "route.h"
 #include "task.h"
+#include "upstream.h"
+#include "loop.h"
+
+/*
+ * GET /readyz: whether to send traffic here (docs/operations.md). Not ready when the
+ * configured cache could not start, or when the last upstream call to end got no
+ * HTTP answer at all; ready before any call, and as soon as one is answered.
+ */
+static void
+local_readyz(struct gw_req *req)
+{
+	const char	*cache = cache_state();
+	int64_t		 answer, unreached;
+	int		 reached = up_reachability(&answer, &unreached);
+	int		 ready = reached && strcmp(cache, "failed") != 0;
+	cJSON		*o;
+
+	if ((o = cJSON_CreateObject()) != NULL &&
+	    (cJSON_AddStringToObject(o, "status", ready ? "ready" : "not_ready") == NULL ||
+	    cJSON_AddStringToObject(o, "cache", cache) == NULL ||
+	    cJSON_AddStringToObject(o, "upstream", !reached ? "unreachable" :
+	    answer > 0 ? "reached" : "not_tried") == NULL ||
+	    (answer > 0 ? cJSON_AddNumberToObject(o, "upstream_answer_age_s",
+	    (double)((loop_wall_ms() - answer) / 1000)) :
+	    cJSON_AddNullToObject(o, "upstream_answer_age_s")) == NULL)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	reply_json(req, ready ? 200 : 503, o);
+	cJSON_Delete(o);
+}
 
 void
 local_answer(struct gw_req *req)
@@ -20,6 +52,9 @@ local_answer(struct gw_req *req)
 	switch (req->route.kind) {
 	case ROUTE_HEALTHZ:
 		reply_copy(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
+		return;
+	case ROUTE_READYZ:
+		local_readyz(req);
 		return;
 	case ROUTE_API_TASKS:
 		body = task_api_tasks_json(req->cfg->default_model);

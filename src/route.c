@@ -20,6 +20,8 @@
 static const struct route_spec route_rows[] = {
 	{ ROUTE_HEALTHZ,	"GET, HEAD",	"/healthz",
 	    ROUTE_F_LOCAL | ROUTE_F_OPEN, ROUTE_H_LOCAL, NULL, NULL },
+	{ ROUTE_READYZ,		"GET, HEAD",	"/readyz",
+	    ROUTE_F_LOCAL | ROUTE_F_OPEN, ROUTE_H_LOCAL, NULL, NULL },
 	{ ROUTE_API_TASKS,	"GET, HEAD",	"/api/tasks",
 	    ROUTE_F_LOCAL, ROUTE_H_LOCAL, NULL, NULL },
 	{ ROUTE_V1_TASKS,	"GET, HEAD",	"/v1/tasks",

@@ -36,7 +36,8 @@ enum route_kind {
 	   with a task body, GET /info and /health): route_at_root makes them the
 	   configured root model's routes. */
 	ROUTE_ROOT,		/* POST /                            */
-	ROUTE_ROOT_INFO		/* GET  /info|health                 sub */
+	ROUTE_ROOT_INFO,	/* GET  /info|health                 sub */
+	ROUTE_READYZ		/* GET  /readyz */
 };
 
 /* What a route is, for the checks the gateway makes before it answers (route_flags). */
@@ -50,7 +51,7 @@ enum route_kind {
    so this module stays free of them. */
 enum route_handler {
 	ROUTE_H_NONE = 0,	/* ROUTE_NOT_FOUND */
-	ROUTE_H_LOCAL,		/* /healthz, /api/tasks, /v1/tasks */
+	ROUTE_H_LOCAL,		/* /healthz, /readyz, /api/tasks, /v1/tasks */
 	ROUTE_H_ADMIN_CACHE,	/* /admin/cache */
 	ROUTE_H_ADMIN_USAGE,	/* /admin/usage */
 	ROUTE_H_UPSTREAM	/* everything with ROUTE_F_UPSTREAM */

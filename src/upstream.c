@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
@@ -48,6 +49,9 @@ struct up_sock {
 /* Idle upstream connections kept per shard (see up_init). */
 #define UP_IDLE_CONNECTIONS	256
 
+/* Wall-clock ms of the last HTTP answer from any upstream, and of the last call
+   that got none (connect, TLS or its timeout): /readyz (up_reachability). */
+static _Atomic int64_t	 up_last_answer_ms, up_last_unreached_ms;
 static _Thread_local void	(*up_flush)(void);
 static _Thread_local struct up_shard	 up_shards[UP_SHARDS];
 static _Thread_local size_t		 up_nshards;
@@ -258,6 +262,13 @@ up_drain(struct up_shard *sh)
 		}
 		if (res != CURLE_OK && c->errbuf[0] == '\0')
 			snprintf(c->errbuf, sizeof(c->errbuf), "%s", c->reason);
+		/* Any HTTP answer says the upstream is there; a call that never got
+		   one says it may not be (up_reachability). */
+		if (c->status > 0)
+			atomic_store(&up_last_answer_ms, loop_wall_ms());
+		else if (up_classify((int)res) == UP_E_CONNECT ||
+		    up_classify((int)res) == UP_E_TIMEOUT)
+			atomic_store(&up_last_unreached_ms, loop_wall_ms());
 		c->on_done(c, up_classify((int)res));
 	}
 }
@@ -707,4 +718,13 @@ const char *
 up_lib_version(void)
 {
 	return (curl_version());
+}
+
+int
+up_reachability(int64_t *last_answer_ms, int64_t *last_unreached_ms)
+{
+	*last_answer_ms = atomic_load(&up_last_answer_ms);
+	*last_unreached_ms = atomic_load(&up_last_unreached_ms);
+	/* Unreachable: the last call to end at all got no answer. */
+	return (*last_unreached_ms > *last_answer_ms ? 0 : 1);
 }

@@ -82,6 +82,10 @@ struct up_call {
 int	 up_init(unsigned max_host_connections, void (*flush)(void));
 /* Main thread, once before / after every loop thread: libcurl's global state. 0 or -1. */
 int	 up_global_init(void);
+/* 1 unless the last upstream call to end got no HTTP answer at all (connect, TLS,
+   connect timeout), with the wall-clock ms of the last answer and of the last call
+   without one (0: none yet). Any thread. */
+int	 up_reachability(int64_t *last_answer_ms, int64_t *last_unreached_ms);
 /* libcurl's version line ("libcurl/7.88.1 OpenSSL/3.0.19 ..."), static. */
 const char *up_lib_version(void);
 void	 up_global_cleanup(void);
