@@ -17,6 +17,9 @@ done
 flags=${flags# }
 
 sh scripts/install-deps.sh || exit 1
+# promtool checks GET /metrics (tests/integration/test_metrics.py).
+HFGATE_PROMTOOL=$(sh scripts/get-promtool.sh) || exit 1
+export HFGATE_PROMTOOL
 sh scripts/build.sh $flags || exit 1
 
 # ASan: fail on any report; leaks count too. UBSan: print a stack and fail.

@@ -5,19 +5,24 @@
  * thread, so that the loop never does; the answer is sent back on the loop, to the
  * request if it is still there.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cJSON.h>
 
 #include "admin.h"
+#include "buf.h"
 #include "cache.h"
 #include "cachedb.h"
+#include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "reply.h"
 #include "req.h"
 #include "request.h"
+#include "upstream.h"
 #include "usage.h"
 
 /* One request waiting for a helper thread. */
@@ -198,4 +203,51 @@ admin_usage(struct gw_req *req)
 		return (admin_offload(req, w, admin_usage_work, admin_usage_written));
 	admin_usage_answer(req);
 	return (0);
+}
+
+/* The version in libcurl's version line ("libcurl/7.88.1 OpenSSL/..."). */
+static void
+admin_curl_version(char *buf, size_t len)
+{
+	const char	*v = up_lib_version(), *p;
+
+	p = strncmp(v, "libcurl/", 8) == 0 ? v + 8 : v;
+	snprintf(buf, len, "%.*s", (int)strcspn(p, " "), p);
+}
+
+void
+admin_metrics(struct gw_req *req)
+{
+	struct metrics_build	 b;
+	struct cache_stats	 st;
+	uint64_t		 hits, misses;
+	char			 curl[64], *text;
+	struct buf		 out = { NULL, 0, 0 };
+	size_t			 len;
+
+	admin_curl_version(curl, sizeof(curl));
+	b.version = PACKAGE_VERSION;
+	b.libcurl = curl;
+	b.libmicrohttpd = http_lib_version();
+	b.sqlite = cachedb_lib_version();
+	if ((text = metrics_render(&b)) == NULL || buf_append_str(&out, text) == -1)
+		goto oom;
+	free(text);
+	text = NULL;
+	/* The cache's size, as /admin/cache reads it (this thread's reader). */
+	if (cache_is_on() && cache_read_stats(&st, &hits, &misses) == 0 &&
+	    buf_printf(&out, "# HELP hfgate_cache_entries Entries in the cache file.\n"
+	    "# TYPE hfgate_cache_entries gauge\nhfgate_cache_entries %lld\n"
+	    "# HELP hfgate_cache_bytes Bytes of the entries in the cache file.\n"
+	    "# TYPE hfgate_cache_bytes gauge\nhfgate_cache_bytes %lld\n",
+	    (long long)st.entries, (long long)st.bytes) == -1)
+		goto oom;
+	len = out.len;
+	reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    buf_steal(&out), len);
+	return;
+oom:
+	free(text);
+	buf_free(&out);
+	reply_error(req, 500, "internal", "out of memory");
 }

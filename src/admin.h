@@ -13,5 +13,7 @@
    then holds it in GW_OFFLOADED; the answer comes later). */
 int	 admin_cache(struct gw_req *);
 int	 admin_usage(struct gw_req *);
+/* GET /metrics: the Prometheus text of metrics.c's counters and the cache's size. */
+void	 admin_metrics(struct gw_req *);
 
 #endif

@@ -11,6 +11,7 @@
 #include "limit.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "reply.h"
 #include "request.h"
 #include "resolve.h"
@@ -124,6 +125,7 @@ admit_request(struct gw_req *req)
 		req->who.admitted = 1;
 		return (ADMIT_OK);
 	}
+	metrics_refused(req->who.rl.refused);
 	if (log_verbose())
 		log_debug("%s %s: 429 client %s over its %s limit", req->tr.head.method,
 		    log_escape(path, sizeof(path), req->tr.head.path), cl->name,

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "embed.h"
 #include "flight.h"
+#include "metrics.h"
 #include "gw.h"
 #include "http.h"
 #include "local.h"
@@ -124,6 +125,69 @@ gw_new_request_id(struct gw_req *req)
 }
 
 /* The head is complete: route it and check the caller, then read the body. */
+/* metrics.c's label for a route. */
+static enum metrics_family
+gw_family(enum route_kind kind)
+{
+	switch (kind) {
+	case ROUTE_MODELS:
+	case ROUTE_PIPELINE:
+	case ROUTE_V1_TASK:
+	case ROUTE_ROOT:
+		return (METRICS_F_HF);
+	case ROUTE_OAI:
+	case ROUTE_OAI_MODELS:
+		return (METRICS_F_OPENAI);
+	case ROUTE_ENDPOINT:
+	case ROUTE_ENDPOINT_INFO:
+		return (METRICS_F_ENDPOINT);
+	case ROUTE_HUB_MODEL:
+	case ROUTE_STATUS:
+	case ROUTE_FRAMEWORK:
+	case ROUTE_MODEL_INFO:
+	case ROUTE_ROOT_INFO:
+		return (METRICS_F_HUB);
+	case ROUTE_HEALTHZ:
+	case ROUTE_READYZ:
+	case ROUTE_API_TASKS:
+	case ROUTE_V1_TASKS:
+		return (METRICS_F_LOCAL);
+	case ROUTE_ADMIN_CACHE:
+	case ROUTE_ADMIN_USAGE:
+	case ROUTE_METRICS:
+		return (METRICS_F_ADMIN);
+	default:
+		return (METRICS_F_OTHER);
+	}
+}
+
+/* Why a call is made again, for metrics.c. */
+static enum metrics_retry
+gw_retry_reason(const struct retry_event *ev)
+{
+	switch (ev->transport) {
+	case RETRY_T_CONNECT:
+		return (METRICS_R_CONNECT);
+	case RETRY_T_TIMEOUT:
+		return (METRICS_R_TIMEOUT);
+	case RETRY_T_ANSWER:
+		return (ev->status == 429 ? METRICS_R_429 : ev->status >= 500 ?
+		    METRICS_R_5XX : METRICS_R_OTHER);
+	default:
+		return (METRICS_R_OTHER);
+	}
+}
+
+/* A stream to req's client starts: open until req completes. */
+static void
+gw_stream_opened(struct gw_req *req)
+{
+	if (!req->call.stream_open) {
+		req->call.stream_open = 1;
+		metrics_stream_open();
+	}
+}
+
 static void
 gw_begin(struct gw_req *req)
 {
@@ -208,6 +272,7 @@ static void (*const gw_handlers_by_route[])(struct gw_req *) = {
 	[ROUTE_H_LOCAL] = gw_local,
 	[ROUTE_H_ADMIN_CACHE] = gw_admin,
 	[ROUTE_H_ADMIN_USAGE] = gw_admin,
+	[ROUTE_H_METRICS] = admin_metrics,
 	[ROUTE_H_UPSTREAM] = gw_upstream,
 };
 
@@ -352,6 +417,7 @@ gw_serve_entry(struct gw_req *req, struct cache_entry *e, int how, char *list)
 	switch (how) {
 	case CACHE_SERVE_STREAM:
 		req->state = GW_STREAMING;
+		gw_stream_opened(req);
 		stream_replay(req, e->status, e->ctype, e->body, e->len);
 		e->body = NULL;
 		break;
@@ -394,6 +460,7 @@ gw_cache(struct gw_req *req)
 	if (req->cache.state == CACHE_STATE_MISS &&
 	    flight_join(req, req->cache.key, req->res.sse)) {
 		cache_set_store(req, 0);	/* the leader stores the answer */
+		metrics_coalesced();
 		req->state = GW_COALESCED;
 		http_suspend(&req->tr, req->res.sse);
 		return (1);
@@ -460,6 +527,7 @@ gw_attempt(struct gw_req *req)
 	call->up.connect_timeout_ms = req->cfg->connect_timeout_ms < left ?
 	    req->cfg->connect_timeout_ms : (left > 0 ? left : 1);
 	call->attempts++;
+	metrics_attempt();
 	if (up_start(&call->up) == -1) {
 		log_warnx("%s: upstream call failed to start: %s", req->request_id,
 		    call->up.errbuf);
@@ -662,6 +730,7 @@ gw_stream_start(struct gw_req *req)
 
 	loop_timer_cancel(&req->call.deadline_timer);
 	req->state = GW_STREAMING;
+	gw_stream_opened(req);
 	stream_start(req);
 	flight_stream_start(req, up->status, up->ctype, &up->relay);
 }
@@ -746,6 +815,8 @@ gw_on_resend(struct up_call *c)
 		return (-1);	/* gw_on_done counts that failure */
 	call->failures++;
 	call->attempts++;
+	metrics_attempt();
+	metrics_retry(METRICS_R_CONNECT);
 	return (0);
 }
 
@@ -781,12 +852,14 @@ gw_on_done(struct up_call *c, enum up_result result)
 	retry_decide(&ev, &v);
 	switch (v.action) {
 	case RETRY_AGAIN:
+		metrics_retry(gw_retry_reason(&ev));
 		call->failures++;
 		/* A transport failure keeps no answer to relay. */
 		gw_keep_answer(req, v.delay_ms, -1,
 		    ev.transport == RETRY_T_ANSWER ? c->status : 0);
 		return;
 	case RETRY_WAIT_LOADING:
+		metrics_retry(METRICS_R_LOADING);
 		gw_keep_answer(req, v.delay_ms, ev.loading, c->status);
 		return;
 	case RETRY_RELAY_LOADING:
@@ -869,6 +942,7 @@ gw_flight_stream_start(struct gw_req *req, long status, const char *ctype,
 	cache_mark(req, CACHE_STATE_HIT);
 	loop_timer_cancel(&req->call.deadline_timer);
 	req->state = GW_STREAMING;
+	gw_stream_opened(req);
 	stream_follow(req, (int)status, ctype, relay, sofar);
 }
 
@@ -891,6 +965,7 @@ static const struct flight_hooks gw_flight_hooks = {
 static void
 gw_stream_ended(struct gw_req *req, const char *tail, size_t len, int complete)
 {
+	metrics_stream_end(complete);
 	cache_stream_end(req, complete);
 	flight_stream_end(req, tail, len);
 }
@@ -993,6 +1068,12 @@ gw_on_completed(struct http_req *tr, int ok)
 	   counts give back each day's quota use at start-up. */
 	if (admit_counted(req))
 		usage_request_done(req, client, ok);
+	metrics_request(gw_family(req->route.kind), tr->status,
+	    loop_now_ms() - tr->head.start_ms, req->cache.state,
+	    req->call.prompt_tokens + req->st.prompt_tokens,
+	    req->call.tokens + req->st.tokens);
+	if (req->call.stream_open)
+		metrics_stream_close();
 	flight_leave(req);
 	admit_release(req);
 	req_free(req);

@@ -25,6 +25,7 @@
 #include "json.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "peer.h"
 #include "token.h"
@@ -217,8 +218,10 @@ reload(void)
 	sd_notify(0, "RELOADING=1");
 	if (build_config(&c, err, sizeof(err)) == -1) {
 		log_errorx("reload failed, keeping the running configuration: %s", err);
+		metrics_reload(0, loop_wall_ms());
 		goto done;
 	}
+	metrics_reload(1, loop_wall_ms());
 	if (!cfg_same_listen(c, current) ||
 	    c->workers != current->workers ||
 	    c->max_connections != current->max_connections ||
@@ -344,6 +347,7 @@ main(int argc, char *argv[])
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	metrics_started(loop_wall_ms());
 	if (up_global_init() == -1)
 		fatalx("curl_global_init failed");
 	/* Signals are blocked before any thread starts, so only the signalfd sees them. */

@@ -108,6 +108,7 @@ struct call_part {
 	uint64_t		 up_ms;		/* upstream time of every attempt */
 	uint64_t		 tokens;	/* generated tokens of a buffered answer */
 	uint64_t		 prompt_tokens;	/* its prompt tokens (OpenAI's usage) */
+	int			 stream_open;	/* counted as an open stream (metrics.c) */
 };
 
 /* stream.c: relaying an event stream. `buf` holds the bytes not yet sent. */

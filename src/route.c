@@ -30,6 +30,8 @@ static const struct route_spec route_rows[] = {
 	    ROUTE_F_ADMIN, ROUTE_H_ADMIN_CACHE, NULL, NULL },
 	{ ROUTE_ADMIN_USAGE,	"GET, HEAD",	"/admin/usage",
 	    ROUTE_F_ADMIN, ROUTE_H_ADMIN_USAGE, NULL, NULL },
+	{ ROUTE_METRICS,	"GET, HEAD",	"/metrics",
+	    ROUTE_F_ADMIN, ROUTE_H_METRICS, NULL, NULL },
 	/* The OpenAI API, before /v1/{task}: "chat", "completions", "embeddings" and
 	   "models" are not task names (tests/check_route.c checks that none becomes one). */
 	{ ROUTE_OAI,		"POST",		"/v1/chat/completions",

@@ -37,7 +37,8 @@ enum route_kind {
 	   configured root model's routes. */
 	ROUTE_ROOT,		/* POST /                            */
 	ROUTE_ROOT_INFO,	/* GET  /info|health                 sub */
-	ROUTE_READYZ		/* GET  /readyz */
+	ROUTE_READYZ,		/* GET  /readyz */
+	ROUTE_METRICS		/* GET  /metrics */
 };
 
 /* What a route is, for the checks the gateway makes before it answers (route_flags). */
@@ -54,6 +55,7 @@ enum route_handler {
 	ROUTE_H_LOCAL,		/* /healthz, /readyz, /api/tasks, /v1/tasks */
 	ROUTE_H_ADMIN_CACHE,	/* /admin/cache */
 	ROUTE_H_ADMIN_USAGE,	/* /admin/usage */
+	ROUTE_H_METRICS,	/* /metrics */
 	ROUTE_H_UPSTREAM	/* everything with ROUTE_F_UPSTREAM */
 };
 

@@ -22,6 +22,7 @@
 #include "hub.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "stream.h"
 #include "upstream.h"
 #include "usage.h"
@@ -169,6 +170,7 @@ worker_main(void *arg)
 	}
 	cache_thread_start(cfg);
 	usage_thread_start();
+	metrics_thread_start();
 	if (http_start(cfg, worker_handlers, w->ports, w->nthreads, bound, err,
 	    sizeof(err)) == -1)
 		goto fail;

@@ -409,6 +409,7 @@ static const struct {
 	{ ROUTE_ROOT,		INFER,				ROUTE_H_UPSTREAM },
 	{ ROUTE_ROOT_INFO,	ROUTE_F_UPSTREAM,		ROUTE_H_UPSTREAM },
 	{ ROUTE_READYZ,		ROUTE_F_LOCAL | ROUTE_F_OPEN,	ROUTE_H_LOCAL },
+	{ ROUTE_METRICS,	ROUTE_F_ADMIN,			ROUTE_H_METRICS },
 };
 #define NKINDS	(sizeof(want_kinds) / sizeof(want_kinds[0]))
 
@@ -419,7 +420,7 @@ START_TEST(test_flags_handlers)
 	enum route_handler	 h;
 	size_t			 i;
 
-	ck_assert_uint_eq(NKINDS, ROUTE_READYZ + 1);
+	ck_assert_uint_eq(NKINDS, ROUTE_METRICS + 1);
 	for (i = 0; i < NKINDS; i++) {
 		k = want_kinds[i].kind;
 		ck_assert_uint_eq(k, i);
@@ -434,7 +435,7 @@ START_TEST(test_flags_handlers)
 		ck_assert_int_eq(!!(f & ROUTE_F_UPSTREAM), h == ROUTE_H_UPSTREAM);
 		ck_assert_int_eq(!!(f & ROUTE_F_LOCAL), h == ROUTE_H_LOCAL);
 		ck_assert_int_eq(!!(f & ROUTE_F_ADMIN), h == ROUTE_H_ADMIN_CACHE ||
-		    h == ROUTE_H_ADMIN_USAGE);
+		    h == ROUTE_H_ADMIN_USAGE || h == ROUTE_H_METRICS);
 		ck_assert_int_eq(!!(f & ROUTE_F_OPEN), k == ROUTE_HEALTHZ || k == ROUTE_READYZ);
 		ck_assert_int_eq(h == ROUTE_H_NONE, k == ROUTE_NOT_FOUND);
 	}
@@ -527,7 +528,7 @@ START_TEST(test_rows)
 		if (strstr(row->pattern, "{name") != NULL)
 			ck_assert_str_eq(r.name, "n-1");
 	}
-	ck_assert_uint_eq(i, 36);
+	ck_assert_uint_eq(i, 37);
 	ck_assert_uint_eq(seen[ROUTE_NOT_FOUND], 0);
 	for (j = 1; j < NKINDS; j++)
 		ck_assert_msg(seen[j] >= 1, "kind %zu has no row", j);
