@@ -73,6 +73,8 @@ enum cfg_type {
 	CFG_UINT,
 	CFG_LONG,
 	CFG_SIZE,		/* unsigned with k/M/G suffixes */
+	CFG_SECONDS,		/* a duration kept in seconds (unsigned): bare, or with a unit */
+	CFG_MILLIS,		/* a duration kept in ms (long): bare, or with a unit */
 	CFG_BOOL
 };
 
@@ -94,8 +96,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "trusted_proxies", CFG_CIDRS, 0, 1, 0 },
 	{ SECT_SERVER, "max_connections_per_ip", CFG_UINT, F(max_connections_per_ip),
 	    0, 1000000 },
-	{ SECT_SERVER, "header_timeout", CFG_UINT, F(header_timeout), 1, 3600 },
-	{ SECT_SERVER, "body_timeout", CFG_UINT, F(body_timeout), 1, 86400 },
+	{ SECT_SERVER, "header_timeout", CFG_SECONDS, F(header_timeout), 1, 3600 },
+	{ SECT_SERVER, "body_timeout", CFG_SECONDS, F(body_timeout), 1, 86400 },
 	{ SECT_SERVER, "max_header_bytes", CFG_SIZE, F(max_header_bytes), 1024,
 	    1024 * 1024 },
 	{ SECT_SERVER, "max_url_bytes", CFG_SIZE, F(max_url_bytes), 256, 1024 * 1024 },
@@ -103,8 +105,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "max_connections", CFG_UINT, F(max_connections), 1, 1000000 },
 	{ SECT_SERVER, "max_body_bytes", CFG_SIZE, F(max_body_bytes), 1, SIZE_MAX },
 	{ SECT_SERVER, "max_body_memory", CFG_SIZE, F(max_body_memory), 65536, SIZE_MAX },
-	{ SECT_SERVER, "connection_timeout", CFG_UINT, F(connection_timeout), 0, 86400 },
-	{ SECT_SERVER, "grace_seconds", CFG_UINT, F(grace_seconds), 0, 3600 },
+	{ SECT_SERVER, "connection_timeout", CFG_SECONDS, F(connection_timeout), 0, 86400 },
+	{ SECT_SERVER, "grace_seconds", CFG_SECONDS, F(grace_seconds), 0, 3600 },
 	{ SECT_SERVER, "cors_origin", CFG_ORIGINS, 0, 0, 0 },
 	{ SECT_SERVER, "default_models_file", CFG_PATH, F(default_models_file), 0, 0 },
 	{ SECT_SERVER, "root_model", CFG_MODEL, F(root_model), 0, 0 },
@@ -113,30 +115,30 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_UPSTREAM, "hub_url", CFG_URL, F(hub_url), 0, 0 },
 	{ SECT_UPSTREAM, "openai_url", CFG_URL, F(openai_url), 0, 0 },
 	{ SECT_UPSTREAM, "token_file", CFG_STR_OR_UNSET, F(token_file), 0, 0 },
-	{ SECT_UPSTREAM, "connect_timeout_ms", CFG_LONG, F(connect_timeout_ms), 1, 3600000 },
-	{ SECT_UPSTREAM, "deadline_ms", CFG_LONG, F(deadline_ms), 1, 86400000 },
+	{ SECT_UPSTREAM, "connect_timeout_ms", CFG_MILLIS, F(connect_timeout_ms), 1, 3600000 },
+	{ SECT_UPSTREAM, "deadline_ms", CFG_MILLIS, F(deadline_ms), 1, 86400000 },
 	{ SECT_UPSTREAM, "max_attempts", CFG_UINT, F(max_attempts), 1, 20 },
-	{ SECT_UPSTREAM, "backoff_base_ms", CFG_LONG, F(backoff_base_ms), 0, 3600000 },
-	{ SECT_UPSTREAM, "backoff_max_ms", CFG_LONG, F(backoff_max_ms), 0, 3600000 },
+	{ SECT_UPSTREAM, "backoff_base_ms", CFG_MILLIS, F(backoff_base_ms), 0, 3600000 },
+	{ SECT_UPSTREAM, "backoff_max_ms", CFG_MILLIS, F(backoff_max_ms), 0, 3600000 },
 	{ SECT_UPSTREAM, "max_response_bytes", CFG_SIZE, F(max_response_bytes), 1, SIZE_MAX },
 	{ SECT_UPSTREAM, "max_connections_per_host", CFG_UINT,
 	    F(max_upstream_connections), 0, 1000000 },
 	{ SECT_CACHE, "enabled", CFG_BOOL, F(cache_enabled), 0, 0 },
 	{ SECT_CACHE, "db", CFG_STR, F(cache_db), 0, 0 },
 	{ SECT_CACHE, "max_bytes", CFG_SIZE, F(cache_max_bytes), 65536, SIZE_MAX },
-	{ SECT_CACHE, "default_ttl", CFG_UINT, F(cache_default_ttl), 1, 315360000 },
-	{ SECT_CACHE, "stale_if_error", CFG_UINT, F(cache_stale_if_error), 0, 315360000 },
+	{ SECT_CACHE, "default_ttl", CFG_SECONDS, F(cache_default_ttl), 1, 315360000 },
+	{ SECT_CACHE, "stale_if_error", CFG_SECONDS, F(cache_stale_if_error), 0, 315360000 },
 	{ SECT_CACHE, "per_client", CFG_BOOL, F(cache_per_client), 0, 0 },
 	{ SECT_USAGE, "enabled", CFG_BOOL, F(usage_enabled), 0, 0 },
 	{ SECT_USAGE, "db", CFG_STR_OR_UNSET, F(usage_db), 0, 0 },
-	{ SECT_USAGE, "flush_interval_ms", CFG_LONG, F(usage_flush_ms), 10, 60000 },
+	{ SECT_USAGE, "flush_interval_ms", CFG_MILLIS, F(usage_flush_ms), 10, 60000 },
 	{ SECT_ADMIN, "key_sha256", CFG_KEY_SHA256, F(admin_key_hash), 0, 0 },
 	{ SECT_ADMIN, "key_file", CFG_KEY_FILE, F(admin_key_hash), 0, 0 },
-	{ SECT_STREAM, "first_byte_timeout", CFG_UINT, F(stream_first_byte), 1, 86400 },
-	{ SECT_STREAM, "idle_timeout", CFG_UINT, F(stream_idle), 1, 86400 },
-	{ SECT_STREAM, "total_timeout", CFG_UINT, F(stream_total), 1, 604800 },
-	{ SECT_STREAM, "heartbeat", CFG_UINT, F(stream_heartbeat), 0, 3600 },
-	{ SECT_STREAM, "stall_timeout", CFG_UINT, F(stream_stall), 1, 86400 },
+	{ SECT_STREAM, "first_byte_timeout", CFG_SECONDS, F(stream_first_byte), 1, 86400 },
+	{ SECT_STREAM, "idle_timeout", CFG_SECONDS, F(stream_idle), 1, 86400 },
+	{ SECT_STREAM, "total_timeout", CFG_SECONDS, F(stream_total), 1, 604800 },
+	{ SECT_STREAM, "heartbeat", CFG_SECONDS, F(stream_heartbeat), 0, 3600 },
+	{ SECT_STREAM, "stall_timeout", CFG_SECONDS, F(stream_stall), 1, 86400 },
 	{ SECT_STREAM, "buffer_bytes", CFG_SIZE, F(stream_buffer), 4096, 64 * 1024 * 1024 },
 };
 #undef F
@@ -518,6 +520,63 @@ cfg_set_listen(struct config *c, const char *list, int tls, char *err, size_t er
 fail:
 	for (i = 0; i < lp.n; i++)
 		free(lp.l[i].host);
+	return (-1);
+}
+
+/*
+ * A duration: digits, then optionally a unit, ms, s, m, h or d ("500ms", "10s", "2m",
+ * "1h"); bare digits are in unit_ms milliseconds (1000: the key is in seconds, 1: in
+ * milliseconds), the key's meaning before units existed. *out gets the value in that
+ * unit, which must be whole ("1500ms" for a key in seconds is refused) and in [min,
+ * max]. 0, or -1 with msg.
+ */
+static int
+cfg_parse_duration(const char *s, unsigned long long unit_ms, unsigned long long min,
+    unsigned long long max, unsigned long long *out, char *msg, size_t msglen)
+{
+	static const struct {
+		const char		*name;
+		unsigned long long	 ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 }
+	};
+	unsigned long long	 v, ms = unit_ms;
+	const char		*what = unit_ms == 1000 ? "seconds" : "milliseconds";
+	char			*end;
+	size_t			 i;
+
+	if (!isdigit((unsigned char)s[0]))
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		goto range;
+	if (*end != '\0') {
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strcmp(end, units[i].name) == 0)
+				break;
+		if (i == sizeof(units) / sizeof(units[0]))
+			goto bad;
+		ms = units[i].ms;
+	}
+	if (v > ULLONG_MAX / ms)
+		goto range;
+	v *= ms;
+	if (v % unit_ms != 0) {
+		snprintf(msg, msglen, "'%s' is not a whole number of %s", s, what);
+		return (-1);
+	}
+	v /= unit_ms;
+	if (v < min || v > max)
+		goto range;
+	*out = v;
+	return (0);
+bad:
+	snprintf(msg, msglen, "'%s' is not a duration (digits, in %s, or with a unit: "
+	    "ms, s, m, h or d)", s, what);
+	return (-1);
+range:
+	snprintf(msg, msglen, "'%s' is out of range (%llu to %llu %s)", s, min, max, what);
 	return (-1);
 }
 
@@ -1024,6 +1083,18 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 		}
 		p->c->admin_has_key = 1;
 		break;
+	case CFG_SECONDS:
+	case CFG_MILLIS:
+		if (cfg_parse_duration(value, k->type == CFG_SECONDS ? 1000 : 1, k->min,
+		    k->max, &v, msg, sizeof(msg)) == -1) {
+			cfg_error(p, p->lineno, "%s: %s", k->name, msg);
+			return (0);
+		}
+		if (k->type == CFG_SECONDS)
+			*(unsigned *)(base + k->off) = (unsigned)v;
+		else
+			*(long *)(base + k->off) = (long)v;
+		break;
 	case CFG_UINT:
 	case CFG_LONG:
 	case CFG_SIZE:
@@ -1089,8 +1160,8 @@ cfg_cache_policy(struct cfg_parse *p, const char *name, const char *value)
 	const struct task_info	*t;
 	const char		*sp;
 	size_t			 i, len;
-	unsigned long		 ttl = 0;
-	char			*end;
+	unsigned long long	 ttl = 0;
+	char			 msg[160];
 
 	if ((t = task_find(name)) == NULL) {
 		cfg_error(p, p->lineno, "unknown task '%s'", name);
@@ -1102,18 +1173,15 @@ cfg_cache_policy(struct cfg_parse *p, const char *name, const char *value)
 			break;
 	if (i == sizeof(modes) / sizeof(modes[0])) {
 		cfg_error(p, p->lineno, "cache policy must be always, deterministic, "
-		    "seeded or never, optionally followed by a TTL in seconds");
+		    "seeded or never, optionally followed by a TTL (seconds, or with a "
+		    "unit: 10m, 1h, 7d)");
 		return (0);
 	}
 	if (sp != NULL) {
 		while (*sp == ' ')
 			sp++;
-		errno = 0;
-		ttl = strtoul(sp, &end, 10);
-		if (*sp < '0' || *sp > '9' || *end != '\0' || errno != 0 || ttl == 0 ||
-		    ttl > 315360000) {
-			cfg_error(p, p->lineno, "invalid TTL '%s' (1 to 315360000 seconds)",
-			    sp);
+		if (cfg_parse_duration(sp, 1000, 1, 315360000, &ttl, msg, sizeof(msg)) == -1) {
+			cfg_error(p, p->lineno, "invalid TTL: %s", msg);
 			return (0);
 		}
 	}

@@ -243,6 +243,23 @@ done:
 	sd_notify(0, "READY=1");
 }
 
+/* systemd's watchdog (WatchdogSec=): WATCHDOG=1 every half period, as long as every
+   loop thread runs; a stuck one stops the pings, and systemd restarts hfgate. */
+static uint64_t		 watchdog_ms;
+static struct loop_timer watchdog_timer;
+
+static void
+on_watchdog(struct loop_timer *t)
+{
+	/* A beat comes every second; half the period leaves room for a slow one. */
+	if (worker_alive(loop_wall_ms(), (int64_t)(watchdog_ms / 2 > 2000 ?
+	    watchdog_ms / 2 : 2000)))
+		sd_notify(0, "WATCHDOG=1");
+	else
+		log_errorx("a loop thread is stuck: no watchdog ping");
+	loop_timer_set(t, watchdog_ms / 2);
+}
+
 static void
 on_signal(int sig)
 {
@@ -348,6 +365,10 @@ main(int argc, char *argv[])
 
 	signal(SIGPIPE, SIG_IGN);
 	metrics_started(loop_wall_ms());
+	log_info("hfgate %s, libmicrohttpd %s, %s, SQLite %s", PACKAGE_VERSION,
+	    http_lib_version(), up_lib_version(), cachedb_lib_version());
+	defaults_source(current, err, sizeof(err));
+	log_info("default models: %s", err);
 	if (up_global_init() == -1)
 		fatalx("curl_global_init failed");
 	/* Signals are blocked before any thread starts, so only the signalfd sees them. */
@@ -390,7 +411,17 @@ main(int argc, char *argv[])
 		    n == 1 ? "" : "s", current->upstream_url, oai, current->hub_url);
 	}
 	sd_notify(0, "READY=1");
+	{
+		uint64_t	usec;
+
+		if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000) {
+			watchdog_ms = usec / 1000;
+			watchdog_timer.cb = on_watchdog;
+			on_watchdog(&watchdog_timer);
+		}
+	}
 	loop_run();
+	loop_timer_cancel(&watchdog_timer);
 
 	loop_watch_del(&exitw);
 	worker_join();

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "worker.h"
 
 #define WORKER_FINAL_MS	2000	/* after the grace period, time to send the 503s */
+#define WORKER_BEAT_MS	1000	/* how often a loop says it runs (worker_alive) */
 
 struct worker {
 	pthread_t	 thread;
@@ -37,6 +39,7 @@ struct worker {
 					   first thread picks, the others join it) */
 	unsigned	 nthreads;
 	int		 cmd_fd;	/* eventfd: a command is pending */
+	_Atomic int64_t	 beat_ms;	/* wall clock of the loop's last beat */
 
 	/* guarded by worker_mu */
 	struct config	*pending_cfg;
@@ -55,7 +58,15 @@ static const struct http_handlers *worker_handlers;	/* the gateway's */
 /* The calling thread's own worker and shutdown state. */
 static _Thread_local struct worker	*self;
 static _Thread_local int		 stopping;
-static _Thread_local struct loop_timer	 grace_timer, final_timer;
+static _Thread_local struct loop_timer	 grace_timer, final_timer, beat_timer;
+
+/* The loop ran a timer: it is not stuck (systemd's watchdog, main.c). */
+static void
+worker_on_beat(struct loop_timer *t)
+{
+	atomic_store(&self->beat_ms, loop_wall_ms());
+	loop_timer_set(t, WORKER_BEAT_MS);
+}
 
 static void
 worker_on_final(struct loop_timer *t)
@@ -156,6 +167,7 @@ worker_main(void *arg)
 
 	grace_timer.cb = worker_on_grace;
 	final_timer.cb = worker_on_final;
+	beat_timer.cb = worker_on_beat;
 	cmd.fd = w->cmd_fd;
 	cmd.cb = worker_on_cmd;
 	if (loop_init() == -1 || loop_watch_add(&cmd, EPOLLIN) == -1) {
@@ -180,6 +192,7 @@ worker_main(void *arg)
 	pthread_mutex_unlock(&worker_mu);
 	cfg_unref(cfg);
 	cfg = NULL;
+	worker_on_beat(&beat_timer);
 	worker_report(w, 1, NULL);
 
 	loop_set_after(worker_after);
@@ -199,6 +212,7 @@ done:
 	up_free();
 	loop_timer_cancel(&grace_timer);
 	loop_timer_cancel(&final_timer);
+	loop_timer_cancel(&beat_timer);
 	loop_watch_del(&cmd);
 	gw_configure(NULL);
 	http_configure(NULL);
@@ -339,4 +353,20 @@ worker_join(void)
 	if (worker_exit_efd != -1)
 		close(worker_exit_efd);
 	worker_exit_efd = -1;
+}
+
+int
+worker_alive(int64_t now_ms, int64_t max_age_ms)
+{
+	unsigned	 i;
+	int		 ended;
+
+	for (i = 0; i < nworkers; i++) {
+		pthread_mutex_lock(&worker_mu);
+		ended = workers[i].ended;
+		pthread_mutex_unlock(&worker_mu);
+		if (!ended && now_ms - atomic_load(&workers[i].beat_ms) > max_age_ms)
+			return (0);
+	}
+	return (1);
 }

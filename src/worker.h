@@ -4,6 +4,7 @@
 #define HFGATE_WORKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -26,6 +27,9 @@ void	 worker_stop(int hard);
 int	 worker_exit_fd(void);
 /* Number of threads still running. */
 size_t	 worker_running(void);
+/* 1 when every running loop thread's loop ran its beat timer (once a second) within
+   max_age_ms of now_ms (wall clock): none is stuck. Main thread. */
+int	 worker_alive(int64_t now_ms, int64_t max_age_ms);
 /* Joins every thread and frees what worker_start allocated. */
 void	 worker_join(void);
 

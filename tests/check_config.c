@@ -280,6 +280,40 @@ START_TEST(test_suffixes)
 }
 END_TEST
 
+/* Durations: bare digits keep each key's unit; ms, s, m, h, d convert to it. */
+START_TEST(test_durations)
+{
+	static const struct {
+		const char	*v;
+		unsigned	 seconds;	/* as grace_seconds (0 to 3600) */
+		long		 ms;		/* as deadline_ms */
+	} cases[] = {
+		{ "10", 10, 10 }, { "10s", 10, 10000 }, { "2m", 120, 120000 },
+		{ "1h", 3600, 3600000 }, { "0s", 0, 0 }, { "3000ms", 3, 3000 },
+	};
+	struct config	 c;
+	char		 err[512], *conf;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_ne(asprintf(&conf, "grace_seconds = %s\n[upstream]\n"
+		    "deadline_ms = %s\nconnect_timeout_ms = 500ms\n[cache]\n"
+		    "default_ttl = 7d\n[cache-policy]\nfill-mask = always 10m\n", cases[i].v,
+		    cases[i].ms == 0 ? "1" : cases[i].v), -1);
+		ck_assert_msg(load(&c, conf, err, sizeof(err), NULL) == 0, "%s: %s",
+		    cases[i].v, err);
+		ck_assert_uint_eq(c.grace_seconds, cases[i].seconds);
+		if (cases[i].ms != 0)
+			ck_assert_int_eq(c.deadline_ms, cases[i].ms);
+		ck_assert_int_eq(c.connect_timeout_ms, 500);
+		ck_assert_uint_eq(c.cache_default_ttl, 7 * 86400);
+		ck_assert_uint_eq(c.cache_ttl[task_index(task_find("fill-mask"))], 600);
+		cfg_free(&c);
+		free(conf);
+	}
+}
+END_TEST
+
 /*
  * Each case: the text after the 2-line prefix written by load() (so the
  * content's first line is line 3) and the exact error after "path:".
@@ -305,7 +339,17 @@ static const struct {
 	{ "max_connections = 1k\n",
 	  "3: max_connections: '1k' is not a number" },
 	{ "grace_seconds = 99999999999999999999999\n",
-	  "3: grace_seconds: '99999999999999999999999' is out of range (0 to 3600)" },
+	  "3: grace_seconds: '99999999999999999999999' is out of range (0 to 3600 seconds)" },
+	{ "[server]\ngrace_seconds = 1500ms\n",
+	  "4: grace_seconds: '1500ms' is not a whole number of seconds" },
+	{ "[server]\ngrace_seconds = 2h\n",
+	  "4: grace_seconds: '2h' is out of range (0 to 3600 seconds)" },
+	{ "[server]\ngrace_seconds = 5 s\n",
+	  "4: grace_seconds: '5 s' is not a duration (digits, in seconds, or with a unit: "
+	  "ms, s, m, h or d)" },
+	{ "[upstream]\ndeadline_ms = 10x\n",
+	  "4: deadline_ms: '10x' is not a duration (digits, in milliseconds, or with a "
+	  "unit: ms, s, m, h or d)" },
 	{ "max_body_bytes = 16X\n",
 	  "3: max_body_bytes: '16X' is not a size (digits with an optional k, M or G "
 	  "suffix) or number" },
@@ -318,9 +362,9 @@ static const struct {
 	{ "[upstream]\nmax_attempts = 0\n",
 	  "4: max_attempts: '0' is out of range (1 to 20)" },
 	{ "[usage]\nflush_interval_ms = 9\n",
-	  "4: flush_interval_ms: '9' is out of range (10 to 60000)" },
+	  "4: flush_interval_ms: '9' is out of range (10 to 60000 milliseconds)" },
 	{ "[usage]\nflush_interval_ms = 60001\n",
-	  "4: flush_interval_ms: '60001' is out of range (10 to 60000)" },
+	  "4: flush_interval_ms: '60001' is out of range (10 to 60000 milliseconds)" },
 	{ "[upstream]\nurl = ftp://example.com\n",
 	  "4: url: the URL must start with http:// or https://" },
 	{ "[upstream]\nurl = api-inference.huggingface.co\n",
@@ -435,7 +479,7 @@ static const struct {
 	  "optional port)" },
 	{ "trusted_proxies = 127.0.0.1 proxy.lan\n",
 	  "3: trusted_proxies: 'proxy.lan': not an address or network (ADDR or ADDR/BITS)" },
-	{ "body_timeout = 0\n", "3: body_timeout: '0' is out of range (1 to 86400)" },
+	{ "body_timeout = 0\n", "3: body_timeout: '0' is out of range (1 to 86400 seconds)" },
 	{ "max_body_memory = 1k\n",
 	  "3: max_body_memory: '1k' is out of range (65536 to 18446744073709551615)" },
 	{ "max_body_bytes = 2M\nmax_body_memory = 1M\n",
@@ -1000,6 +1044,7 @@ check_suite(void)
 	tcase_add_test(tc, test_full_file);
 	tcase_add_test(tc, test_bools_and_unset);
 	tcase_add_test(tc, test_suffixes);
+	tcase_add_test(tc, test_durations);
 	tcase_add_loop_test(tc, test_errors, 0,
 	    (int)(sizeof(errcases) / sizeof(errcases[0])));
 	tcase_add_test(tc, test_key_outside_section);

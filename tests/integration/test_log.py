@@ -158,3 +158,40 @@ class LogPriorities(FreshGatewayTestCase):
                            env=Gateway.env(), timeout=15)
         self.assertEqual(p.returncode, 2)
         self.assertIn(b"log_level: 'loud' is not error, warning, info or debug", p.stderr)
+
+
+class Watchdog(FreshGatewayTestCase):
+    """WatchdogSec=: WATCHDOG=1 comes every half period while the loops run
+    (docs/operations.md, "The unit")."""
+
+    def test_pings_the_watchdog(self):
+        import socket
+        import time
+        tmp = harness.mkdtemp("hfgate-notify-")
+        path = os.path.join(tmp, "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        self.addCleanup(sock.close)
+
+        class Notified(Gateway):
+            def env(self):
+                e = Gateway.env()
+                e["NOTIFY_SOCKET"] = path
+                e["WATCHDOG_USEC"] = "2000000"
+                return e
+        gw = self.start_gateway(gateway_class=Notified)
+        sock.settimeout(0.5)
+        got, pings, t0 = [], [], time.monotonic()
+        while len(pings) < 3 and time.monotonic() - t0 < 10:
+            try:
+                msg = sock.recv(4096).decode()
+            except socket.timeout:
+                continue
+            got.append(msg)
+            if "WATCHDOG=1" in msg:
+                pings.append(time.monotonic())
+        self.assertIn("READY=1", " ".join(got))
+        self.assertEqual(len(pings), 3, got)
+        # Every half period (1 s), not in a burst.
+        self.assertGreater(pings[2] - pings[0], 1.5)
+        self.assertEqual(gw.request("GET", "/healthz")[0], 200)
