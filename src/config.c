@@ -62,6 +62,7 @@ enum cfg_type {
 	CFG_STR_OR_UNSET,	/* string, empty = NULL */
 	CFG_MODEL,		/* a model id, empty = NULL */
 	CFG_LOG_LEVEL,		/* error, warning, info or debug (an int) */
+	CFG_ACCESS_FORMAT,	/* text or json (an int: 1 for json) */
 	CFG_ORIGINS,		/* list of web origins, or "*" */
 	CFG_PATH,		/* relative to the config file's directory */
 	CFG_URL,
@@ -111,6 +112,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_SERVER, "default_models_file", CFG_PATH, F(default_models_file), 0, 0 },
 	{ SECT_SERVER, "root_model", CFG_MODEL, F(root_model), 0, 0 },
 	{ SECT_SERVER, "log_level", CFG_LOG_LEVEL, F(log_level), 0, 0 },
+	{ SECT_SERVER, "access_log", CFG_STR, F(access_log), 0, 0 },
+	{ SECT_SERVER, "access_log_format", CFG_ACCESS_FORMAT, F(access_log_json), 0, 0 },
 	{ SECT_UPSTREAM, "url", CFG_URL, F(upstream_url), 0, 0 },
 	{ SECT_UPSTREAM, "hub_url", CFG_URL, F(hub_url), 0, 0 },
 	{ SECT_UPSTREAM, "openai_url", CFG_URL, F(openai_url), 0, 0 },
@@ -328,6 +331,7 @@ cfg_free(struct config *c)
 	free(c->cors_origins);
 	free(c->default_models_file);
 	free(c->root_model);
+	free(c->access_log);
 	free(c->upstream_url);
 	free(c->openai_url);
 	free(c->default_chat_model);
@@ -990,6 +994,14 @@ cfg_set_key(struct cfg_parse *p, const struct cfg_key *k, const char *value)
 		if (cfg_set_string((char **)(base + k->off),
 		    *value == '\0' ? NULL : value) == -1)
 			return (cfg_oom(p));
+		break;
+	case CFG_ACCESS_FORMAT:
+		if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0) {
+			cfg_error(p, p->lineno, "%s: '%s' is not text or json", k->name,
+			    value);
+			return (0);
+		}
+		*(int *)(base + k->off) = strcmp(value, "json") == 0;
 		break;
 	case CFG_LOG_LEVEL: {
 		enum log_level	 l;

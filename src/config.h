@@ -98,6 +98,8 @@ struct config {
 					   default none */
 	size_t	 ncors_origins;
 	int	 log_level;		/* enum log_level; default info */
+	char	*access_log;		/* "stderr" (default), "off" or a path */
+	int	 access_log_json;	/* access_log_format = json */
 	char	*root_model;		/* the model that POST /, GET /info and GET /health
 					   stand for (clients given the gateway's bare URL);
 					   NULL: none, POST / is refused with a hint */

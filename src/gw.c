@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include <cJSON.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -1038,6 +1041,54 @@ gw_on_writable(struct http_req *tr)
 }
 
 /* The request is over: the access log, usage, and the one place it is freed. */
+/*
+ * The access line as one JSON object ([server] access_log_format = json): cJSON
+ * escapes what the client chose. Nothing is logged when out of memory.
+ */
+static void
+gw_access_json(struct gw_req *req, const char *client, uint64_t ms, int ok)
+{
+	static const char *const cache[] = {
+		[CACHE_STATE_NONE] = NULL, [CACHE_STATE_BYPASS] = "BYPASS",
+		[CACHE_STATE_MISS] = "MISS", [CACHE_STATE_HIT] = "HIT",
+		[CACHE_STATE_STALE] = "STALE"
+	};
+	struct http_req		*tr = &req->tr;
+	struct timespec		 ts;
+	cJSON			*o;
+	char			*line, path[2048], id[256];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if ((o = cJSON_CreateObject()) == NULL)
+		return;
+	if (cJSON_AddNumberToObject(o, "time", (double)ts.tv_sec +
+	    (double)(ts.tv_nsec / 1000000) / 1000) != NULL &&
+	    cJSON_AddStringToObject(o, "method", tr->head.method) != NULL &&
+	    cJSON_AddStringToObject(o, "path", log_escape_bare(path, sizeof(path),
+	    tr->head.path)) != NULL &&
+	    (client != NULL ? cJSON_AddStringToObject(o, "client", client) :
+	    cJSON_AddNullToObject(o, "client")) != NULL &&
+	    cJSON_AddStringToObject(o, "addr", http_client_address(tr)) != NULL &&
+	    (req->res.model[0] != '\0' ? cJSON_AddStringToObject(o, "model",
+	    req->res.model) : cJSON_AddNullToObject(o, "model")) != NULL &&
+	    cJSON_AddNumberToObject(o, "status", tr->status) != NULL &&
+	    cJSON_AddNumberToObject(o, "ms", (double)ms) != NULL &&
+	    cJSON_AddNumberToObject(o, "attempts", req->call.attempts) != NULL &&
+	    cJSON_AddNumberToObject(o, "in", (double)tr->in_total) != NULL &&
+	    cJSON_AddNumberToObject(o, "out", (double)(req->reply_bytes +
+	    req->st.bytes_out)) != NULL &&
+	    cJSON_AddStringToObject(o, "id", log_escape_bare(id, sizeof(id),
+	    req->request_id)) != NULL &&
+	    (cache[req->cache.state] != NULL ? cJSON_AddStringToObject(o, "cache",
+	    cache[req->cache.state]) : cJSON_AddNullToObject(o, "cache")) != NULL &&
+	    cJSON_AddBoolToObject(o, "aborted", !ok) != NULL &&
+	    (line = cJSON_PrintUnformatted(o)) != NULL) {
+		log_access("%s", line);
+		cJSON_free(line);
+	}
+	cJSON_Delete(o);
+}
+
 static void
 gw_on_completed(struct http_req *tr, int ok)
 {
@@ -1051,25 +1102,30 @@ gw_on_completed(struct http_req *tr, int ok)
 				    req->who.client->name : NULL;
 	char			 path[2048], name[256], model[256], id[256];
 
-	/* Every field a client chose is escaped: a line cannot be forged. */
-	log_access("%s %s client=%s addr=%s model=%s status=%u ms=%llu attempts=%u "
-	    "in=%zu out=%llu id=%s%s%s", tr->head.method,
-	    log_escape(path, sizeof(path), tr->head.path),
-	    log_escape(name, sizeof(name), client), http_client_address(tr),
-	    log_escape(model, sizeof(model), req->res.model[0] != '\0' ?
-	    req->res.model : NULL), tr->status,
-	    (unsigned long long)(loop_now_update() - tr->head.start_ms),
-	    req->call.attempts, tr->in_total,
-	    (unsigned long long)(req->reply_bytes + req->st.bytes_out),
-	    log_escape(id, sizeof(id), req->request_id), cache[req->cache.state],
-	    ok ? "" : " aborted");
+	uint64_t		 ms = loop_now_update() - tr->head.start_ms;
+
+	if (log_access_off())
+		;
+	else if (log_access_json())
+		gw_access_json(req, client, ms, ok);
+	else
+		/* Every field a client chose is escaped: a line cannot be forged. */
+		log_access("%s %s client=%s addr=%s model=%s status=%u ms=%llu "
+		    "attempts=%u in=%zu out=%llu id=%s%s%s", tr->head.method,
+		    log_escape(path, sizeof(path), tr->head.path),
+		    log_escape(name, sizeof(name), client), http_client_address(tr),
+		    log_escape(model, sizeof(model), req->res.model[0] != '\0' ?
+		    req->res.model : NULL), tr->status, (unsigned long long)ms,
+		    req->call.attempts, tr->in_total,
+		    (unsigned long long)(req->reply_bytes + req->st.bytes_out),
+		    log_escape(id, sizeof(id), req->request_id), cache[req->cache.state],
+		    ok ? "" : " aborted");
 	/* Counted at the request's end. With client keys, only admitted requests: the
 	   refused ones (401, 403, 429) are in the access log, and the usage table's
 	   counts give back each day's quota use at start-up. */
 	if (admit_counted(req))
 		usage_request_done(req, client, ok);
-	metrics_request(gw_family(req->route.kind), tr->status,
-	    loop_now_ms() - tr->head.start_ms, req->cache.state,
+	metrics_request(gw_family(req->route.kind), tr->status, ms, req->cache.state,
 	    req->call.prompt_tokens + req->st.prompt_tokens,
 	    req->call.tokens + req->st.tokens);
 	if (req->call.stream_open)

@@ -2,6 +2,9 @@
 /* log.c: logging to stderr (journald under systemd adds the timestamps). */
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <time.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -27,6 +30,11 @@
 static int	 log_verbosity;
 static _Atomic int log_level = LOG_LEVEL_INFO;
 static int	 log_journal;		/* stderr is journald's stream */
+/* The access log: its fd (stderr's, or a file's under a number that a reopen
+   keeps: dup2), -1 when off; the file's path; JSON or text. */
+static _Atomic int log_access_fd = STDERR_FILENO;
+static char	*log_access_path;
+static _Atomic int log_access_as_json;
 /* Access lines of this loop thread, written once per loop iteration (log_flush). */
 static _Thread_local char	 log_batch[LOG_BATCH_MAX];
 static _Thread_local size_t	 log_batch_len;
@@ -238,8 +246,9 @@ log_utf8(const unsigned char *p, uint32_t *cp)
 	return (n);
 }
 
-const char *
-log_escape(char *dst, size_t size, const char *s)
+/* log_escape, and with quotes (when empty or with a space) only when quotable. */
+static const char *
+log_escape_as(char *dst, size_t size, const char *s, int quotable)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	const unsigned char	*p;
@@ -295,13 +304,25 @@ log_escape(char *dst, size_t size, const char *s)
 		memcpy(dst + o, out, len);
 		o += len;
 	}
-	if (quote) {
+	if (quote && quotable) {
 		dst[0] = '"';
 		dst[o++] = '"';
 	} else
 		memmove(dst, dst + 1, --o);
 	dst[o] = '\0';
 	return (dst);
+}
+
+const char *
+log_escape(char *dst, size_t size, const char *s)
+{
+	return (log_escape_as(dst, size, s, 1));
+}
+
+const char *
+log_escape_bare(char *dst, size_t size, const char *s)
+{
+	return (log_escape_as(dst, size, s, 0));
 }
 
 /* Writes the batched access lines; each write holds whole lines only. */
@@ -312,8 +333,10 @@ log_flush(void)
 	ssize_t	 n;
 	int	 saved = errno;
 
-	while (off < log_batch_len) {
-		n = write(STDERR_FILENO, log_batch + off, log_batch_len - off);
+	int	 fd = atomic_load(&log_access_fd);
+
+	while (fd != -1 && off < log_batch_len) {
+		n = write(fd, log_batch + off, log_batch_len - off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -338,10 +361,27 @@ log_access(const char *fmt, ...)
 	size_t	 len;
 
 	const char	*prefix = log_prefix(LOG_LEVEL_INFO);
-	size_t		 plen = strlen(prefix);
+	char		 stamp[64];
+	size_t		 plen;
+	struct timespec	 ts;
+	struct tm	 tm;
 
-	if (atomic_load(&log_level) < LOG_LEVEL_INFO)
+	if (atomic_load(&log_level) < LOG_LEVEL_INFO || atomic_load(&log_access_fd) == -1)
 		return;
+	/* A file has no journal to add the time: a text line starts with it (a JSON
+	   one carries it). */
+	if (atomic_load(&log_access_fd) != STDERR_FILENO) {
+		prefix = "";
+		if (!atomic_load(&log_access_as_json)) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			gmtime_r(&ts.tv_sec, &tm);
+			snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
+			    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+			prefix = stamp;
+		}
+	}
+	plen = strlen(prefix);
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
 	va_end(ap);
@@ -358,4 +398,85 @@ log_access(const char *fmt, ...)
 	memcpy(log_batch + log_batch_len, line, len);
 	log_batch_len += len;
 	errno = saved;
+}
+
+/* Opens path for appending. The fd, or -1 with err. */
+static int
+log_open_file(const char *path, char *err, size_t errlen)
+{
+	int	 fd;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
+		snprintf(err, errlen, "access_log %s: %s", path, strerror(errno));
+	return (fd);
+}
+
+int
+log_access_open(const char *dest, int json, char *err, size_t errlen)
+{
+	int	 fd, old = atomic_load(&log_access_fd);
+	char	*path = NULL;
+
+	if (dest == NULL || strcmp(dest, "stderr") == 0)
+		fd = STDERR_FILENO;
+	else if (strcmp(dest, "off") == 0)
+		fd = -1;
+	else {
+		if ((path = strdup(dest)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return (-1);
+		}
+		if (log_access_path != NULL && strcmp(log_access_path, dest) == 0 &&
+		    old != STDERR_FILENO && old != -1) {
+			/* The same file: kept (a reopen is SIGUSR1's). */
+			free(path);
+			atomic_store(&log_access_as_json, json);
+			return (0);
+		}
+		if ((fd = log_open_file(dest, err, errlen)) == -1) {
+			free(path);
+			return (-1);
+		}
+	}
+	atomic_store(&log_access_as_json, json);
+	atomic_store(&log_access_fd, fd);
+	/* A loop thread may still write to the old file a moment: it stays open. That
+	   is at most one fd per change of destination. */
+	free(log_access_path);
+	log_access_path = path;
+	return (0);
+}
+
+int
+log_access_reopen(void)
+{
+	char	 err[512];
+	int	 fd, cur = atomic_load(&log_access_fd);
+
+	if (log_access_path == NULL || cur == -1 || cur == STDERR_FILENO)
+		return (0);
+	if ((fd = log_open_file(log_access_path, err, sizeof(err))) == -1) {
+		log_warnx("%s: still writing to the old file", err);
+		return (-1);
+	}
+	/* Under the same number, so that no writer ever holds a stale one. */
+	if (dup2(fd, cur) == -1) {
+		log_warn("access_log %s: dup2", log_access_path);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+int
+log_access_json(void)
+{
+	return (atomic_load(&log_access_as_json));
+}
+
+int
+log_access_off(void)
+{
+	return (atomic_load(&log_access_fd) == -1);
 }

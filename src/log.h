@@ -33,8 +33,26 @@ int	 log_verbose(void);
  * long; NULL s gives "-"); returns dst.
  */
 const char *log_escape(char *dst, size_t size, const char *s);
-/* A request's access line, batched per loop thread until log_flush (same prefix). */
+/* log_escape without the quotes, for a field that JSON quotes (the JSON access line):
+   what reaches the JSON encoder is valid UTF-8 without control bytes. */
+const char *log_escape_bare(char *dst, size_t size, const char *s);
+/* A request's access line, batched per loop thread until log_flush: to stderr with
+   the log's prefix, or to the access log file after the time. */
 void	 log_access(const char *, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Where access lines go ([server] access_log): "stderr", "off", or a file path
+ * (opened for appending, created 0640), and whether they are JSON. Main thread,
+ * before the loops start or on a reload. 0, or -1 with err (the old destination
+ * stays).
+ */
+int	 log_access_open(const char *dest, int json, char *err, size_t errlen);
+/* Opens the access log file again under its name (logrotate moved it): SIGUSR1 and
+   SIGHUP. 0, or -1 logged (lines keep going to the old file). */
+int	 log_access_reopen(void);
+/* 1 when access lines are JSON objects (the caller builds them); 0 when text. */
+int	 log_access_json(void);
+/* 1 when access lines go nowhere (access_log = off): the caller may skip them. */
+int	 log_access_off(void);
 void	 log_flush(void);
 
 #endif

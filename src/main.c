@@ -233,6 +233,8 @@ reload(void)
 	    !same_text(c->tls_key, current->tls_key))
 		log_warnx("reload: a new tls_cert or tls_key is only used after a "
 		    "restart");
+	if (log_access_open(c->access_log, c->access_log_json, err, sizeof(err)) == -1)
+		log_errorx("reload: %s; access lines go where they went", err);
 	worker_reconfigure(c);
 	log_set_level((enum log_level)c->log_level);
 	cfg_unref(current);
@@ -266,6 +268,12 @@ on_signal(int sig)
 	if (sig == SIGHUP) {
 		if (!stopping)
 			reload();
+		(void)log_access_reopen();
+		return;
+	}
+	/* logrotate's signal: the access log file under its name again. */
+	if (sig == SIGUSR1) {
+		(void)log_access_reopen();
 		return;
 	}
 	if (stopping) {
@@ -308,7 +316,7 @@ main(int argc, char *argv[])
 		{ "help",	  no_argument,	     NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	struct loop_watch exitw = { .fd = -1 };
 	const struct cfg_listen *l;
 	char		 err[1024];
@@ -363,6 +371,12 @@ main(int argc, char *argv[])
 		return (0);
 	}
 
+	if (log_access_open(current->access_log, current->access_log_json, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "hfgate: %s\n", err);
+		cfg_unref(current);
+		return (1);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	metrics_started(loop_wall_ms());
 	log_info("hfgate %s, libmicrohttpd %s, %s, SQLite %s", PACKAGE_VERSION,
@@ -372,7 +386,7 @@ main(int argc, char *argv[])
 	if (up_global_init() == -1)
 		fatalx("curl_global_init failed");
 	/* Signals are blocked before any thread starts, so only the signalfd sees them. */
-	if (loop_init() == -1 || loop_signals(signals, 3, on_signal) == -1)
+	if (loop_init() == -1 || loop_signals(signals, 4, on_signal) == -1)
 		fatalx("cannot set up the event loop");
 	cache_start(current);
 	if (current->usage_enabled)

@@ -2,6 +2,7 @@
 """The log: what a client sends cannot forge or garble a line (docs/api.md, "The
 access log")."""
 
+import json
 import os
 import re
 import signal
@@ -195,3 +196,74 @@ class Watchdog(FreshGatewayTestCase):
         # Every half period (1 s), not in a burst.
         self.assertGreater(pings[2] - pings[0], 1.5)
         self.assertEqual(gw.request("GET", "/healthz")[0], 200)
+
+
+class AccessLogFile(FreshGatewayTestCase):
+    """[server] access_log = /path (reopened on SIGUSR1 and SIGHUP, as logrotate
+    wants), access_log_format = json, access_log = off."""
+
+    def lines_of(self, path, want, what):
+        def enough():
+            if not os.path.exists(path):
+                return None
+            with open(path, "rb") as f:
+                lines = [l for l in f.read().split(b"\n") if l]
+            return lines if len(lines) >= want else None
+        return wait_until(enough, 5, what=what)
+
+    def test_file_then_rotated(self):
+        tmp = harness.mkdtemp("hfgate-access-")
+        path = os.path.join(tmp, "access.log")
+        gw = self.start_gateway({"server": {"access_log": path}})
+        gw.request("GET", "/nowhere", headers={"X-Request-Id": "file-1"})
+        lines = self.lines_of(path, 1, "the first access line")
+        self.assertRegex(lines[0].decode(), r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+                         r"GET /nowhere client=- addr=127\.0\.0\.1 .* id=file-1$")
+        # Not on stderr any more.
+        self.assertNotIn("id=file-1", gw.log_text())
+        # logrotate: move the file, then SIGUSR1: new lines in a new file.
+        os.rename(path, path + ".1")
+        gw.signal(signal.SIGUSR1)
+        wait_until(lambda: os.path.exists(path), 5, what="the reopened file")
+        gw.request("GET", "/nowhere", headers={"X-Request-Id": "file-2"})
+        lines = self.lines_of(path, 1, "a line in the new file")
+        self.assertIn(b"id=file-2", lines[0])
+        with open(path + ".1", "rb") as f:
+            self.assertNotIn(b"file-2", f.read())
+        self.assertEqual(oct(os.stat(path).st_mode & 0o777), "0o640")
+
+    def test_json_lines_escape_what_the_client_sent(self):
+        tmp = harness.mkdtemp("hfgate-access-")
+        path = os.path.join(tmp, "access.json")
+        gw = self.start_gateway({"server": {"access_log": path,
+                                            "access_log_format": "json"}})
+        gw.request("POST", "/models/b%0d%0ax%22y%ff", b"x",
+                   {"X-Request-Id": "json-1"})
+        gw.request("GET", "/healthz", headers={"X-Request-Id": "json-2"})
+        lines = self.lines_of(path, 2, "two JSON lines")
+        first = json.loads(lines[0])
+        self.assertEqual(first["path"], '/models/b\\r\\nx\\"y\\xff')
+        self.assertEqual(first["id"], "json-1")
+        self.assertEqual((first["method"], first["status"], first["client"],
+                          first["addr"], first["aborted"]),
+                         ("POST", 400, None, "127.0.0.1", False))
+        second = json.loads(lines[1])
+        self.assertEqual((second["path"], second["status"], second["id"]),
+                         ("/healthz", 200, "json-2"))
+        self.assertGreater(second["time"], 1.7e9)
+
+    def test_off(self):
+        gw = self.start_gateway({"server": {"access_log": "off"}})
+        self.assertEqual(gw.request("GET", "/healthz",
+                                    headers={"X-Request-Id": "off-1"})[0], 200)
+        # A later line that is logged: the access line would be there by now.
+        gw.signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in gw.log_text(), 5, what="reload")
+        self.assertNotIn("off-1", gw.log_text())
+
+    def test_unwritable_file_is_refused_at_start(self):
+        gw = Gateway(self.fake, {"server": {"access_log": "/nonexistent/dir/access.log"}})
+        p = subprocess.run([HFGATE_BIN, "-c", gw.conf_path], capture_output=True,
+                           env=Gateway.env(), timeout=15)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"access_log /nonexistent/dir/access.log: No such file", p.stderr)
