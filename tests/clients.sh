@@ -62,6 +62,12 @@ cd "$dir" || fail "cannot cd to $dir"
 # npm ci only when the installed tree is not the one package-lock.json describes
 # (stamp: the lock file as of the last successful npm ci), so runs are offline-friendly.
 stamp=node_modules/.hfgate-package-lock.json
+# A copy in the build tree (distcheck, a packager's build, no network) uses the
+# source tree's node_modules when that one is current.
+if [ "$dir" != "$src" ] && [ ! -e node_modules ] && [ -f "$src/$stamp" ] &&
+    cmp -s package-lock.json "$src/$stamp"; then
+	ln -s "$src/node_modules" node_modules || fail "cannot link $src/node_modules"
+fi
 if [ -d node_modules ] && [ -f "$stamp" ] && cmp -s package-lock.json "$stamp"; then
 	:
 else
