@@ -21,6 +21,7 @@
 
 #include "cache.h"
 #include "cachedb.h"
+#include "check.h"
 #include "http.h"
 #include "json.h"
 #include "config.h"
@@ -365,6 +366,11 @@ main(int argc, char *argv[])
 	}
 	log_set_level((enum log_level)current->log_level);
 	if (opts.check) {
+		if (check_config(current, err, sizeof(err)) == -1) {
+			fprintf(stderr, "hfgate: %s\n", err);
+			cfg_unref(current);
+			return (2);
+		}
 		defaults_source(current, err, sizeof(err));
 		printf("configuration OK\ndefault models: %s\n", err);
 		cfg_unref(current);

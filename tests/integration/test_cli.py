@@ -105,6 +105,39 @@ class Cli(unittest.TestCase):
         self.assertIn("default models: built-in table (26 tasks; %s not found)\n"
                       % missing, out)
 
+    def test_check_config_checks_files_and_tls(self):
+        """-t also checks what the daemon would find only once running."""
+        from test_network import make_cert
+        tmp = harness.mkdtemp("hfgate-check-")
+        blocker = os.path.join(tmp, "file")
+        with open(blocker, "w") as f:
+            f.write("x")
+        base = harness.render_config(self.gw.sections)
+        cases = [
+            ("[cache]\nenabled = yes\ndb = %s/cache.db\n" % blocker,
+             "cache db %s/cache.db: cannot be created" % blocker),
+            ("[server]\naccess_log = /nonexistent/dir/access.log\n",
+             "access_log /nonexistent/dir/access.log: cannot be created"),
+        ]
+        cert, key = make_cert(tmp)
+        other = os.path.join(tmp, "other")
+        os.mkdir(other)
+        _, key2 = make_cert(other)
+        cases.append(("[server]\ntls_listen = 127.0.0.1:0\ntls_cert = %s\n"
+                      "tls_key = %s\n" % (cert, key2),
+                      "tls_key does not fit tls_cert's certificate"))
+        for extra, want in cases:
+            with self.subTest(want=want):
+                path = self.write_conf(base + "\n" + extra)
+                code, out, err = run(["-t", "-c", path])
+                self.assertEqual(code, 2, err)
+                self.assertIn(want, err)
+        # The matching pair passes.
+        path = self.write_conf(base + "\n[server]\ntls_listen = 127.0.0.1:0\n"
+                               "tls_cert = %s\ntls_key = %s\n" % (cert, key))
+        code, out, err = run(["-t", "-c", path])
+        self.assertEqual(code, 0, err)
+
     def test_unknown_key_exit_2_with_location(self):
         text = harness.render_config(self.gw.sections)
         lines = text.split("\n")
