@@ -40,6 +40,13 @@ check_writable(const char *what, const char *path, char *err, size_t errlen)
 		return (-1);
 	}
 	dir = dirname(copy);
+	/* Not there yet is not wrong: the unit's StateDirectory= makes it at start. */
+	if (stat(dir, &st) == -1 && errno == ENOENT) {
+		fprintf(stderr, "hfgate: note: %s %s: %s does not exist yet\n", what,
+		    path, dir);
+		free(copy);
+		return (0);
+	}
 	if ((rc = stat(dir, &st)) == 0 && !S_ISDIR(st.st_mode)) {
 		errno = ENOTDIR;
 		rc = -1;

@@ -263,7 +263,8 @@ cfg_init(struct config *c)
 	    cfg_set_string(&c->upstream_url, CFG_DEFAULT_UPSTREAM) == -1 ||
 	    cfg_set_string(&c->default_chat_model, CFG_DEFAULT_CHAT_MODEL) == -1 ||
 	    cfg_set_string(&c->hub_url, "https://huggingface.co") == -1 ||
-	    cfg_set_string(&c->cache_db, CFG_DEFAULT_CACHE_DB) == -1) {
+	    cfg_set_string(&c->cache_db, CFG_DEFAULT_CACHE_DB) == -1 ||
+	    cfg_set_string(&c->access_log, "stderr") == -1) {
 		cfg_free(c);
 		return (-1);
 	}
@@ -1895,4 +1896,189 @@ cfg_unref(struct config *c)
 		return;
 	cfg_free(c);
 	free(c);
+}
+
+/* [section] names, for cfg_dump. */
+static const char *const cfg_section_name[] = {
+	[SECT_SERVER] = "server", [SECT_UPSTREAM] = "upstream", [SECT_CACHE] = "cache",
+	[SECT_STREAM] = "stream", [SECT_USAGE] = "usage", [SECT_ADMIN] = "admin"
+};
+
+/* One network of allow or trusted_proxies, as written. */
+static void
+cfg_dump_cidrs(FILE *f, const struct cfg_cidr *v, size_t n)
+{
+	char	 a[INET6_ADDRSTRLEN];
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (inet_ntop(v[i].family, v[i].addr, a, sizeof(a)) == NULL)
+			snprintf(a, sizeof(a), "?");
+		fprintf(f, "%s%s/%u", i > 0 ? " " : "", a, v[i].prefix);
+	}
+}
+
+static void	 cfg_dump_value(FILE *, const struct config *, const struct cfg_key *);
+
+/* "key = value", or "#key =" for a key without a value (the file stays loadable). */
+static void
+cfg_dump_key(FILE *f, const struct config *c, const struct cfg_key *k)
+{
+	char	*v = NULL;
+	size_t	 len = 0;
+	FILE	*m;
+
+	if ((m = open_memstream(&v, &len)) == NULL)
+		return;
+	cfg_dump_value(m, c, k);
+	fclose(m);
+	fprintf(f, len > 0 ? "%s = %s\n" : "#%s =\n", k->name, len > 0 ? v : "");
+	free(v);
+}
+
+/* The value of key k of c as the file would write it; secrets as <redacted>. */
+static void
+cfg_dump_value(FILE *f, const struct config *c, const struct cfg_key *k)
+{
+	const char	*base = (const char *)c;
+	static const char *const levels[] = { "error", "warning", "info", "debug" };
+	size_t		 i;
+	int		 n = 0;
+
+	switch (k->type) {
+	case CFG_PATH: {
+		/* Absolute, so that the dump reads the same from anywhere. */
+		char	*abs = *(char *const *)(base + k->off) != NULL ?
+			    realpath(*(char *const *)(base + k->off), NULL) : NULL;
+
+		fprintf(f, "%s", abs != NULL ? abs : *(char *const *)(base + k->off) !=
+		    NULL ? *(char *const *)(base + k->off) : "");
+		free(abs);
+		break;
+	}
+	case CFG_STR:
+	case CFG_STR_OR_UNSET:
+	case CFG_MODEL:
+	case CFG_URL:
+		fprintf(f, "%s", *(char *const *)(base + k->off) != NULL ?
+		    *(char *const *)(base + k->off) : "");
+		break;
+	case CFG_LOG_LEVEL:
+		fprintf(f, "%s", levels[*(const int *)(base + k->off) & 3]);
+		break;
+	case CFG_ACCESS_FORMAT:
+		fprintf(f, "%s", *(const int *)(base + k->off) ? "json" : "text");
+		break;
+	case CFG_ORIGINS:
+		for (i = 0; i < c->ncors_origins; i++)
+			fprintf(f, "%s%s", i > 0 ? " " : "", c->cors_origins[i]);
+		break;
+	case CFG_LISTEN:
+		for (i = 0; i < c->nlistens; i++)
+			if (c->listens[i].tls == (k->min == 1))
+				fprintf(f, strchr(c->listens[i].host, ':') != NULL ?
+				    "%s[%s]:%u" : "%s%s:%u", n++ > 0 ? " " : "",
+				    c->listens[i].host, c->listens[i].port);
+		if (n == 0 && k->min == 0)
+			fprintf(f, "none");
+		break;
+	case CFG_PEM:
+		/* The certificate is public, the key a secret: neither is printed. */
+		if (*(char *const *)(base + k->off) != NULL)
+			fprintf(f, strcmp(k->name, "tls_key") == 0 ? "<redacted>" :
+			    "<loaded>");
+		break;
+	case CFG_CIDRS:
+		if (k->min == 1)
+			cfg_dump_cidrs(f, c->proxies, c->nproxies);
+		else
+			cfg_dump_cidrs(f, c->allow, c->nallow);
+		break;
+	case CFG_KEY_SHA256:
+	case CFG_KEY_FILE:
+		fprintf(f, "%s", c->admin_has_key ? "<redacted>" : "");
+		break;
+	case CFG_UINT:
+	case CFG_SECONDS:
+		fprintf(f, "%u", *(const unsigned *)(base + k->off));
+		break;
+	case CFG_LONG:
+	case CFG_MILLIS:
+		fprintf(f, "%ld", *(const long *)(base + k->off));
+		break;
+	case CFG_SIZE:
+		fprintf(f, "%zu", *(const size_t *)(base + k->off));
+		break;
+	case CFG_BOOL:
+		fprintf(f, "%s", *(const int *)(base + k->off) ? "yes" : "no");
+		break;
+	}
+}
+
+void
+cfg_dump(const struct config *c, FILE *f)
+{
+	static const char *const modes[] = {
+		[CACHE_ALWAYS] = "always", [CACHE_DETERMINISTIC] = "deterministic",
+		[CACHE_SEEDED] = "seeded", [CACHE_NEVER] = "never"
+	};
+	enum cfg_section	 sect = SECT_NONE;
+	const struct cfg_client	*cl;
+	const struct cfg_endpoint *ep;
+	size_t			 i, j;
+
+	fprintf(f, "# hfgate's effective configuration%s%s; secrets as <redacted>\n",
+	    c->path != NULL ? " from " : "", c->path != NULL ? c->path : "");
+	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
+		/* admin's two keys say one thing. */
+		if (cfg_keys[i].type == CFG_KEY_FILE)
+			continue;
+		if (cfg_keys[i].sect != sect) {
+			sect = cfg_keys[i].sect;
+			fprintf(f, "\n[%s]\n", cfg_section_name[sect]);
+		}
+		cfg_dump_key(f, c, &cfg_keys[i]);
+	}
+	fprintf(f, "\n[default-models]\nchat-completion = %s\n",
+	    c->default_chat_model != NULL ? c->default_chat_model : "");
+	for (i = 0; i < TASK_COUNT; i++)
+		if (c->default_model[i] != NULL)
+			fprintf(f, "%s = %s\n", task_at(i)->name, c->default_model[i]);
+	fprintf(f, "\n[cache-policy]\n");
+	for (i = 0; i < TASK_COUNT; i++) {
+		fprintf(f, "%s = %s", task_at(i)->name, modes[c->cache_mode[i]]);
+		if (c->cache_ttl[i] != 0)
+			fprintf(f, " %u", c->cache_ttl[i]);
+		fputc('\n', f);
+	}
+	for (i = 0; i < c->nendpoints; i++) {
+		ep = &c->endpoints[i];
+		fprintf(f, "\n[endpoint %s]\nurl = %s\nprotocol = %s\n", ep->name,
+		    ep->url, ep->protocol == CFG_PROTO_OPENAI ? "openai" : "tgi");
+		if (ep->task != NULL)
+			fprintf(f, "task = %s\n", ep->task);
+		if (ep->nmodels > 0) {
+			fprintf(f, "models =");
+			for (j = 0; j < ep->nmodels; j++)
+				fprintf(f, " %s", ep->models[j]);
+			fputc('\n', f);
+		}
+	}
+	for (i = 0; i < c->nclients; i++) {
+		cl = &c->clients[i];
+		fprintf(f, "\n[client %s]\nkey_sha256 = <redacted>\n", cl->name);
+		for (j = 0; j < cl->ntasks; j++)
+			fprintf(f, "%s%s", j == 0 ? "tasks = " : " ", cl->tasks[j]);
+		if (cl->ntasks > 0)
+			fputc('\n', f);
+		for (j = 0; j < cl->nmodels; j++)
+			fprintf(f, "%s%s", j == 0 ? "models = " : " ", cl->models[j]);
+		if (cl->nmodels > 0)
+			fputc('\n', f);
+		fprintf(f, "rate = %u\nburst = %u\nmax_concurrent = %u\ndaily_quota = %u\n"
+		    "daily_token_quota = %u\n", cl->rate, cl->burst, cl->max_concurrent,
+		    cl->daily_quota, cl->daily_token_quota);
+		if (cl->bill_to != NULL)
+			fprintf(f, "bill_to = %s\n", cl->bill_to);
+	}
 }

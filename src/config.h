@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "task.h"
 
@@ -172,6 +173,10 @@ struct config {
 	int	 refs;			/* threads using it: see cfg_ref/cfg_unref */
 };
 
+/* Writes c to f as a configuration file would say it (hfgate -T), every key with its
+   effective value; the admin key, client keys and the TLS key as <redacted>, the
+   token never. */
+void	 cfg_dump(const struct config *c, FILE *f);
 /* Fills c with the defaults. Returns 0, -1 on allocation failure. */
 int	 cfg_init(struct config *c);
 /*

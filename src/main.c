@@ -51,6 +51,7 @@ struct options {
 	int		 no_cache;
 	int		 verbose;
 	int		 check;
+	int		 dump;		/* -T */
 };
 
 static struct options	 opts;
@@ -64,7 +65,7 @@ usage(FILE *f)
 	    "usage: hfgate [-c|--config FILE] [-l|--listen HOST:PORT] [-u|--upstream URL]\n"
 	    "              [--openai-upstream URL] [--hub-url URL]\n"
 	    "              [--token-file PATH] [--cache-db PATH | --no-cache] [-v|--verbose]\n"
-	    "              [-t|--check-config] [-V|--version] [-h|--help]\n");
+	    "              [-t|--check-config] [-T|--dump-config] [-V|--version] [-h|--help]\n");
 }
 
 /* -V: the version and the libraries it runs with (they are shared objects: the
@@ -308,7 +309,8 @@ main(int argc, char *argv[])
 		{ "upstream",	  required_argument, NULL, 'u' },
 		{ "openai-upstream", required_argument, NULL, 'O' },
 		{ "hub-url",	  required_argument, NULL, 'H' },
-		{ "token-file",	  required_argument, NULL, 'T' },
+		{ "token-file",	  required_argument, NULL, 'K' },
+		{ "dump-config",  no_argument,	     NULL, 'T' },
 		{ "cache-db",	  required_argument, NULL, 'D' },
 		{ "no-cache",	  no_argument,	     NULL, 'N' },
 		{ "verbose",	  no_argument,	     NULL, 'v' },
@@ -326,14 +328,15 @@ main(int argc, char *argv[])
 	long		 ncpu;
 	int		 ch;
 
-	while ((ch = getopt_long(argc, argv, "c:l:u:vhtV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:u:vhtTV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': opts.config = optarg; break;
 		case 'l': opts.listen = optarg; break;
 		case 'u': opts.upstream = optarg; break;
 		case 'O': opts.openai_upstream = optarg; break;
 		case 'H': opts.hub_url = optarg; break;
-		case 'T': opts.token_file = optarg; break;
+		case 'K': opts.token_file = optarg; break;
+		case 'T': opts.dump = 1; break;
 		case 'D': opts.cache_db = optarg; break;
 		case 'N': opts.no_cache = 1; break;
 		case 'v': opts.verbose++; break;
@@ -365,6 +368,11 @@ main(int argc, char *argv[])
 		return (2);
 	}
 	log_set_level((enum log_level)current->log_level);
+	if (opts.dump) {
+		cfg_dump(current, stdout);
+		cfg_unref(current);
+		return (0);
+	}
 	if (opts.check) {
 		if (check_config(current, err, sizeof(err)) == -1) {
 			fprintf(stderr, "hfgate: %s\n", err);

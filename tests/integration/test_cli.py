@@ -116,8 +116,8 @@ class Cli(unittest.TestCase):
         cases = [
             ("[cache]\nenabled = yes\ndb = %s/cache.db\n" % blocker,
              "cache db %s/cache.db: cannot be created" % blocker),
-            ("[server]\naccess_log = /nonexistent/dir/access.log\n",
-             "access_log /nonexistent/dir/access.log: cannot be created"),
+            ("[server]\naccess_log = %s/access.log\n" % blocker,
+             "access_log %s/access.log: cannot be created" % blocker),
         ]
         cert, key = make_cert(tmp)
         other = os.path.join(tmp, "other")
@@ -137,6 +137,42 @@ class Cli(unittest.TestCase):
                                "tls_cert = %s\ntls_key = %s\n" % (cert, key))
         code, out, err = run(["-t", "-c", path])
         self.assertEqual(code, 0, err)
+
+    def test_dump_config_redacts_secrets_and_loads_back(self):
+        from test_network import make_cert
+        tmp = harness.mkdtemp("hfgate-dump-")
+        cert, key = make_cert(tmp)
+        admin_hash = harness.key_sha256("admin-secret-key")
+        client_hash = harness.key_sha256("client-secret-key")
+        with open(key) as f:
+            key_text = f.read()
+        base = harness.render_config(self.gw.sections)
+        path = self.write_conf(base + (
+            "\n[server]\ngrace_seconds = 2m\ntls_listen = 127.0.0.1:0\n"
+            "tls_cert = %s\ntls_key = %s\n[admin]\nkey_sha256 = %s\n"
+            "[client team-a]\nkey_sha256 = %s\nrate = 60\n" % (cert, key, admin_hash,
+                                                                client_hash)))
+        code, out, err = run(["-T", "-c", path])
+        self.assertEqual(code, 0, err)
+        for secret in (admin_hash, client_hash, self.gw.secret, key_text.split("\n")[1]):
+            self.assertNotIn(secret, out)
+            self.assertNotIn(secret, err)
+        self.assertIn("grace_seconds = 120\n", out)
+        self.assertIn("tls_key = <redacted>\n", out)
+        self.assertIn("[client team-a]\nkey_sha256 = <redacted>\n", out)
+        self.assertIn("rate = 60\n", out)
+        # The dump is a configuration file; without its secrets it says what is
+        # missing, with them back it loads.
+        dumped = os.path.join(tmp, "dumped.conf")
+        with open(dumped, "w") as f:
+            f.write(out.replace("tls_key = <redacted>", "tls_key = " + key)
+                    .replace("tls_cert = <loaded>", "tls_cert = " + cert)
+                    # [admin] comes first, then the client.
+                    .replace("key_sha256 = <redacted>", "key_sha256 = " + admin_hash, 1)
+                    .replace("key_sha256 = <redacted>", "key_sha256 = " + client_hash))
+        code, out2, err2 = run(["-T", "-c", dumped])
+        self.assertEqual(code, 0, err2)
+        self.assertEqual(out2.split("\n")[1:], out.split("\n")[1:])
 
     def test_unknown_key_exit_2_with_location(self):
         text = harness.render_config(self.gw.sections)
