@@ -22,6 +22,7 @@
 #include "hub.h"
 #include "log.h"
 #include "loop.h"
+#include "probe.h"
 #include "stream.h"
 #include "upstream.h"
 #include "usage.h"
@@ -194,6 +195,7 @@ done:
 	usage_thread_stop();	/* after http_stop: its last requests are counted */
 	cache_thread_stop();
 	hub_thread_stop();
+	probe_thread_stop();
 	up_free();
 	loop_timer_cancel(&grace_timer);
 	loop_timer_cancel(&final_timer);
