@@ -1280,10 +1280,11 @@ cfg_endpoint_key(struct cfg_parse *p, const char *name, const char *value)
 			ep->protocol = CFG_PROTO_TGI;
 		else if (strcmp(value, "openai") == 0)
 			ep->protocol = CFG_PROTO_OPENAI;
+		else if (strcmp(value, "auto") == 0)
+			ep->protocol = CFG_PROTO_AUTO;
 		else {
-			/* No probing: the operator knows what the endpoint runs. */
-			cfg_error(p, p->lineno, "protocol must be tgi or openai, not '%s'",
-			    value);
+			cfg_error(p, p->lineno,
+			    "protocol must be tgi, openai or auto, not '%s'", value);
 			return (0);
 		}
 		return (1);

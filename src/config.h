@@ -23,9 +23,10 @@ enum cfg_cache_mode {
 /* What an [endpoint] speaks on its TGI routes' place (protocol = ...). */
 enum cfg_protocol {
 	CFG_PROTO_TGI,		/* TGI's routes (default): bodies go as they are */
-	CFG_PROTO_OPENAI	/* the OpenAI API only (vLLM, SGLang, TGI's Messages
+	CFG_PROTO_OPENAI,	/* the OpenAI API only (vLLM, SGLang, TGI's Messages
 				   API): text-generation and conversational calls are
 				   translated (bridge.c) */
+	CFG_PROTO_AUTO		/* one of the two, asked of the endpoint (probe.c) */
 };
 
 struct cfg_endpoint {

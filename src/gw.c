@@ -313,8 +313,8 @@ gw_on_hub_wait(struct loop_timer *t)
 	gw_proceed(t->arg);
 }
 
-/* A step needs the Hub's answer about the model, still on its way: gw_proceed
-   again in a moment (the steps bound the wait). */
+/* A step needs the Hub's answer about the model, or an endpoint's probe (probe.c),
+   still on its way: gw_proceed again in a moment (the steps bound the wait). */
 static void
 gw_wait_hub(struct gw_req *req)
 {

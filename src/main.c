@@ -21,7 +21,7 @@
 
 #include "cache.h"
 #include "cachedb.h"
-#include "check.h"
+#include "preflight.h"
 #include "http.h"
 #include "json.h"
 #include "config.h"
@@ -374,7 +374,7 @@ main(int argc, char *argv[])
 		return (0);
 	}
 	if (opts.check) {
-		if (check_config(current, err, sizeof(err)) == -1) {
+		if (preflight_config(current, err, sizeof(err)) == -1) {
 			fprintf(stderr, "hfgate: %s\n", err);
 			cfg_unref(current);
 			return (2);

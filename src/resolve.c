@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "modelid.h"
 #include "oai.h"
+#include "probe.h"
 #include "reply.h"
 #include "request.h"
 #include "resolve.h"
@@ -620,6 +621,7 @@ resolve_bridge(struct gw_req *req)
 	const char			*body;
 	size_t				 len;
 	enum bridge_kind		 kind;
+	enum cfg_protocol		 proto;
 	int				 compat;
 
 	if (res->bridge_checked)
@@ -641,8 +643,14 @@ resolve_bridge(struct gw_req *req)
 		res->bridge_checked = 1;
 		return (0);
 	}
+	/* An endpoint of protocol auto: what its probe said, or, once the wait is
+	   over, the fallback (probe.h). */
+	proto = ep != NULL ? ep->protocol : CFG_PROTO_TGI;
+	if (proto == CFG_PROTO_AUTO && probe_protocol(cfg, ep, &proto) == 0 &&
+	    loop_now_ms() < req->tr.head.start_ms + RESOLVE_HUB_WAIT_MS)
+		return (RESOLVE_WAIT);
 	/* Only today's router and the OpenAI endpoints lack TGI's routes. */
-	if (ep != NULL ? ep->protocol != CFG_PROTO_OPENAI :
+	if (ep != NULL ? proto != CFG_PROTO_OPENAI :
 	    r->kind == ROUTE_ENDPOINT || !cfg_router(cfg)) {
 		res->bridge_checked = 1;
 		return (0);

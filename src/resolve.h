@@ -22,8 +22,9 @@ int	 resolve_headers(struct gw_req *);
    default table's, or the Hub's pipeline tag (looked up in the background). */
 const struct task_info *resolve_task(struct gw_req *);
 
-/* The steps that need the Hub's answer about the model say so: the gateway asks
-   again in RESOLVE_POLL_MS, within RESOLVE_HUB_WAIT_MS of the request's start. */
+/* The steps that need the Hub's answer about the model, or an [endpoint]'s of
+   protocol auto about itself (probe.c), say so: the gateway asks again in
+   RESOLVE_POLL_MS, within RESOLVE_HUB_WAIT_MS of the request's start. */
 #define RESOLVE_WAIT		1
 #define RESOLVE_POLL_MS		20
 #define RESOLVE_HUB_WAIT_MS	3000
@@ -33,8 +34,9 @@ int	 resolve_task_settled(struct gw_req *, const struct task_info **t);
 /*
  * The 2023 calls today's API lacks (docs/api.md, "The 2023 clients on today's API"):
  * a text-generation or conversational call to today's router or to an [endpoint]
- * of protocol openai gets the OpenAI body, URL and cache key of its translation
- * (bridge.c); GET /status waits for the Hub's answer that local.c gives. 0 (done,
+ * of protocol openai (or auto, found to be one) gets the OpenAI body, URL and cache
+ * key of its translation (bridge.c); GET /status waits for the Hub's answer that
+ * local.c gives. 0 (done,
  * or nothing to do), RESOLVE_WAIT, or -1 when a reply was sent (a body that
  * cannot be translated).
  */

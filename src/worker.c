@@ -24,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "probe.h"
 #include "stream.h"
 #include "upstream.h"
 #include "usage.h"
@@ -209,6 +210,7 @@ done:
 	usage_thread_stop();	/* after http_stop: its last requests are counted */
 	cache_thread_stop();
 	hub_thread_stop();
+	probe_thread_stop();
 	up_free();
 	loop_timer_cancel(&grace_timer);
 	loop_timer_cancel(&final_timer);

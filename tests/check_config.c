@@ -419,8 +419,8 @@ static const struct {
 	{ "[endpoint a]\nurl = https://a\nmodels = bad//id\n",
 	  "5: invalid model id 'bad//id'" },
 	{ "[endpoint a]\nurl = https://a\ntask = chat\n", "5: unknown task 'chat'" },
-	{ "[endpoint a]\nurl = https://a\nprotocol = auto\n",
-	  "5: protocol must be tgi or openai, not 'auto'" },
+	{ "[endpoint a]\nurl = https://a\nprotocol = probe\n",
+	  "5: protocol must be tgi, openai or auto, not 'probe'" },
 	{ "[endpoint a]\nurl = https://a\nweight = 2\n",
 	  "5: unknown key 'weight' in [endpoint a]" },
 	{ "[endpoint a]\nurl = mailto:x\n",
@@ -653,10 +653,14 @@ START_TEST(test_endpoints)
 	    "models = BAAI/bge-small-en\n"
 	    "[endpoint vllm]\n"
 	    "url = http://127.0.0.1:8000\n"
-	    "protocol = openai\n",
+	    "protocol = openai\n"
+	    "[endpoint any]\n"
+	    "url = http://127.0.0.1:8001\n"
+	    "protocol = auto\n",
 	    err, sizeof(err), NULL) == 0, "%s", err);
-	ck_assert_uint_eq(c.nendpoints, 3);
+	ck_assert_uint_eq(c.nendpoints, 4);
 	ck_assert_int_eq(cfg_endpoint_by_name(&c, "vllm")->protocol, CFG_PROTO_OPENAI);
+	ck_assert_int_eq(cfg_endpoint_by_name(&c, "any")->protocol, CFG_PROTO_AUTO);
 
 	ep = cfg_endpoint_by_name(&c, "my-llama");
 	ck_assert_ptr_nonnull(ep);

@@ -18,11 +18,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "check.h"
+#include "preflight.h"
 
 /* path, or the directory it would be created in, is writable. 0 or -1 with err. */
 static int
-check_writable(const char *what, const char *path, char *err, size_t errlen)
+preflight_writable(const char *what, const char *path, char *err, size_t errlen)
 {
 	char	*copy;
 	const char *dir;
@@ -62,7 +62,7 @@ check_writable(const char *what, const char *path, char *err, size_t errlen)
 
 /* The PEM private key belongs to the first certificate of the PEM chain. */
 static int
-check_tls(const char *cert_pem, const char *key_pem, char *err, size_t errlen)
+preflight_tls(const char *cert_pem, const char *key_pem, char *err, size_t errlen)
 {
 	BIO		*cb = NULL, *kb = NULL;
 	X509		*cert = NULL;
@@ -96,21 +96,21 @@ done:
 }
 
 int
-check_config(const struct config *c, char *err, size_t errlen)
+preflight_config(const struct config *c, char *err, size_t errlen)
 {
 	const char	*usage = cfg_usage_db(c);
 
-	if (c->cache_enabled && check_writable("cache db", c->cache_db, err, errlen) == -1)
+	if (c->cache_enabled && preflight_writable("cache db", c->cache_db, err, errlen) == -1)
 		return (-1);
 	if (c->usage_enabled && usage != NULL &&
-	    check_writable("usage db", usage, err, errlen) == -1)
+	    preflight_writable("usage db", usage, err, errlen) == -1)
 		return (-1);
 	if (c->access_log != NULL && strcmp(c->access_log, "stderr") != 0 &&
 	    strcmp(c->access_log, "off") != 0 &&
-	    check_writable("access_log", c->access_log, err, errlen) == -1)
+	    preflight_writable("access_log", c->access_log, err, errlen) == -1)
 		return (-1);
 	if (c->tls_cert != NULL && c->tls_key != NULL &&
-	    check_tls(c->tls_cert, c->tls_key, err, errlen) == -1)
+	    preflight_tls(c->tls_cert, c->tls_key, err, errlen) == -1)
 		return (-1);
 	return (0);
 }
