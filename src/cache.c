@@ -423,6 +423,9 @@ cache_recheck(struct gw_req *req, struct cache_entry *hit)
 	return (cache_landed(req) && cache_find(req, hit, 0));
 }
 
+static int	cache_keyed(struct gw_req *, struct cache_entry *, int64_t, long, int);
+static int	cache_begin_hub(struct gw_req *, struct cache_entry *);
+
 int
 cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req *),
     struct cache_entry *hit)
@@ -440,7 +443,7 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	int64_t			 now = cache_now();
 
 	if (up->body == NULL)
-		return (0);			/* GET /status, /framework, /info */
+		return (cache_begin_hub(req, hit));	/* GET /status, /info, the Hub */
 	body = cache_body(req, &blen);
 	target = req->res.key_target != NULL ? req->res.key_target : req->res.url;
 	req->cache.state = CACHE_STATE_BYPASS;
@@ -464,13 +467,25 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 		return (0);
 	}
 	buf_free(&cj);
+	if (http_value_false(h->use_cache) || json_option_false(body, blen, "use_cache"))
+		no_cache = 1;
+	return (cache_keyed(req, hit, now + (max_age > 0 ? max_age : (long)ttl), max_age,
+	    no_cache));
+}
+
+/*
+ * req has its key: a miss to store with expires, looked up unless no_cache. 1 with
+ * hit filled when an entry answers, else 0.
+ */
+static int
+cache_keyed(struct gw_req *req, struct cache_entry *hit, int64_t expires, long max_age,
+    int no_cache)
+{
 	canon_hex(req->cache.key, req->cache.key_hex);
 	req->cache.state = CACHE_STATE_MISS;
 	req->cache.store = 1;
-	req->cache.expires = now + (max_age > 0 ? max_age : (long)ttl);
+	req->cache.expires = expires;
 	req->cache.max_age = max_age;
-	if (http_value_false(h->use_cache) || json_option_false(body, blen, "use_cache"))
-		no_cache = 1;
 	if (!no_cache) {
 		req->cache.lookup = 1;
 		/* Before the look-up: cache_landed tells whether a store may have been
@@ -481,6 +496,28 @@ cache_begin(struct gw_req *req, const struct task_info *(*task_of)(struct gw_req
 	}
 	__atomic_add_fetch(&cache_misses, 1, __ATOMIC_RELAXED);
 	return (0);
+}
+
+/*
+ * GET /api/models/{id}: the Hub's answer, kept [cache] hub_ttl (resolve.c sets
+ * res.hub_ttl), keyed on the URL with its query; the other GETs are not cached.
+ */
+static int
+cache_begin_hub(struct gw_req *req, struct cache_entry *hit)
+{
+	const struct http_head	*h = &req->tr.head;
+	long			 max_age;
+	int			 no_store, no_cache;
+
+	if (req->res.hub_ttl == 0 || !cache_on)
+		return (0);
+	req->cache.state = CACHE_STATE_BYPASS;
+	cache_control(h->cache_control, &no_store, &no_cache, &max_age);
+	if (no_store || canon_key_form(h->method, req->res.url, h->accept, NULL,
+	    CANON_FORM_RAW, "", 0, req->cache.key) == -1)
+		return (0);
+	return (cache_keyed(req, hit, cache_now() + (max_age > 0 ? max_age :
+	    (long)req->res.hub_ttl), max_age, no_cache));
 }
 
 void

@@ -132,6 +132,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SECT_CACHE, "default_ttl", CFG_SECONDS, F(cache_default_ttl), 1, 315360000 },
 	{ SECT_CACHE, "stale_if_error", CFG_SECONDS, F(cache_stale_if_error), 0, 315360000 },
 	{ SECT_CACHE, "per_client", CFG_BOOL, F(cache_per_client), 0, 0 },
+	{ SECT_CACHE, "hub_ttl", CFG_SECONDS, F(cache_hub_ttl), 0, 31536000 },
 	{ SECT_USAGE, "enabled", CFG_BOOL, F(usage_enabled), 0, 0 },
 	{ SECT_USAGE, "db", CFG_STR_OR_UNSET, F(usage_db), 0, 0 },
 	{ SECT_USAGE, "flush_interval_ms", CFG_MILLIS, F(usage_flush_ms), 10, 60000 },
@@ -251,6 +252,7 @@ cfg_init(struct config *c)
 	c->cache_enabled = 1;
 	c->cache_max_bytes = (size_t)1024 * 1024 * 1024;
 	c->cache_default_ttl = 86400;
+	c->cache_hub_ttl = 600;
 	cfg_cache_defaults(c);
 	c->stream_first_byte = 120;
 	c->stream_idle = 60;

@@ -130,6 +130,7 @@ struct config {
 	int	 cache_enabled;		/* default 1 */
 	size_t	 cache_max_bytes;	/* default 1 GiB */
 	unsigned cache_default_ttl;	/* seconds, default 86400 */
+	unsigned cache_hub_ttl;		/* GET /api/models answers, seconds, default 600 */
 	unsigned cache_stale_if_error;	/* seconds past expiry, default 0 (off) */
 	int	 cache_per_client;	/* entries scoped per [client], default 0 (shared) */
 

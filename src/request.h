@@ -65,6 +65,8 @@ struct resolve_part {
 	struct buf		 client_body;	/* the 2023 body it was translated
 						   from: the answer is translated with
 						   it, and the cache keys on it */
+	unsigned		 hub_ttl;	/* GET /api/models: seconds the Hub's answer
+						   is kept (cache.c), 0: not kept */
 	int			 embed;		/* OpenAI embeddings sent to hf-inference's
 						   feature-extraction (embed.c), the
 						   client's body in client_body */

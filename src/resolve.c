@@ -336,6 +336,7 @@ resolve_target(struct gw_req *req)
 	case ROUTE_HUB_MODEL:
 		snprintf(res->model, sizeof(res->model), "%s", r->model);
 		res->gone_key = "[upstream] hub_url (--hub-url)";
+		res->hub_ttl = cfg->cache_hub_ttl;
 		rc = resolve_url(req, "%s/api/models/%s%s%s", cfg->hub_url, res->model,
 		    req->tr.head.query != NULL ? "?" : "",
 		    req->tr.head.query != NULL ? req->tr.head.query : "");
